@@ -183,6 +183,9 @@ class RunConfig:
         total = self.train_subset or TRAIN_SIZE
         return total - max(1, round(total * self.val_fraction))
 
+    def steps_per_epoch(self) -> int:
+        return max(1, self.train_images() // max(self.batch_size, 1))
+
     def key(self) -> str:
         """Stable cache key: this config, the data set's identity and the engine version."""
         from nnapp.data import identity

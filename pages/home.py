@@ -1,0 +1,43 @@
+"""Home: what nnapp is, the device, run counts, the latest runs."""
+
+import streamlit as st
+
+import ui
+from nnapp.presets import DEFAULT_PRESET, PRESETS
+from nnapp.store import STATUSES
+from nnapp.train import device_label
+
+
+def main() -> None:
+    st.title("🧠 nnapp")
+    st.markdown(
+        "Build a neural network, train it on your own hardware while its loss and accuracy are drawn live, "
+        "then test it by drawing a digit. Every run is stored: launch the same configuration again and its results show at once."
+    )
+    store = ui.store()
+    st.caption(f"Device: **{device_label()}** · runs stored in `{store.home}`")
+
+    counts = store.counts()
+    cols = st.columns(len(STATUSES))
+    for col, status in zip(cols, STATUSES, strict=True):
+        col.metric(f"{ui.STATUS_ICONS[status]} {status}", counts.get(status, 0))
+
+    runs = store.runs()
+    if not runs:
+        st.info("No runs yet. Train the default model (a small CNN, ≥99.3% on MNIST, a few minutes on a CPU) with one click:")
+    if st.button("🚀 Train the default model", type="primary" if not runs else "secondary", key="train_default"):
+        submission = ui.jobs().submit(PRESETS[DEFAULT_PRESET])
+        st.session_state["watch_run"] = submission.key
+        st.switch_page("pages/train.py")
+
+    if runs:
+        st.subheader("Latest runs")
+        for run in runs[:8]:
+            left, mid, right = st.columns([6, 2, 1])
+            left.markdown(f"{ui.run_label(run)}")
+            mid.caption(ui.ago(run.created))
+            if right.button("Open", key=f"open_{run.key}"):
+                ui.open_results(run.key)
+
+
+main()

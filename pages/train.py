@@ -1,0 +1,224 @@
+"""Train: configure data, architecture and hyperparameters; launch; live progress; cancel."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from nnapp import charts
+from nnapp.config import ACTIVATIONS, DATASETS, LOSSES, MODEL_KINDS, OPTIMIZERS, PADDINGS, PRECISIONS, SCHEDULES, RunConfig
+from nnapp.models import build_model, parameter_count, summary
+from nnapp.presets import DEFAULT_PRESET, PRESETS
+from nnapp.store import ACTIVE
+
+# Fields set by one plain widget each (layers are tables, handled apart).
+SIMPLE = [
+    "dataset", "val_fraction", "train_subset", "model", "padding", "activation", "dropout", "batch_norm",
+    "optimizer", "lr", "momentum", "weight_decay", "schedule", "batch_size", "epochs", "loss",
+    "label_smoothing", "patience", "augment", "precision", "seed",
+]  # fmt: skip
+CUSTOM = "(custom)"
+
+
+def apply_config(config: RunConfig) -> None:
+    """Put a config's values into the widgets."""
+    st.session_state["form"] = {name: getattr(config, name) for name in SIMPLE}
+    for name in SIMPLE:
+        st.session_state[f"cfg_{name}"] = getattr(config, name)
+    st.session_state["base_conv"] = config.conv
+    st.session_state["base_hidden"] = config.hidden
+    st.session_state["layers_version"] = st.session_state.get("layers_version", 0) + 1
+
+
+def on_preset() -> None:
+    name = st.session_state["preset"]
+    if name in PRESETS:
+        apply_config(PRESETS[name])
+
+
+class Slots:
+    """A placeholder under each widget where its validation problem is shown."""
+
+    def __init__(self):
+        self.slots: dict[str, st.delta_generator.DeltaGenerator] = {}
+
+    def widget(self, name: str, fn, label: str, *args, **kwargs):
+        # Streamlit forgets the state of a widget that is not drawn in a run (momentum while the optimizer
+        # is Adam, say), so the form keeps every value and seeds the widget when it comes back.
+        form = st.session_state["form"]
+        st.session_state.setdefault(f"cfg_{name}", form[name])
+        value = form[name] = getattr(st, fn)(label, *args, key=f"cfg_{name}", **kwargs)
+        self.slots[name] = st.empty()
+        return value
+
+    def show(self, problems: dict[str, str]) -> None:
+        for name, message in problems.items():
+            if name in self.slots:
+                self.slots[name].error(message, icon="⚠️")
+
+
+def layers_table(name: str, rows: list[tuple], columns: list[str], config: dict) -> list[tuple[int, ...]]:
+    """An editable table of layers (add, delete, reorder by the position column); incomplete rows are skipped."""
+    df = pd.DataFrame([(i + 1, *r) for i, r in enumerate(rows)], columns=["position", *columns])
+    column_config = {"position": st.column_config.NumberColumn("position", help="rows are ordered by this", step=1)}
+    column_config.update({c: st.column_config.NumberColumn(c, step=1, **config.get(c, {})) for c in columns})
+    edited = st.data_editor(
+        df,
+        num_rows="dynamic",
+        hide_index=True,
+        column_config=column_config,
+        key=f"{name}_table_{st.session_state['layers_version']}",
+        width="stretch",
+    )
+    complete = edited.dropna(subset=columns)
+    if len(complete) < len(edited):
+        st.caption("Rows with an empty cell are ignored.")
+    complete = complete.assign(position=complete["position"].fillna(math.inf)).sort_values("position", kind="stable")
+    return [tuple(int(v) for v in row) for row in complete[columns].itertuples(index=False)]
+
+
+def config_ui() -> tuple[RunConfig, Slots]:
+    """Every widget of the form; returns the config they describe."""
+    slots = Slots()
+    st.selectbox("Start from a preset", [*PRESETS, CUSTOM], key="preset", on_change=on_preset)
+    data_col, model_col, opt_col = st.columns(3)
+    with data_col:
+        st.subheader("Data")
+        slots.widget("dataset", "selectbox", "Data set", DATASETS)
+        slots.widget("val_fraction", "slider", "Validation share", 0.01, 0.49, step=0.01)
+        slots.widget("train_subset", "number_input", "Training images (0 = all 60,000)", step=1000, help="use fewer images for a quick demo")
+        slots.widget("augment", "checkbox", "Augmentation (random affine)")
+        slots.widget("seed", "number_input", "Seed", step=1)
+    with model_col:
+        st.subheader("Model")
+        kind = slots.widget("model", "radio", "Kind", MODEL_KINDS, horizontal=True, format_func=str.upper)
+        conv = st.session_state["base_conv"]
+        if kind == "cnn":
+            st.caption("Conv blocks: channels, odd kernel size, max-pool size (1 = none)")
+            conv = layers_table("conv", list(st.session_state["base_conv"]), ["channels", "kernel", "pool"], {"channels": {"min_value": 1, "max_value": 1024}, "kernel": {"min_value": 1, "max_value": 27}, "pool": {"min_value": 1, "max_value": 8}})
+            slots.slots["conv"] = st.empty()
+            slots.widget("padding", "radio", "Padding", PADDINGS, horizontal=True)
+        st.caption("Hidden layers (widths)" + (" of the head" if kind == "cnn" else ""))
+        hidden = [r[0] for r in layers_table("hidden", [(w,) for w in st.session_state["base_hidden"]], ["width"], {"width": {"min_value": 1, "max_value": 8192}})]
+        slots.slots["hidden"] = st.empty()
+        slots.widget("activation", "selectbox", "Activation", ACTIVATIONS)
+        slots.widget("dropout", "slider", "Dropout", 0.0, 0.9, step=0.05)
+        slots.widget("batch_norm", "checkbox", "Batch norm")
+    with opt_col:
+        st.subheader("Optimisation")
+        optimizer = slots.widget("optimizer", "selectbox", "Optimizer", OPTIMIZERS)
+        slots.widget("lr", "number_input", "Learning rate", format="%.1e", step=1e-4)
+        if optimizer == "sgd":
+            slots.widget("momentum", "slider", "Momentum", 0.0, 0.99, step=0.01)
+        slots.widget("weight_decay", "number_input", "Weight decay", format="%.1e", step=1e-3)
+        slots.widget("schedule", "selectbox", "LR schedule", SCHEDULES)
+        slots.widget("batch_size", "number_input", "Batch size", step=32)
+        slots.widget("epochs", "number_input", "Epochs", step=1)
+        loss = slots.widget("loss", "selectbox", "Loss", LOSSES)
+        if loss == "cross_entropy":
+            slots.widget("label_smoothing", "slider", "Label smoothing", 0.0, 0.5, step=0.05)
+        slots.widget("patience", "number_input", "Early-stopping patience (0 = off)", step=1)
+        slots.widget("precision", "selectbox", "Precision", PRECISIONS)
+    values = dict(st.session_state["form"])
+    if loss != "cross_entropy":
+        values["label_smoothing"] = 0.0
+    config = RunConfig.from_dict({**values, "conv": [list(c) for c in conv], "hidden": hidden})
+    return config, slots
+
+
+def launch(config: RunConfig) -> None:
+    try:
+        submission = ui.jobs().submit(config, force=st.session_state.get("force", False))
+    except ValueError as err:
+        st.error(str(err))
+        return
+    st.session_state["watch_run"] = submission.key
+    st.session_state["launch_state"] = submission.state
+
+
+def live_view(key: str) -> None:
+    """Progress, curves and cancel for one run; rerun every second while it is active."""
+    store, jobs = ui.store(), ui.jobs()
+    run = store.get(key)
+    if run is None:
+        st.warning("That run is no longer in the store.")
+        return
+    active = jobs.is_active(key)
+    if st.session_state.get("live_active") == key and not active:
+        st.session_state["live_active"] = None
+        st.rerun()  # a full rerun redraws this view without the one-second refresh
+    st.subheader(f"{ui.STATUS_ICONS.get(run.status, '')} Run {key[:8]}: {run.status}")
+    st.caption(run.config.describe())
+    if run.status == "queued":
+        pos = jobs.position(key)
+        st.info(f"Waiting in the queue{f' (position {pos})' if pos else ''}: one run trains at a time.")
+    p = run.progress or {}
+    if run.status in ACTIVE and p:
+        done = p["step"] / max(p["total_steps"], 1)
+        eta = f" · ETA {p['eta']:.0f}s" if p.get("eta") is not None else ""
+        rate = f" · {p['samples_per_s']:,.0f} samples/s" if p.get("samples_per_s") else ""
+        st.progress(min(done, 1.0), text=f"{p['phase']} · epoch {p['epoch']}/{p['epochs']} · step {p['step']}/{p['total_steps']}{rate}{eta}")
+    elif run.status == "running":
+        st.progress(0.0, text="loading data and building the model…")
+    if run.status in ACTIVE and st.button("⏹️ Cancel", key="cancel"):
+        jobs.cancel(key)
+        st.toast("Cancelling…")
+    if run.status == "done":
+        st.success(f"Test accuracy **{run.accuracy * 100:.2f}%** · {run.train_seconds:.1f}s of training on {run.device} ({run.precision})")
+    elif run.status in ("failed", "diverged", "cancelled", "interrupted"):
+        st.error(f"{run.status}: {run.message or 'no details'}")
+    steps, epochs = store.steps(key), store.epochs(key)
+    if steps:
+        st.plotly_chart(charts.curves(steps, epochs, run.config.steps_per_epoch()), key="live_curves")
+    if run.status == "done" and st.button("📊 Open in Results", key="open_results"):
+        ui.open_results(key)
+
+
+def main() -> None:
+    st.title("🏋️ Train")
+    if "layers_version" not in st.session_state:
+        apply_config(PRESETS[DEFAULT_PRESET])
+        st.session_state["preset"] = DEFAULT_PRESET
+    with st.expander("Configure", expanded="watch_run" not in st.session_state):
+        try:
+            config, slots = config_ui()
+        except ValueError as err:  # a widget value of the wrong type, e.g. an empty number
+            st.error(f"Invalid value: {err}")
+            return
+        problems = config.validate()
+        slots.show(problems)
+        if not problems:
+            model = build_model(config)
+            st.markdown(f"**{parameter_count(model):,} parameters** · {config.steps_per_epoch()} steps per epoch · key `{config.key()}`")
+            with st.expander("Layer summary"):
+                st.dataframe(pd.DataFrame(summary(model)), hide_index=True, width="stretch")
+        else:
+            st.error(f"Fix {len(problems)} problem{'s' * (len(problems) > 1)} before launching: " + ", ".join(problems))
+        left, right = st.columns([1, 3])
+        right.checkbox("Retrain even if this configuration finished before", key="force")
+        if left.button("🚀 Launch", type="primary", disabled=bool(problems), key="launch"):
+            launch(config)
+
+    key = st.session_state.get("watch_run")
+    if key is None:
+        active = ui.jobs().active()
+        if active:
+            key = st.session_state["watch_run"] = active[0]  # after a reload: attach to what is training
+    if key is None:
+        st.info("Choose a preset or build a network above, then launch it.")
+        return
+    state = st.session_state.pop("launch_state", None)
+    if state == "cached":
+        st.success("Loaded from cache: this configuration was trained before, so nothing was trained again.")
+    elif state == "attached":
+        st.info("This configuration is already training: showing its progress.")
+    active = ui.jobs().is_active(key)
+    if active:
+        st.session_state["live_active"] = key
+    st.fragment(run_every=1.0 if active else None)(live_view)(key)
+
+
+main()
