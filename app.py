@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="nnapp", page_icon="🧠", layout="wide")
+st.set_page_config(page_title="nnapp", page_icon=":material/neurology:", layout="wide")
 
 pages = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/train.py", title="Train", icon="🏋️"),
-    st.Page("pages/results.py", title="Results", icon="📊"),
-    st.Page("pages/compare.py", title="Compare", icon="⚖️"),
-    st.Page("pages/playground.py", title="Playground", icon="✏️"),
+    st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("views/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("views/results.py", title="Results", icon=":material/monitoring:"),
+    st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("views/playground.py", title="Playground", icon=":material/draw:"),
 ]
 st.navigation(pages).run()

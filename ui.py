@@ -10,14 +10,15 @@ from nnapp.data import CLASS_NAMES, load
 from nnapp.jobs import JobManager
 from nnapp.store import Run, Store, default_home
 
+# Plain symbols, not emoji: they render in select boxes and on machines without an emoji font.
 STATUS_ICONS = {
-    "queued": "⏳",
-    "running": "🏃",
-    "done": "✅",
-    "failed": "❌",
-    "cancelled": "⏹️",
-    "diverged": "💥",
-    "interrupted": "⚠️",
+    "queued": "…",
+    "running": "▶",
+    "done": "✓",
+    "failed": "✗",
+    "cancelled": "■",
+    "diverged": "↯",
+    "interrupted": "!",
 }
 
 
@@ -83,9 +84,9 @@ def pick_run(runs: list[Run], key: str, label: str = "Run", default: str | None 
 
 def open_results(key: str) -> None:
     st.session_state["results_run"] = key
-    st.switch_page("pages/results.py")
+    st.switch_page("views/results.py")
 
 
 def open_playground(key: str) -> None:
     st.session_state["playground_run"] = key
-    st.switch_page("pages/playground.py")
+    st.switch_page("views/playground.py")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import warnings
 from pathlib import Path
 
 import torch
@@ -26,9 +27,11 @@ def weights_bytes(store: Store, key: str) -> bytes:
 def torchscript_bytes(store: Store, key: str) -> bytes:
     """The model traced to TorchScript: loadable with torch.jit.load, no nnapp needed."""
     model, _ = store.load_model(key)
-    traced = torch.jit.trace(model, torch.zeros(1, 1, IMAGE_SIZE, IMAGE_SIZE))
-    buf = io.BytesIO()
-    torch.jit.save(traced, buf)
+    with warnings.catch_warnings():  # TorchScript is deprecated upstream, yet still the most portable file
+        warnings.simplefilter("ignore", FutureWarning)
+        traced = torch.jit.trace(model, torch.zeros(1, 1, IMAGE_SIZE, IMAGE_SIZE))
+        buf = io.BytesIO()
+        torch.jit.save(traced, buf)
     return buf.getvalue()
 
 

@@ -447,3 +447,22 @@ def train_or_load(config: RunConfig, store=None, force: bool = False, on_progres
     store.create(config, status="queued", parent=config.init_from or None)
     run_and_store(config, store, should_stop=should_stop, on_progress=on_progress)
     return store.get(key)
+
+
+def finetune_config(parent: RunConfig, parent_key: str, images: np.ndarray, labels: np.ndarray) -> RunConfig:
+    """A run that starts from `parent`'s weights and trains one short epoch on MNIST plus the personal drawings."""
+    return parent.replace(
+        init_from=parent_key,
+        personal=personal_fingerprint(images, labels),
+        epochs=1,
+        lr=parent.lr / 5,
+        schedule="cosine",
+        patience=0,
+    )
+
+
+def evaluate_on(model: nn.Module, config: RunConfig, images: np.ndarray, labels: np.ndarray) -> dict:
+    """Accuracy, loss and confusion matrix of a model on a small labelled set (e.g. personal drawings)."""
+    x, y = torch.from_numpy(np.asarray(images, np.uint8)), torch.from_numpy(np.asarray(labels, np.int64))
+    result = evaluate(config, model, x, y, torch.device("cpu"))
+    return {"accuracy": result["accuracy"], "loss": result["loss"], "pred": result["pred"].numpy(), **report(y, result["pred"])}

@@ -70,12 +70,12 @@ def gallery(run, store: Store) -> None:
 
 
 def main() -> None:
-    st.title("📊 Results")
+    st.title("Results")
     store = ui.store()
     runs = store.runs()
     if not runs:
         st.info("No runs yet: train one on the Train page.")
-        st.page_link("pages/train.py", label="Go to Train", icon="🏋️")
+        st.page_link("views/train.py", label="Go to Train", icon=":material/model_training:")
         return
     default = st.session_state.pop("results_run", None) or st.query_params.get("run")
     if default is None:
@@ -121,7 +121,7 @@ def main() -> None:
                 }
             )
             st.dataframe(table.style.format({"precision": "{:.4f}", "recall": "{:.4f}", "F1": "{:.4f}"}), hide_index=True, width="stretch")
-            if run.status == "done" and st.button("✏️ Try this model in the Playground", key="to_playground"):
+            if run.status == "done" and st.button("Try this model in the Playground", key="to_playground"):
                 ui.open_playground(run.key)
         gallery(run, store)
     st.subheader("Export")

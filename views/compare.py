@@ -40,7 +40,7 @@ def table(runs) -> pd.DataFrame:
 
 
 def main() -> None:
-    st.title("⚖️ Compare")
+    st.title("Compare")
     store = ui.store()
     runs = store.runs()
     if not runs:
@@ -51,7 +51,11 @@ def main() -> None:
     statuses = f1.multiselect("Status", [s for s in STATUSES if s in set(df.status)], key="filter_status")
     datasets = f2.multiselect("Data set", sorted(set(df.dataset)), key="filter_dataset")
     kinds = f3.multiselect("Model kind", sorted(set(df.model)), key="filter_model")
-    shown = df[(df.status.isin(statuses) if statuses else True) & (df.dataset.isin(datasets) if datasets else True) & (df.model.isin(kinds) if kinds else True)]
+    mask = pd.Series(True, index=df.index)
+    for column, chosen in (("status", statuses), ("dataset", datasets), ("model", kinds)):
+        if chosen:
+            mask &= df[column].isin(chosen)
+    shown = df[mask]
     st.caption(f"{len(shown)} of {len(df)} runs. Click the column headers to sort; tick rows to compare or delete them.")
     event = st.dataframe(
         shown.style.format({"test accuracy": "{:.2%}", "train s": "{:.1f}", "lr": "{:.1e}"}, na_rep="-"),
@@ -70,7 +74,7 @@ def main() -> None:
         metric = st.radio("Curve", ["val_acc", "val_loss", "train_loss", "train_acc"], key="overlay_metric", horizontal=True)
         series = {ui.run_label(by_key[k]): store.epochs(k) for k in picked}
         st.plotly_chart(charts.overlay(series, metric), key="overlay")
-        with st.expander(f"🗑️ Delete {len(picked)} selected run{'s' * (len(picked) > 1)}"):
+        with st.expander(f"Delete {len(picked)} selected run{'s' * (len(picked) > 1)}"):
             st.warning("This removes the runs, their metrics and their weights for good.")
             confirm = st.checkbox("Yes, delete them", key="confirm_delete")
             if st.button("Delete", disabled=not confirm, key="delete"):

@@ -9,7 +9,7 @@ from nnapp.train import device_label
 
 
 def main() -> None:
-    st.title("🧠 nnapp")
+    st.title("nnapp")
     st.markdown(
         "Build a neural network, train it on your own hardware while its loss and accuracy are drawn live, "
         "then test it by drawing a digit. Every run is stored: launch the same configuration again and its results show at once."
@@ -25,10 +25,10 @@ def main() -> None:
     runs = store.runs()
     if not runs:
         st.info("No runs yet. Train the default model (a small CNN, ≥99.3% on MNIST, a few minutes on a CPU) with one click:")
-    if st.button("🚀 Train the default model", type="primary" if not runs else "secondary", key="train_default"):
+    if st.button("Train the default model", type="primary" if not runs else "secondary", key="train_default"):
         submission = ui.jobs().submit(PRESETS[DEFAULT_PRESET])
         st.session_state["watch_run"] = submission.key
-        st.switch_page("pages/train.py")
+        st.switch_page("views/train.py")
 
     if runs:
         st.subheader("Latest runs")

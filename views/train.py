@@ -57,7 +57,7 @@ class Slots:
     def show(self, problems: dict[str, str]) -> None:
         for name, message in problems.items():
             if name in self.slots:
-                self.slots[name].error(message, icon="⚠️")
+                self.slots[name].error(message, icon=":material/error:")
 
 
 def layers_table(name: str, rows: list[tuple], columns: list[str], config: dict) -> list[tuple[int, ...]]:
@@ -84,7 +84,7 @@ def config_ui() -> tuple[RunConfig, Slots]:
     """Every widget of the form; returns the config they describe."""
     slots = Slots()
     st.selectbox("Start from a preset", [*PRESETS, CUSTOM], key="preset", on_change=on_preset)
-    data_col, model_col, opt_col = st.columns(3)
+    data_col, model_col, opt_col = st.columns([1, 1.3, 1])
     with data_col:
         st.subheader("Data")
         slots.widget("dataset", "selectbox", "Data set", DATASETS)
@@ -163,7 +163,7 @@ def live_view(key: str) -> None:
         st.progress(min(done, 1.0), text=f"{p['phase']} · epoch {p['epoch']}/{p['epochs']} · step {p['step']}/{p['total_steps']}{rate}{eta}")
     elif run.status == "running":
         st.progress(0.0, text="loading data and building the model…")
-    if run.status in ACTIVE and st.button("⏹️ Cancel", key="cancel"):
+    if run.status in ACTIVE and st.button("Cancel", key="cancel"):
         jobs.cancel(key)
         st.toast("Cancelling…")
     if run.status == "done":
@@ -173,12 +173,12 @@ def live_view(key: str) -> None:
     steps, epochs = store.steps(key), store.epochs(key)
     if steps:
         st.plotly_chart(charts.curves(steps, epochs, run.config.steps_per_epoch()), key="live_curves")
-    if run.status == "done" and st.button("📊 Open in Results", key="open_results"):
+    if run.status == "done" and st.button("Open in Results", key="open_results"):
         ui.open_results(key)
 
 
 def main() -> None:
-    st.title("🏋️ Train")
+    st.title("Train")
     if "layers_version" not in st.session_state:
         apply_config(PRESETS[DEFAULT_PRESET])
         st.session_state["preset"] = DEFAULT_PRESET
@@ -199,7 +199,7 @@ def main() -> None:
             st.error(f"Fix {len(problems)} problem{'s' * (len(problems) > 1)} before launching: " + ", ".join(problems))
         left, right = st.columns([1, 3])
         right.checkbox("Retrain even if this configuration finished before", key="force")
-        if left.button("🚀 Launch", type="primary", disabled=bool(problems), key="launch"):
+        if left.button("Launch", type="primary", disabled=bool(problems), key="launch"):
             launch(config)
 
     key = st.session_state.get("watch_run")

@@ -1,0 +1,106 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nnapp.predict import ImageError, load_image, predict, preprocess
+from nnapp.presets import PRESETS
+from nnapp.store import Store
+from nnapp.train import train_or_load
+from tests.digits import render
+
+YS, XS = np.mgrid[0:28, 0:28]
+
+
+def centre_of_mass(digit):
+    m = digit.sum()
+    return (digit * YS).sum() / m, (digit * XS).sum() / m
+
+
+def long_side(digit, threshold=0.1):
+    rows = np.flatnonzero((digit > threshold).any(1))
+    cols = np.flatnonzero((digit > threshold).any(0))
+    return max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1)
+
+
+DRAWINGS = {
+    "small in a corner": dict(box=(8, 10, 40, 60), width=6),
+    "large": dict(box=(20, 5, 230, 270), width=30),
+    "thick": dict(box=(70, 50, 120, 170), width=34),
+    "thin": dict(box=(60, 40, 150, 200), width=2),
+    "black on white": dict(fg=(0, 0, 0, 255), bg=(255, 255, 255, 255)),
+    "white on black": dict(fg=(255, 255, 255, 255), bg=(0, 0, 0, 255)),
+    "blue on transparent": dict(fg=(30, 60, 200, 255), bg=(0, 0, 0, 0)),
+    "grey on yellow": dict(fg=(90, 90, 90, 255), bg=(250, 230, 120, 255)),
+}
+
+
+@pytest.mark.parametrize("digit", [1, 3, 7, 8])
+@pytest.mark.parametrize("name", list(DRAWINGS))
+def test_preprocessing_centres_and_fits_like_mnist(name, digit):
+    stages = preprocess(render(digit, **DRAWINGS[name]))
+    d = stages.digit
+    assert d.shape == (28, 28) and d.dtype == np.float32
+    assert 0 <= d.min() and d.max() <= 1 and d.max() > 0.9
+    cy, cx = centre_of_mass(d)
+    assert abs(cy - 14) <= 1 and abs(cx - 14) <= 1, (cy, cx)
+    assert 19 <= long_side(d) <= 21
+    # grey edges, as MNIST's anti-aliasing leaves them
+    assert ((d > 0.05) & (d < 0.95)).sum() > 5
+
+
+def test_thin_and_thick_strokes_come_out_alike():
+    thin = preprocess(render(7, width=2)).digit
+    thick = preprocess(render(7, width=26)).digit
+    assert abs(thin.sum() - thick.sum()) / thick.sum() < 0.5
+
+
+def test_empty_and_blank_images():
+    assert preprocess(np.zeros((280, 280, 4), np.uint8)) is None
+    assert preprocess(np.full((280, 280, 4), 255, np.uint8)) is None
+    assert preprocess(np.full((50, 50), 128, np.uint8)) is None
+
+
+def test_upload_decoding():
+    buf = io.BytesIO()
+    Image.fromarray(render(4)).save(buf, format="PNG")
+    assert load_image(buf.getvalue()).shape == (280, 280, 4)
+    jpg = io.BytesIO()
+    Image.fromarray(render(4)).convert("RGB").save(jpg, format="JPEG")
+    assert preprocess(load_image(jpg.getvalue())) is not None
+    for junk in (b"", b"not an image at all", b"\x89PNG\r\n\x1a\n broken"):
+        with pytest.raises(ImageError):
+            load_image(junk)
+    gif = io.BytesIO()
+    Image.new("L", (10, 10)).save(gif, format="GIF")
+    with pytest.raises(ImageError, match="PNG or JPEG"):
+        load_image(gif.getvalue())
+
+
+@pytest.fixture(scope="module")
+def mnist_model(tmp_path_factory):
+    """The fast preset trained on the real MNIST (about 10 s on 2 cores)."""
+    store = Store(tmp_path_factory.mktemp("runs"))
+    run = train_or_load(PRESETS["fast"], store)
+    assert run.accuracy > 0.985
+    return store.load_model(run.key)[0]
+
+
+PLACES = [
+    dict(box=(60, 40, 160, 200), width=18),  # centred, medium
+    dict(box=(10, 10, 70, 90), width=8),  # small, top left
+    dict(box=(150, 120, 110, 150), width=14),  # bottom right
+    dict(box=(20, 10, 240, 260), width=28),  # large
+]
+
+
+def test_model_reads_synthetic_drawings_of_every_digit(mnist_model):
+    results = {}
+    for digit in range(10):
+        for i, place in enumerate(PLACES):
+            _, probs = predict(mnist_model, render(digit, **place))
+            results[(digit, i)] = int(np.argmax(probs))
+    wrong = {k: v for k, v in results.items() if v != k[0]}
+    assert len(wrong) <= 3, f"misread (digit, place) -> read: {wrong}"
+    assert all(sum(results[(d, i)] == d for i in range(len(PLACES))) >= 3 for d in range(10)), wrong
