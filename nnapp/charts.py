@@ -31,9 +31,47 @@ def curves(steps: list[dict], epochs: list[dict], steps_per_epoch: int) -> go.Fi
     for col, metric, val_metric in ((1, "loss", "val_loss"), (2, "acc", "val_acc")):
         y = [s[metric] for s in steps]
         show = col == 1
-        fig.add_trace(go.Scattergl(x=x, y=y, mode="lines", line=dict(color=TRAIN, width=1), opacity=0.25, name="train (step)", legendgroup="raw", showlegend=show, hoverinfo="skip"), 1, col)
-        fig.add_trace(go.Scattergl(x=x, y=smooth(y), mode="lines", line=dict(color=TRAIN, width=2), name="train (smoothed)", legendgroup="train", showlegend=show), 1, col)
-        fig.add_trace(go.Scatter(x=ex, y=[e[val_metric] for e in epochs], mode="lines+markers", line=dict(color=VAL, width=2), name="validation", legendgroup="val", showlegend=show), 1, col)
+        fig.add_trace(
+            go.Scattergl(
+                x=x,
+                y=y,
+                mode="lines",
+                line=dict(color=TRAIN, width=1),
+                opacity=0.25,
+                name="train (step)",
+                legendgroup="raw",
+                showlegend=show,
+                hoverinfo="skip",
+            ),
+            1,
+            col,
+        )
+        fig.add_trace(
+            go.Scattergl(
+                x=x,
+                y=smooth(y),
+                mode="lines",
+                line=dict(color=TRAIN, width=2),
+                name="train (smoothed)",
+                legendgroup="train",
+                showlegend=show,
+            ),
+            1,
+            col,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=ex,
+                y=[e[val_metric] for e in epochs],
+                mode="lines+markers",
+                line=dict(color=VAL, width=2),
+                name="validation",
+                legendgroup="val",
+                showlegend=show,
+            ),
+            1,
+            col,
+        )
     fig.update_xaxes(title_text="epoch", rangemode="tozero")
     fig.update_yaxes(type="log", row=1, col=1)
     fig.update_yaxes(range=_acc_range(steps, epochs), row=1, col=2)
@@ -99,7 +137,11 @@ def saliency(image: np.ndarray, heat: np.ndarray) -> go.Figure:
     """The 28×28 input in grey with the saliency map over it."""
     fig = go.Figure()
     fig.add_trace(go.Heatmap(z=image, colorscale="gray", showscale=False, hoverinfo="skip"))
-    fig.add_trace(go.Heatmap(z=heat, colorscale="Hot", opacity=0.55, showscale=False, hovertemplate="x %{x}, y %{y}: %{z:.2f}<extra></extra>"))
+    fig.add_trace(
+        go.Heatmap(
+            z=heat, colorscale="Hot", opacity=0.55, showscale=False, hovertemplate="x %{x}, y %{y}: %{z:.2f}<extra></extra>"
+        )
+    )
     fig.update_yaxes(autorange="reversed", scaleanchor="x", visible=False)
     fig.update_xaxes(visible=False)
     fig.update_layout(margin=dict(l=0, r=0, t=0, b=0), height=260, width=260)
@@ -115,7 +157,11 @@ def hyperparameters(rows: list[dict], dims: list[str], color: str = "test accura
             dimensions.append(dict(label=name, values=values))
         else:
             cats = sorted({str(v) for v in values})
-            dimensions.append(dict(label=name, values=[cats.index(str(v)) for v in values], tickvals=list(range(len(cats))), ticktext=cats))
-    fig = go.Figure(go.Parcoords(line=dict(color=[r[color] for r in rows], colorscale="Viridis", showscale=True), dimensions=dimensions))
+            dimensions.append(
+                dict(label=name, values=[cats.index(str(v)) for v in values], tickvals=list(range(len(cats))), ticktext=cats)
+            )
+    fig = go.Figure(
+        go.Parcoords(line=dict(color=[r[color] for r in rows], colorscale="Viridis", showscale=True), dimensions=dimensions)
+    )
     fig.update_layout(margin=dict(l=60, r=60, t=40, b=20), height=380)
     return fig

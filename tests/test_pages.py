@@ -22,7 +22,11 @@ def app(page=None):
 
 
 def texts(at):
-    parts = [e.value for kind in ("markdown", "caption", "info", "success", "error", "warning", "subheader", "title", "header") for e in at.get(kind)]
+    parts = [
+        e.value
+        for kind in ("markdown", "caption", "info", "success", "error", "warning", "subheader", "title", "header")
+        for e in at.get(kind)
+    ]
     return "\n".join(str(p) for p in parts)
 
 
@@ -107,7 +111,9 @@ def test_kernel_too_big_for_the_map_is_explained(home):
 
 def test_results_show_confusion_matrix_gallery_and_downloads(stored_run):
     at = app("views/results.py")
-    assert stored_run.key[:8] in at.selectbox(key="results_pick").value or at.selectbox(key="results_pick").value == stored_run.key
+    assert (
+        stored_run.key[:8] in at.selectbox(key="results_pick").value or at.selectbox(key="results_pick").value == stored_run.key
+    )
     assert "Confusion matrix" in texts(at) and "Misclassified test images" in texts(at)
     assert len(charts(at)) >= 2  # curves and confusion matrix
     assert at.get("image"), "no gallery"

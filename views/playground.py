@@ -60,7 +60,11 @@ def drawing_ui() -> np.ndarray | None:
 
 def stages_ui(stages) -> None:
     cols = st.columns(4)
-    for col, (title, img) in zip(cols, [("ink", stages.ink), ("cropped", stages.cropped), ("20×20 box", stages.boxed), ("28×28, centred", stages.digit)], strict=True):
+    for col, (title, img) in zip(
+        cols,
+        [("ink", stages.ink), ("cropped", stages.cropped), ("20×20 box", stages.boxed), ("28×28, centred", stages.digit)],
+        strict=True,
+    ):
         col.image(np.clip(img, 0, 1), caption=title, width=90, clamp=True)
 
 
@@ -72,7 +76,10 @@ def prediction_ui(run, digit: np.ndarray) -> np.ndarray:
     names = ui.class_names(run.config.dataset)
     best = int(np.argmax(probs))
     left, right = st.columns([1, 2])
-    left.markdown(f"<div style='font-size:6rem;line-height:1;text-align:center' data-testid='predicted-digit'>{names[best]}</div>", unsafe_allow_html=True)
+    left.markdown(
+        f"<div style='font-size:6rem;line-height:1;text-align:center' data-testid='predicted-digit'>{names[best]}</div>",
+        unsafe_allow_html=True,
+    )
     left.markdown(f"<p style='text-align:center'>probability <b>{probs[best]:.1%}</b></p>", unsafe_allow_html=True)
     right.plotly_chart(charts.probabilities(probs.tolist(), names), key="probs")
     st.session_state["model_ms"] = model_ms
@@ -85,7 +92,9 @@ def compare_ui(runs, digit: np.ndarray, current) -> None:
         return
     with st.expander("Compare models on this drawing"):
         by_key = {r.key: r for r in others}
-        picked = st.multiselect("Other runs", list(by_key), format_func=lambda k: ui.run_label(by_key[k]), key="compare_models", max_selections=6)
+        picked = st.multiselect(
+            "Other runs", list(by_key), format_func=lambda k: ui.run_label(by_key[k]), key="compare_models", max_selections=6
+        )
         if not picked:
             return
         cols = st.columns(len(picked) + 1)
@@ -104,7 +113,9 @@ def compare_ui(runs, digit: np.ndarray, current) -> None:
 def personal_ui(run, runs, digit: np.ndarray | None, predicted: int | None) -> None:
     store, jobs = ui.store(), ui.jobs()
     st.header("Your handwriting")
-    st.caption("Save drawings with their true label, see how a model reads them, and fine-tune a model on MNIST plus your drawings.")
+    st.caption(
+        "Save drawings with their true label, see how a model reads them, and fine-tune a model on MNIST plus your drawings."
+    )
     if digit is not None:
         c1, c2 = st.columns([1, 3])
         label = c1.selectbox("True label of this drawing", list(range(10)), index=predicted or 0, key="true_label")
@@ -163,7 +174,9 @@ def finetune_status(parent, child, images, labels) -> None:
         }
     )
     st.dataframe(table.style.format({"your set": "{:.1%}", "MNIST test": "{:.2%}"}), hide_index=True)
-    st.caption("Your drawings were part of the fine-tune's training data, so its score on them is optimistic; draw new ones to check it.")
+    st.caption(
+        "Your drawings were part of the fine-tune's training data, so its score on them is optimistic; draw new ones to check it."
+    )
     if st.button(f"Use the fine-tuned run {child.key[:8]}", key="use_child"):
         st.session_state["playground_run"] = child.key
         st.rerun()
@@ -206,7 +219,9 @@ def main() -> None:
             stages_ui(stages)
             with st.expander("Saliency: which pixels drove this prediction", expanded=False):
                 st.plotly_chart(charts.saliency(stages.digit, saliency(model_for(run), stages.digit)), key="saliency")
-            st.caption(f"canvas → probabilities: {prep_ms + st.session_state['model_ms']:.2f} ms (preprocessing {prep_ms:.2f} ms, model {st.session_state['model_ms']:.2f} ms)")
+            st.caption(
+                f"canvas → probabilities: {prep_ms + st.session_state['model_ms']:.2f} ms (preprocessing {prep_ms:.2f} ms, model {st.session_state['model_ms']:.2f} ms)"
+            )
     if digit is not None:
         compare_ui(runs, digit, run)
     personal_ui(run, runs, digit, predicted)

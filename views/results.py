@@ -22,8 +22,12 @@ def torchscript(home: str, key: str, sha: str) -> bytes:
 
 def downloads(store: Store, run) -> None:
     cols = st.columns(4)
-    cols[0].download_button("Config (JSON)", export.config_json(store, run.key), f"{run.key}.json", "application/json", key="dl_config")
-    cols[1].download_button("Metrics (CSV)", export.metrics_csv(store, run.key), f"{run.key}-metrics.csv", "text/csv", key="dl_metrics")
+    cols[0].download_button(
+        "Config (JSON)", export.config_json(store, run.key), f"{run.key}.json", "application/json", key="dl_config"
+    )
+    cols[1].download_button(
+        "Metrics (CSV)", export.metrics_csv(store, run.key), f"{run.key}-metrics.csv", "text/csv", key="dl_metrics"
+    )
     if run.status != "done":
         return
     try:
@@ -47,8 +51,12 @@ def gallery(run, store: Store) -> None:
     wrong = np.flatnonzero(pred != labels)
     st.subheader(f"Misclassified test images ({len(wrong)} of {len(labels):,})")
     c1, c2, c3 = st.columns(3)
-    true_pick = c1.selectbox("True class", ["any", *range(10)], key="gallery_true", format_func=lambda v: v if v == "any" else names[v])
-    pred_pick = c2.selectbox("Predicted class", ["any", *range(10)], key="gallery_pred", format_func=lambda v: v if v == "any" else names[v])
+    true_pick = c1.selectbox(
+        "True class", ["any", *range(10)], key="gallery_true", format_func=lambda v: v if v == "any" else names[v]
+    )
+    pred_pick = c2.selectbox(
+        "Predicted class", ["any", *range(10)], key="gallery_pred", format_func=lambda v: v if v == "any" else names[v]
+    )
     order = c3.radio("Order", ["most confident first", "test-set order"], key="gallery_order", horizontal=True)
     if true_pick != "any":
         wrong = wrong[labels[wrong] == true_pick]
@@ -120,7 +128,9 @@ def main() -> None:
                     "support": [sum(row) for row in run.test["confusion"]],
                 }
             )
-            st.dataframe(table.style.format({"precision": "{:.4f}", "recall": "{:.4f}", "F1": "{:.4f}"}), hide_index=True, width="stretch")
+            st.dataframe(
+                table.style.format({"precision": "{:.4f}", "recall": "{:.4f}", "F1": "{:.4f}"}), hide_index=True, width="stretch"
+            )
             if run.status == "done" and st.button("Try this model in the Playground", key="to_playground"):
                 ui.open_playground(run.key)
         gallery(run, store)

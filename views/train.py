@@ -89,7 +89,13 @@ def config_ui() -> tuple[RunConfig, Slots]:
         st.subheader("Data")
         slots.widget("dataset", "selectbox", "Data set", DATASETS)
         slots.widget("val_fraction", "slider", "Validation share", 0.01, 0.49, step=0.01)
-        slots.widget("train_subset", "number_input", "Training images (0 = all 60,000)", step=1000, help="use fewer images for a quick demo")
+        slots.widget(
+            "train_subset",
+            "number_input",
+            "Training images (0 = all 60,000)",
+            step=1000,
+            help="use fewer images for a quick demo",
+        )
         slots.widget("augment", "checkbox", "Augmentation (random affine)")
         slots.widget("seed", "number_input", "Seed", step=1)
     with model_col:
@@ -98,11 +104,28 @@ def config_ui() -> tuple[RunConfig, Slots]:
         conv = st.session_state["base_conv"]
         if kind == "cnn":
             st.caption("Conv blocks: channels, odd kernel size, max-pool size (1 = none)")
-            conv = layers_table("conv", list(st.session_state["base_conv"]), ["channels", "kernel", "pool"], {"channels": {"min_value": 1, "max_value": 1024}, "kernel": {"min_value": 1, "max_value": 27}, "pool": {"min_value": 1, "max_value": 8}})
+            conv = layers_table(
+                "conv",
+                list(st.session_state["base_conv"]),
+                ["channels", "kernel", "pool"],
+                {
+                    "channels": {"min_value": 1, "max_value": 1024},
+                    "kernel": {"min_value": 1, "max_value": 27},
+                    "pool": {"min_value": 1, "max_value": 8},
+                },
+            )
             slots.slots["conv"] = st.empty()
             slots.widget("padding", "radio", "Padding", PADDINGS, horizontal=True)
         st.caption("Hidden layers (widths)" + (" of the head" if kind == "cnn" else ""))
-        hidden = [r[0] for r in layers_table("hidden", [(w,) for w in st.session_state["base_hidden"]], ["width"], {"width": {"min_value": 1, "max_value": 8192}})]
+        hidden = [
+            r[0]
+            for r in layers_table(
+                "hidden",
+                [(w,) for w in st.session_state["base_hidden"]],
+                ["width"],
+                {"width": {"min_value": 1, "max_value": 8192}},
+            )
+        ]
         slots.slots["hidden"] = st.empty()
         slots.widget("activation", "selectbox", "Activation", ACTIVATIONS)
         slots.widget("dropout", "slider", "Dropout", 0.0, 0.9, step=0.05)
@@ -160,14 +183,19 @@ def live_view(key: str) -> None:
         done = p["step"] / max(p["total_steps"], 1)
         eta = f" · ETA {p['eta']:.0f}s" if p.get("eta") is not None else ""
         rate = f" · {p['samples_per_s']:,.0f} samples/s" if p.get("samples_per_s") else ""
-        st.progress(min(done, 1.0), text=f"{p['phase']} · epoch {p['epoch']}/{p['epochs']} · step {p['step']}/{p['total_steps']}{rate}{eta}")
+        st.progress(
+            min(done, 1.0),
+            text=f"{p['phase']} · epoch {p['epoch']}/{p['epochs']} · step {p['step']}/{p['total_steps']}{rate}{eta}",
+        )
     elif run.status == "running":
         st.progress(0.0, text="loading data and building the model…")
     if run.status in ACTIVE and st.button("Cancel", key="cancel"):
         jobs.cancel(key)
         st.toast("Cancelling…")
     if run.status == "done":
-        st.success(f"Test accuracy **{run.accuracy * 100:.2f}%** · {run.train_seconds:.1f}s of training on {run.device} ({run.precision})")
+        st.success(
+            f"Test accuracy **{run.accuracy * 100:.2f}%** · {run.train_seconds:.1f}s of training on {run.device} ({run.precision})"
+        )
     elif run.status in ("failed", "diverged", "cancelled", "interrupted"):
         st.error(f"{run.status}: {run.message or 'no details'}")
     steps, epochs = store.steps(key), store.epochs(key)
@@ -192,7 +220,9 @@ def main() -> None:
         slots.show(problems)
         if not problems:
             model = build_model(config)
-            st.markdown(f"**{parameter_count(model):,} parameters** · {config.steps_per_epoch()} steps per epoch · key `{config.key()}`")
+            st.markdown(
+                f"**{parameter_count(model):,} parameters** · {config.steps_per_epoch()} steps per epoch · key `{config.key()}`"
+            )
             with st.expander("Layer summary"):
                 st.dataframe(pd.DataFrame(summary(model)), hide_index=True, width="stretch")
         else:

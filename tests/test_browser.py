@@ -1,0 +1,181 @@
+"""The running app in headless Chromium: every page, and digits drawn on the real canvas with the mouse."""
+
+import itertools
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from nnapp.presets import PRESETS
+from nnapp.store import Store
+from nnapp.train import train_or_load
+from tests.digits import canvas_path
+
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+ARTIFACTS = ROOT / "test-artifacts"
+
+if not os.path.exists(CHROMIUM):
+    if os.environ.get("CI"):
+        raise RuntimeError("CI needs Debian's chromium at /usr/bin/chromium for the browser tests")
+    pytest.skip("Debian's chromium is not installed", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`streamlit run app.py` on a free port, over a store holding the fast preset trained on MNIST."""
+    home = tmp_path_factory.mktemp("browser-runs")
+    run = train_or_load(PRESETS["fast"], Store(home))
+    port = free_port()
+    env = {**os.environ, "NNAPP_HOME": str(home)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        raise RuntimeError("streamlit did not start:\n" + proc.stdout.read().decode())
+    yield url, run
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+def settle(pg, timeout=30_000):
+    """Wait until Streamlit has finished running the script."""
+    pg.wait_for_timeout(400)
+    pg.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=timeout)
+    pg.wait_for_timeout(300)
+
+
+def no_exception(pg):
+    assert pg.locator("[data-testid=stException]").count() == 0, pg.locator("[data-testid=stException]").first.inner_text()
+
+
+def test_every_page_opens_without_an_exception(server, page):
+    url, run = server
+    page.goto(url)
+    page.get_by_text("Latest runs").wait_for(timeout=30_000)
+    settle(page)
+    no_exception(page)
+    assert run.key[:8] in page.content()
+    for title in ["Train", "Results", "Compare", "Playground", "Home"]:
+        page.get_by_role("link", name=title).first.click()
+        page.get_by_role("heading", name=title if title != "Home" else "nnapp").first.wait_for(timeout=30_000)
+        settle(page)
+        no_exception(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "home.png"), full_page=True)
+
+
+def draw(pg, canvas, strokes):
+    box = canvas.bounding_box()
+    for stroke in strokes:
+        x, y = stroke[0]
+        pg.mouse.move(box["x"] + x, box["y"] + y)
+        pg.mouse.down()
+        for (x0, y0), (x1, y1) in itertools.pairwise(stroke):
+            for t in (0.34, 0.67, 1.0):
+                pg.mouse.move(box["x"] + x0 + (x1 - x0) * t, box["y"] + y0 + (y1 - y0) * t)
+        pg.mouse.up()
+
+
+def predicted(pg) -> str:
+    pg.wait_for_selector("[data-testid=predicted-digit]", timeout=30_000)
+    return pg.locator("[data-testid=predicted-digit]").inner_text().strip()
+
+
+def canvas_of(pg):
+    return pg.locator("canvas.upper-canvas").first
+
+
+def clear(pg):
+    pg.get_by_role("button", name="Clear").click()
+    settle(pg)
+    pg.get_by_text("Draw a digit").first.wait_for(timeout=30_000)
+
+
+# (left, top, width, height) boxes on the 280 px canvas: some small and off-centre, some large
+PLACES = [(70, 40, 130, 200), (15, 15, 70, 100), (150, 130, 100, 130), (20, 10, 240, 260)]
+
+
+def test_drawn_digits_are_read(server, page):
+    url, _ = server
+    page.goto(url + "/playground")
+    page.get_by_text("Draw a digit").first.wait_for(timeout=30_000)
+    settle(page)
+    no_exception(page)
+    results = {}
+    for digit in range(10):
+        place = PLACES[digit % len(PLACES)]
+        draw(page, canvas_of(page), canvas_path(digit, place))
+        settle(page)
+        results[digit] = predicted(page)
+        if digit == 3:
+            page.screenshot(path=str(ARTIFACTS / "playground.png"), full_page=True)
+        clear(page)
+    wrong = {d: r for d, r in results.items() if r != str(d)}
+    assert len(wrong) <= 1, f"misread: {wrong}"
+    no_exception(page)
+
+
+def test_saved_drawing_appears_in_the_personal_set(server, page):
+    url, _ = server
+    page.goto(url + "/playground")
+    page.get_by_text("Your set is empty").wait_for(timeout=30_000)
+    settle(page)
+    draw(page, canvas_of(page), canvas_path(7, PLACES[0]))
+    settle(page)
+    assert predicted(page) == "7"
+    page.get_by_role("button", name="Save drawing to my set").click()
+    settle(page)
+    page.get_by_text("1 drawings").first.wait_for(timeout=30_000)
+    assert page.get_by_text("on your set").count() >= 1  # the model is evaluated on it
+    no_exception(page)
