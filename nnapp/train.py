@@ -77,18 +77,9 @@ def use_bf16(config: RunConfig, device: torch.device) -> bool:
         return False
     if config.precision == "bf16":
         return True
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    # On CPUs with native bf16 (AVX512-BF16 / AMX) it speeds up convolutions; small MLPs gain nothing.
-    return config.model == "cnn" and _cpu_has_native_bf16()
-
-
-def _cpu_has_native_bf16() -> bool:
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    # On CPUs, even with AVX512-BF16, autocast's casts cost more than they save for models this
+    # small: fp32 was 1.2-1.5x faster for every preset (benchmarks/bench.py section 2).
+    return device.type == "cuda" and torch.cuda.is_bf16_supported()
 
 
 def autocast(device: torch.device, enabled: bool):

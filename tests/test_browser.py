@@ -11,9 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from nnapp.presets import PRESETS
-from nnapp.store import Store
-from nnapp.train import train_or_load
 from tests.digits import canvas_path
 
 pytestmark = pytest.mark.browser
@@ -35,10 +32,10 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(fast_run):
     """`streamlit run app.py` on a free port, over a store holding the fast preset trained on MNIST."""
-    home = tmp_path_factory.mktemp("browser-runs")
-    run = train_or_load(PRESETS["fast"], Store(home))
+    store, run = fast_run
+    home = store.home
     port = free_port()
     env = {**os.environ, "NNAPP_HOME": str(home)}
     cmd = [

@@ -5,9 +5,6 @@ import pytest
 from PIL import Image
 
 from nnapp.predict import ImageError, load_image, predict, preprocess
-from nnapp.presets import PRESETS
-from nnapp.store import Store
-from nnapp.train import train_or_load
 from tests.digits import render
 
 YS, XS = np.mgrid[0:28, 0:28]
@@ -79,11 +76,8 @@ def test_upload_decoding():
 
 
 @pytest.fixture(scope="module")
-def mnist_model(tmp_path_factory):
-    """The fast preset trained on the real MNIST (about 10 s on 2 cores)."""
-    store = Store(tmp_path_factory.mktemp("runs"))
-    run = train_or_load(PRESETS["fast"], store)
-    assert run.accuracy > 0.985
+def mnist_model(fast_run):
+    store, run = fast_run
     return store.load_model(run.key)[0]
 
 

@@ -24,7 +24,9 @@ def main() -> None:
 
     runs = store.runs()
     if not runs:
-        st.info("No runs yet. Train the default model (a small CNN, ≥99.3% on MNIST, a few minutes on a CPU) with one click:")
+        st.info(
+            "No runs yet. Train the default model (a small CNN: about 99.4% on MNIST after under a minute of training on a 2-core CPU) with one click:"
+        )
     if st.button("Train the default model", type="primary" if not runs else "secondary", key="train_default"):
         submission = ui.jobs().submit(PRESETS[DEFAULT_PRESET])
         st.session_state["watch_run"] = submission.key

@@ -187,7 +187,7 @@ def main() -> None:
     store = ui.store()
     runs = [r for r in store.runs("done") if r.config.dataset == "mnist"]
     if not runs:
-        st.info("There is no finished MNIST model yet. Train one first: the default model takes a few minutes on a CPU.")
+        st.info("There is no finished MNIST model yet. Train one first: the default model takes under a minute on a CPU.")
         st.page_link("views/train.py", label="Go to Train", icon=":material/model_training:")
         return
     best = max(runs, key=lambda r: r.accuracy or 0)

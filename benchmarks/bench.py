@@ -1,0 +1,354 @@
+"""nnapp against the seed's training loop, measured side by side in one run on this machine.
+
+    .venv/bin/python benchmarks/bench.py            # everything (about 10 minutes on 2 CPU cores)
+    .venv/bin/python benchmarks/bench.py --quick    # fewer repeats, no default/best preset training
+
+Prints one table per comparison: medians over repeats, and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from nnapp.config import RunConfig  # noqa: E402
+from nnapp.data import BUNDLED, MNIST_FILES, load, split  # noqa: E402
+from nnapp.models import build_model  # noqa: E402
+from nnapp.predict import predict, preprocess, probabilities  # noqa: E402
+from nnapp.presets import PRESETS  # noqa: E402
+from nnapp.store import Store  # noqa: E402
+from nnapp.train import autocast, device_label, fit, pick_device, train_or_load, use_bf16  # noqa: E402
+
+
+def table(title: str, header: list[str], rows: list[list]) -> None:
+    print(f"\n## {title}\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join(" --- " for _ in header) + "|")
+    for row in rows:
+        print("| " + " | ".join(_fmt(v) for v in row) + " |")
+    sys.stdout.flush()
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:,.3f}" if abs(v) < 10 else f"{v:,.0f}"
+    return str(v)
+
+
+# --- the seed's loop ------------------------------------------------------------------------------
+
+
+class SeedCNN(nn.Module):
+    """The seed's CNN, with the flatten size it should have had (64×5×5)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3)
+        self.conv2 = nn.Conv2d(32, 64, 3)
+        self.fc1 = nn.Linear(64 * 5 * 5, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return self.fc2(F.relu(self.fc1(torch.flatten(x, 1))))
+
+
+def torchvision_root() -> Path:
+    """torchvision's MNIST reads uncompressed IDX files from ROOT/MNIST/raw/."""
+    root = Path(tempfile.gettempdir()) / "nnapp-bench-mnist"
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for name in MNIST_FILES.values():
+        target = raw / name.removesuffix(".gz")
+        if not target.exists():
+            with gzip.open(BUNDLED / name) as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+    return root
+
+
+def seed_loop(epochs: int = 1, max_batches: int | None = None, target: float | None = None, device=None):
+    """The seed's loop: torchvision MNIST + ToTensor + DataLoader(64, shuffle) + Adam 1e-3.
+
+    Returns (samples/s over the timed batches, seconds of training, test accuracy per epoch).
+    """
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+    device = device or pick_device()
+    torch.manual_seed(0)
+    tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+    train = datasets.MNIST(str(torchvision_root()), train=True, download=False, transform=tf)
+    test = datasets.MNIST(str(torchvision_root()), train=False, download=False, transform=tf)
+    loader = DataLoader(train, batch_size=64, shuffle=True)
+    model = SeedCNN().to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    seconds, samples, accs = 0.0, 0, []
+    for _ in range(epochs):
+        model.train()
+        start = time.perf_counter()
+        for i, (x, y) in enumerate(loader):
+            if max_batches and i >= max_batches:
+                break
+            x, y = x.to(device), y.to(device)
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            samples += len(y)
+        seconds += time.perf_counter() - start
+        if target is not None or max_batches is None:
+            accs.append(seed_test(model, test, device))
+            if target is not None and accs[-1] >= target:
+                break
+    return samples / seconds, seconds, accs
+
+
+@torch.no_grad()
+def seed_test(model, test, device) -> float:
+    model.eval()
+    x = test.data.unsqueeze(1).float().div(255).sub(0.1307).div(0.3081).to(device)
+    return (model(x).argmax(1).cpu() == test.targets).float().mean().item()
+
+
+# --- the engine and the bare compute limit -----------------------------------------------------------
+
+
+def engine_rate(config: RunConfig, data, device) -> float:
+    """Training samples/s of nnapp's loop over its first epoch (validation excluded)."""
+    rows = []
+    fit(config.replace(epochs=1), data, device, on_progress=lambda p: rows.extend(p.steps))
+    # time between the first and last flushed steps: no warm-up, no evaluation
+    a, b = rows[len(rows) // 10], rows[-1]
+    return (b["step"] - a["step"]) * config.batch_size / (b["elapsed"] - a["elapsed"])
+
+
+def bare_rate(config: RunConfig, device, steps: int = 150) -> float:
+    """forward/backward/step over one pre-made batch: what no data pipeline can beat."""
+    bf16 = use_bf16(config, device)
+    torch.manual_seed(0)
+    model = build_model(config).to(device)
+    x = torch.rand(config.batch_size, 1, 28, 28, device=device)
+    y = torch.randint(0, 10, (config.batch_size,), device=device)
+    if config.model == "cnn" and device.type != "mps":
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    for i in range(steps + 10):
+        if i == 10:
+            sync(device)
+            start = time.perf_counter()
+        with autocast(device, bf16):
+            out = model(x)
+        loss = F.cross_entropy(out.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    sync(device)
+    return steps * config.batch_size / (time.perf_counter() - start)
+
+
+def sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+# --- sections ----------------------------------------------------------------------------------------
+
+
+def bench_seed_vs_engine(device, repeats: int, data) -> None:
+    batches = 300
+    seed_rates = [seed_loop(max_batches=batches, device=device)[0] for _ in range(repeats)]
+    cfg = PRESETS["seed-cnn"]
+    eng_fp32 = [engine_rate(cfg.replace(precision="fp32"), data, device) for _ in range(repeats)]
+    eng_auto = [engine_rate(cfg, data, device) for _ in range(repeats)]
+    s = statistics.median(seed_rates)
+    table(
+        "1. Seed loop vs engine: the seed's CNN, batch 64, Adam 1e-3 (training samples/s)",
+        ["loop", "samples/s (median)", "× seed loop"],
+        [
+            ["seed loop (torchvision MNIST + ToTensor + DataLoader)", s, 1.0],
+            ["nnapp engine, fp32", statistics.median(eng_fp32), statistics.median(eng_fp32) / s],
+            [
+                f"nnapp engine, auto ({'bf16' if use_bf16(cfg, device) else 'fp32'} + channels_last)",
+                statistics.median(eng_auto),
+                statistics.median(eng_auto) / s,
+            ],
+        ],
+    )
+
+
+def bench_engine_vs_bare(device, repeats: int, data) -> None:
+    rows = []
+    for name in ("fast", "seed-cnn", "default", "seed-mlp"):
+        cfg = PRESETS[name]
+        eng = statistics.median(engine_rate(cfg, data, device) for _ in range(repeats))
+        bare = statistics.median(bare_rate(cfg, device) for _ in range(repeats))
+        prec = "bf16" if use_bf16(cfg, device) else "fp32"
+        rows.append([name, cfg.batch_size, prec, eng, bare, eng / bare])
+    table(
+        "2. Engine vs pure compute: same model, batch size and precision (training samples/s)",
+        ["preset", "batch", "precision", "engine", "bare loop", "engine / bare"],
+        rows,
+    )
+
+
+def bench_time_to_accuracy(device, seeds: list[int], with_default: bool, with_best: bool) -> Store:
+    store = Store(tempfile.mkdtemp(prefix="nnapp-bench-runs-"))
+    rows = []
+    fast = [train_or_load(PRESETS["fast"].replace(seed=s), store) for s in seeds]
+    accs = [r.accuracy for r in fast]
+    secs = [r.train_seconds for r in fast]
+    rows.append(
+        ["fast", f"{min(accs):.2%} – {max(accs):.2%}", statistics.median(secs), f"{min(secs):.1f} – {max(secs):.1f}", len(seeds)]
+    )
+    for name, on in (("default", with_default), ("best", with_best)):
+        if on:
+            run = train_or_load(PRESETS[name], store)
+            rows.append([name, f"{run.accuracy:.2%}", run.train_seconds, "-", 1])
+    seed_runs = [seed_loop(epochs=5, target=0.985, device=device) for _ in seeds[:2]]
+    seed_secs = [r[1] for r in seed_runs]
+    seed_accs = [r[2][-1] for r in seed_runs]
+    rows.append(
+        [
+            "seed loop to 98.5%",
+            f"{min(seed_accs):.2%} – {max(seed_accs):.2%}",
+            statistics.median(seed_secs),
+            f"{min(seed_secs):.1f} – {max(seed_secs):.1f}",
+            len(seed_runs),
+        ]
+    )
+    table(
+        "3. Time to accuracy (seconds of training, MNIST test set)",
+        ["run", "test accuracy", "seconds (median)", "spread", "seeds"],
+        rows,
+    )
+    return store
+
+
+def bench_cache(store: Store) -> None:
+    config = PRESETS["fast"]
+    times = []
+    for _ in range(20):
+        start = time.perf_counter()
+        run = train_or_load(config, store)
+        times.append(time.perf_counter() - start)
+    assert run.status == "done"
+    table("4. Cache hit: train_or_load of a finished config", ["median s", "max s"], [[statistics.median(times), max(times)]])
+
+
+def bench_predict(repeats: int = 300) -> None:
+    from tests.digits import render
+
+    canvases = [render(d, box=(40 + 5 * d, 30, 150, 200), width=18) for d in range(10)]
+    rows = []
+    for name in ("fast", "default", "best", "seed-cnn", "seed-mlp"):
+        torch.manual_seed(0)
+        model = build_model(PRESETS[name]).eval()
+        digit = preprocess(canvases[0]).digit
+        for _ in range(20):
+            predict(model, canvases[0])
+        path, call = [], []
+        for i in range(repeats):
+            canvas = canvases[i % 10]
+            start = time.perf_counter()
+            predict(model, canvas)
+            path.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            probabilities(model, digit)
+            call.append(time.perf_counter() - start)
+        ms = lambda xs, q: float(np.percentile(xs, q)) * 1000  # noqa: E731
+        rows.append([name, ms(path, 50), ms(path, 99), ms(call, 50), ms(call, 99)])
+    table(
+        "5. Prediction latency, 280×280 RGBA canvas -> probabilities (ms)",
+        ["preset", "canvas path p50", "canvas path p99", "model call p50", "model call p99"],
+        rows,
+    )
+
+
+def bench_cli_and_memory() -> None:
+    """The whole `python -m nnapp train --preset fast --force` command: wall time and peak RSS."""
+    home = tempfile.mkdtemp(prefix="nnapp-bench-cli-")
+    env = {**os.environ, "NNAPP_HOME": home}
+    rows = []
+    for preset in ("fast",):
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-c", CHILD, preset],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        wall = time.perf_counter() - start
+        if proc.returncode:
+            print(proc.stderr)
+        rss_mb = float(proc.stdout.strip().splitlines()[-1])
+        acc = next((line.split()[2] for line in proc.stdout.splitlines() if line.startswith("test")), "?")
+        rows.append([f"python -m nnapp train --preset {preset} --force", wall, acc, rss_mb])
+    table("6. The whole CLI command and its memory", ["command", "wall s", "test accuracy", "peak RSS MiB"], rows)
+
+
+# Runs the CLI in-process and reports its own peak RSS (ru_maxrss is KiB on Linux).
+CHILD = """
+import resource, sys
+from nnapp.__main__ import main
+code = main(["train", "--preset", sys.argv[1], "--force", "--quiet"])
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+sys.exit(code)
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="one repeat, two seeds, skip the default and best presets")
+    parser.add_argument("--best", action="store_true", help="also train the best preset (minutes)")
+    parser.add_argument("--only", nargs="*", type=int, help="run only these sections (1-6)")
+    args = parser.parse_args()
+    device = pick_device()
+    repeats = 1 if args.quick else 3
+    seeds = [0, 1] if args.quick else [0, 1, 2]
+    only = set(args.only or range(1, 7))
+    print(f"# nnapp benchmark, {time.strftime('%Y-%m-%d %H:%M')}")
+    print(
+        f"device: {device_label(device)} · torch {torch.__version__} · {platform.processor() or platform.machine()} · {os.cpu_count()} CPUs"
+    )
+    t0 = time.perf_counter()
+    data = split(load("mnist"), 0.1, 0)
+    if 1 in only:
+        bench_seed_vs_engine(device, repeats, data)
+    if 2 in only:
+        bench_engine_vs_bare(device, repeats, data)
+    store = None
+    if 3 in only:
+        store = bench_time_to_accuracy(device, seeds, with_default=not args.quick, with_best=args.best)
+    if 4 in only:
+        store = store or Store(tempfile.mkdtemp(prefix="nnapp-bench-runs-"))
+        train_or_load(PRESETS["fast"], store)
+        bench_cache(store)
+    if 5 in only:
+        bench_predict(100 if args.quick else 300)
+    if 6 in only:
+        bench_cli_and_memory()
+    print(f"\nbenchmark took {time.perf_counter() - t0:.0f}s")
+
+
+if __name__ == "__main__":
+    main()
