@@ -96,6 +96,8 @@ def cmd_train(args: argparse.Namespace, store: Store) -> int:
     started = time.perf_counter()
     run = train_or_load(config, store, force=args.force, on_progress=None if args.quiet else ProgressBar())
     took = time.perf_counter() - started
+    if not cached and not args.quiet:
+        print(file=sys.stderr)  # end the progress bar's line
     if cached:
         print(f"loaded from cache in {took:.3f}s")
     print_run(run)

@@ -158,3 +158,29 @@ def test_stored_model_round_trip(tiny, store):
     stored_pred, _ = store.predictions(run.key)
     assert np.array_equal(pred.numpy(), stored_pred[:1000])
     assert isinstance(Store(store.home).get(run.key).test["accuracy"], float)
+
+
+def test_finetune_on_personal_drawings_is_a_new_cached_run(tiny, store):
+    from nnapp.config import ConfigError
+    from nnapp.train import evaluate_on, finetune_config
+
+    parent = train_or_load(tiny, store)
+    images = load("mnist").test_x[:12].numpy()
+    labels = load("mnist").test_y[:12].numpy()
+    for image, label in zip(images, labels, strict=True):
+        store.add_drawing(image, int(label))
+    drawn, drawn_labels, _ = store.drawings()
+    config = finetune_config(parent.config, parent.key, drawn, drawn_labels)
+    assert config.key() != parent.key and config.init_from == parent.key
+    child = train_or_load(config, store)
+    assert child.status == "done" and child.parent == parent.key
+    model, _ = store.load_model(child.key)
+    before = evaluate_on(store.load_model(parent.key)[0], parent.config, drawn, drawn_labels)
+    after = evaluate_on(model, child.config, drawn, drawn_labels)
+    assert after["accuracy"] >= before["accuracy"]  # it trained on these very drawings
+    assert np.array(after["confusion"]).sum() == 12
+    # A personal set that changed since the run was configured is refused, not silently used.
+    store.add_drawing(images[0], int(labels[0]))
+    with pytest.raises(ConfigError, match="personal"):
+        train_or_load(config, store, force=True)
+    assert store.get(config.key()).status == "failed"

@@ -163,8 +163,12 @@ def finetune_status(parent, child, images, labels) -> None:
     if child.status != "done":
         st.error(f"Fine-tune {child.key[:8]} {child.status}: {child.message or ''}")
         return
-    before = evaluate_on(model_for(parent), parent.config, images, labels)
-    after = evaluate_on(model_for(child), child.config, images, labels)
+    try:
+        before = evaluate_on(model_for(parent), parent.config, images, labels)
+        after = evaluate_on(model_for(child), child.config, images, labels)
+    except StoreError as err:
+        st.error(str(err))
+        return
     st.subheader("Before and after fine-tuning")
     table = pd.DataFrame(
         {

@@ -77,6 +77,23 @@ def gallery(run, store: Store) -> None:
         st.caption(f"Showing {GALLERY_MAX} of {len(wrong)}.")
 
 
+def pick_cell(event, names: list[str]) -> None:
+    """A click on a confusion-matrix cell filters the gallery to that (true, predicted) pair."""
+    points = (
+        (event or {}).get("selection", {}).get("points", [])
+        if isinstance(event, dict)
+        else getattr(getattr(event, "selection", None), "points", [])
+    )
+    if not points:
+        return
+    cell = (str(points[0].get("y")), str(points[0].get("x")))
+    if cell == st.session_state.get("confusion_cell") or cell[0] not in names or cell[1] not in names:
+        return
+    st.session_state["confusion_cell"] = cell
+    st.session_state["gallery_true"] = names.index(cell[0])
+    st.session_state["gallery_pred"] = names.index(cell[1])
+
+
 def main() -> None:
     st.title("Results")
     store = ui.store()
@@ -116,7 +133,14 @@ def main() -> None:
         with left:
             st.subheader("Confusion matrix")
             normalize = st.radio("Show", ["counts", "row-normalised"], key="cm_mode", horizontal=True) == "row-normalised"
-            st.plotly_chart(charts.confusion(run.test["confusion"], names, normalize), key="confusion")
+            event = st.plotly_chart(
+                charts.confusion(run.test["confusion"], names, normalize),
+                key="confusion",
+                on_select="rerun",
+                selection_mode="points",
+            )
+            pick_cell(event, names)
+            st.caption("Click a cell to show those digits below.")
         with right:
             st.subheader("Per class")
             table = pd.DataFrame(
