@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nnapp.predict import ImageError, load_image, predict, preprocess
+from nnapp.predict import ImageError, for_inference, load_image, predict, preprocess
 from tests.digits import render
 
 YS, XS = np.mgrid[0:28, 0:28]
@@ -78,7 +78,7 @@ def test_upload_decoding():
 @pytest.fixture(scope="module")
 def mnist_model(fast_run):
     store, run = fast_run
-    return store.load_model(run.key)[0]
+    return for_inference(store.load_model(run.key)[0])
 
 
 PLACES = [

@@ -11,7 +11,7 @@ from streamlit_drawable_canvas import st_canvas
 
 import ui
 from nnapp import charts
-from nnapp.predict import ImageError, load_image, preprocess, probabilities, saliency
+from nnapp.predict import ImageError, for_inference, load_image, preprocess, probabilities, saliency
 from nnapp.store import ACTIVE, Store, StoreError
 from nnapp.train import evaluate_on, finetune_config
 
@@ -21,7 +21,7 @@ CANVAS = 280
 @st.cache_resource(max_entries=16)
 def cached_model(home: str, key: str, sha: str):
     """A stored model, loaded once per weights file (the checksum is part of the cache key)."""
-    return Store(home).load_model(key)[0]
+    return for_inference(Store(home).load_model(key)[0])
 
 
 def model_for(run):
@@ -65,7 +65,7 @@ def stages_ui(stages) -> None:
         [("ink", stages.ink), ("cropped", stages.cropped), ("20×20 box", stages.boxed), ("28×28, centred", stages.digit)],
         strict=True,
     ):
-        col.image(np.clip(img, 0, 1), caption=title, width=90, clamp=True)
+        col.image(img, caption=title, width=90, clamp=True)
 
 
 def prediction_ui(run, digit: np.ndarray) -> np.ndarray:
