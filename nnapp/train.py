@@ -118,7 +118,7 @@ def make_optimizer(config: RunConfig, model: nn.Module, device: torch.device | N
 
 
 def make_schedule(config: RunConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int):
-    """A scheduler stepped once per optimisation step."""
+    """A scheduler stepped once per optimisation step; None for a constant rate."""
     total = steps_per_epoch * config.epochs
     if config.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
@@ -129,7 +129,7 @@ def make_schedule(config: RunConfig, optimizer: torch.optim.Optimizer, steps_per
     if config.schedule == "step":
         every = max(1, config.epochs // 3) * steps_per_epoch  # divide by 10 twice over the run
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.1 ** (s // every))
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+    return None  # constant: nothing to step
 
 
 def to_pixels(x: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -209,6 +209,7 @@ def fit(
     bs = config.batch_size
     steps_per_epoch = n // bs
     schedule = make_schedule(config, optimizer, steps_per_epoch)
+    lr = config.lr
     total_steps = steps_per_epoch * config.epochs
 
     train_x = to_pixels(data.train_x, device)  # converted once: batches are slices of resident tensors
@@ -252,8 +253,7 @@ def fit(
         perm = torch.randperm(n, generator=gen).to(device)
         pending: list = []
         t_last = time.perf_counter()
-        sum_loss = torch.zeros((), device=device)
-        sum_correct = torch.zeros((), device=device, dtype=torch.long)
+        first_row = len(steps)
         for b in range(steps_per_epoch):
             if should_stop and should_stop():
                 status, message = "cancelled", f"cancelled at step {step}"
@@ -270,13 +270,12 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            lr = schedule.get_last_lr()[0]
-            schedule.step()
+            if schedule is not None:
+                lr = schedule.get_last_lr()[0]
+                schedule.step()
             step += 1
             correct = (logits.argmax(1) == yb).sum()
             pending.append((step, loss.detach(), correct, lr))
-            sum_loss += loss.detach()
-            sum_correct += correct
             if len(pending) >= REPORT_EVERY_STEPS or time.perf_counter() - t_last >= REPORT_EVERY_S:
                 pending, t_last, bad = flush(pending, t_last, epoch)
                 if bad is not None:
@@ -294,14 +293,14 @@ def fit(
         if on_progress:
             on_progress(Progress(step, total_steps, epoch, config.epochs, 0.0, time.perf_counter() - start, phase="evaluating"))
         val = evaluate(config, model, data.val_x, data.val_y, device, bf16)
-        done_steps = max(1, steps_per_epoch)
+        epoch_steps = steps[first_row:] or [{"loss": float("nan"), "acc": float("nan")}]
         row = {
             "epoch": epoch,
-            "train_loss": sum_loss.item() / done_steps,
-            "train_acc": sum_correct.item() / (done_steps * bs),
+            "train_loss": sum(r["loss"] for r in epoch_steps) / len(epoch_steps),
+            "train_acc": sum(r["acc"] for r in epoch_steps) / len(epoch_steps),
             "val_loss": val["loss"],
             "val_acc": val["accuracy"],
-            "lr": schedule.get_last_lr()[0],
+            "lr": lr,
             "seconds": time.perf_counter() - epoch_start,
         }
         epochs.append(row)
