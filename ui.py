@@ -10,6 +10,8 @@ from nnapp.data import CLASS_NAMES, load
 from nnapp.jobs import JobManager
 from nnapp.store import Run, Store, default_home
 
+CHART_STEPS = 800  # per-step points drawn in a curve; longer runs are thinned evenly
+
 # Plain symbols, not emoji: they render in select boxes and on machines without an emoji font.
 STATUS_ICONS = {
     "queued": "…",

@@ -32,7 +32,7 @@ def curves(steps: list[dict], epochs: list[dict], steps_per_epoch: int) -> go.Fi
         y = [s[metric] for s in steps]
         show = col == 1
         fig.add_trace(
-            go.Scattergl(
+            go.Scatter(
                 x=x,
                 y=y,
                 mode="lines",
@@ -47,7 +47,7 @@ def curves(steps: list[dict], epochs: list[dict], steps_per_epoch: int) -> go.Fi
             col,
         )
         fig.add_trace(
-            go.Scattergl(
+            go.Scatter(
                 x=x,
                 y=smooth(y),
                 mode="lines",

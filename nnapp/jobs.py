@@ -1,24 +1,51 @@
-"""Background training: one job per config key, a FIFO queue, cancel, and status read from the store."""
+"""Background training: one job per config key, a FIFO queue, cancel, and status read from the store.
+
+Each job trains in a process of its own, so the web server's threads, its GIL and its file
+watching never slow the training loop down, and a crash in training cannot take the app with it.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
 import threading
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 
 from nnapp.config import ConfigError, RunConfig
-from nnapp.store import FINISHED, Store
+from nnapp.store import ACTIVE, FINISHED, Store
 from nnapp.train import run_and_store
 
 log = logging.getLogger(__name__)
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+class StopFile:
+    """A stop flag that another process can see: the file exists once stop is asked for."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+
+    def set(self) -> None:
+        self.path.touch()
+
+    def is_set(self) -> bool:
+        return self.path.exists()  # one stat() per training step: microseconds
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 @dataclass
 class Job:
     config: RunConfig
     key: str
-    stop: threading.Event = field(default_factory=threading.Event)
+    stop: threading.Event | StopFile
     parent: str | None = None
 
 
@@ -35,8 +62,9 @@ class JobManager:
     two tabs launching the same config get one training.
     """
 
-    def __init__(self, store: Store, workers: int = 1):
+    def __init__(self, store: Store, workers: int = 1, isolate: bool = True):
         self.store = store
+        self.isolate = isolate  # False: train in this process's worker thread (tests that patch the engine)
         self._cond = threading.Condition()
         self._queue: deque[Job] = deque()
         self._jobs: dict[str, Job] = {}  # queued or running, by key
@@ -56,12 +84,13 @@ class JobManager:
             raise ConfigError(problems)
         key = config.key()
         with self._cond:
-            if key in self._jobs:
-                return Submission(key, "attached")
-            run = self.store.get(key)
+            run = self.store.get(key)  # first: a job's process writes "done" a moment before it exits
             if run is not None and run.status in FINISHED and not force:
                 return Submission(key, "cached")
-            job = Job(config, key, parent=config.init_from or None)
+            if key in self._jobs:
+                return Submission(key, "attached")
+            stop = StopFile(self.store.home / "stop" / key) if self.isolate else threading.Event()
+            job = Job(config, key, stop=stop, parent=config.init_from or None)
             self.store.create(config, status="queued", parent=job.parent)
             self._jobs[key] = job
             self._queue.append(job)
@@ -76,6 +105,8 @@ class JobManager:
                 return False
             job.stop.set()
             if key not in self._running:
+                if isinstance(job.stop, StopFile):
+                    job.stop.clear()
                 self._queue.remove(job)
                 del self._jobs[key]
                 self.store.set_status(key, "cancelled", message="cancelled before it started")
@@ -126,7 +157,10 @@ class JobManager:
                 job = self._queue.popleft()
                 self._running.add(job.key)
             try:
-                run_and_store(job.config, self.store, should_stop=job.stop.is_set)
+                if self.isolate:
+                    self._run_process(job)
+                else:
+                    run_and_store(job.config, self.store, should_stop=job.stop.is_set)
             except Exception:  # recorded as 'failed' with its message by run_and_store
                 log.exception("run %s failed", job.key)
             finally:
@@ -134,3 +168,34 @@ class JobManager:
                     self._running.discard(job.key)
                     self._jobs.pop(job.key, None)
                     self._cond.notify_all()
+
+    def _run_process(self, job: Job) -> None:
+        """Train in a fresh Python process (`python -m nnapp.jobs`), not a fork of the web server."""
+        cmd = [sys.executable, "-m", "nnapp.jobs", str(self.store.home), str(job.stop.path)]
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, cwd=PACKAGE_ROOT, text=True)
+            proc.communicate(job.config.to_json())
+        finally:
+            job.stop.clear()
+        run = self.store.get(job.key)
+        if run is not None and run.status in ACTIVE:  # it died without a word: killed, out of memory, a crash
+            code = proc.returncode
+            reason = f"signal {-code}" if code < 0 else f"exit code {code}"
+            self.store.set_status(job.key, "failed", message=f"the training process stopped unexpectedly ({reason})")
+
+
+def main(argv: list[str]) -> int:
+    """A training process: the config as JSON on stdin; arguments: the store's folder and the stop file."""
+    home, stop_path = argv
+    config = RunConfig.from_dict(json.loads(sys.stdin.read()))
+    stop = Path(stop_path)
+    try:
+        run_and_store(config, Store(home), should_stop=stop.exists)
+    except Exception as err:  # already recorded in the store as failed
+        print(f"nnapp: run {config.key()} failed: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

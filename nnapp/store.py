@@ -85,6 +85,7 @@ class Run:
     weights_sha256: str | None
     parent: str | None
     note: str | None
+    pid: int | None  # the process that last wrote its status
 
     @property
     def accuracy(self) -> float | None:
@@ -250,8 +251,14 @@ class Store:
         with self._db() as db:
             return [dict(r) for r in db.execute("SELECT * FROM epochs WHERE key=? ORDER BY epoch", (key,))]
 
-    def steps(self, key: str) -> list[dict]:
+    def steps(self, key: str, max_rows: int | None = None) -> list[dict]:
+        """Per-step metrics; with `max_rows`, every k-th step so that at most about that many come back."""
         with self._db() as db:
+            if max_rows:
+                count = db.execute("SELECT COUNT(*) FROM steps WHERE key=?", (key,)).fetchone()[0]
+                every = max(1, -(-count // max_rows))
+                rows = db.execute("SELECT * FROM steps WHERE key=? AND step % ? = 0 ORDER BY step", (key, every))
+                return [dict(r) for r in rows]
             return [dict(r) for r in db.execute("SELECT * FROM steps WHERE key=? ORDER BY step", (key,))]
 
     def predictions(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -354,6 +361,7 @@ def _decode(row: sqlite3.Row) -> Run | None:
         weights_sha256=row["weights_sha256"],
         parent=row["parent"],
         note=row["note"],
+        pid=row["pid"],
     )
 
 

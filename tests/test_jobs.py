@@ -14,7 +14,16 @@ LONG = RunConfig(conv=((16, 3, 2),), hidden=(), epochs=5, batch_size=64)
 
 @pytest.fixture
 def jobs(store):
+    """Jobs in training processes, as the app runs them."""
     manager = JobManager(store)
+    yield manager
+    manager.shutdown()
+
+
+@pytest.fixture
+def thread_jobs(store):
+    """Jobs in a thread of this process, for tests that patch the engine."""
+    manager = JobManager(store, isolate=False)
     yield manager
     manager.shutdown()
 
@@ -37,17 +46,7 @@ def test_submit_trains_then_serves_from_cache(jobs, store, tiny):
     assert not jobs.is_active(first.key)
 
 
-def test_concurrent_submits_of_one_config_train_once(jobs, store, tiny, monkeypatch):
-    import nnapp.train
-
-    calls = []
-    real_fit = nnapp.train.fit
-
-    def counting_fit(*args, **kwargs):
-        calls.append(1)
-        return real_fit(*args, **kwargs)
-
-    monkeypatch.setattr(nnapp.train, "fit", counting_fit)
+def test_concurrent_submits_of_one_config_train_once(jobs, store, tiny):
     states = []
     barrier = threading.Barrier(4)
 
@@ -60,9 +59,12 @@ def test_concurrent_submits_of_one_config_train_once(jobs, store, tiny, monkeypa
         t.start()
     for t in threads:
         t.join()
-    assert sorted(states).count("queued") == 1 and states.count("attached") + states.count("cached") == 3
+    assert states.count("queued") == 1 and states.count("attached") + states.count("cached") == 3
+    created = store.get(tiny.key()).created
     assert jobs.wait(tiny.key(), timeout=120)
-    assert len(calls) == 1 and len(store.runs()) == 1
+    run = store.get(tiny.key())
+    assert run.status == "done" and run.created == created and len(store.runs()) == 1
+    assert jobs.submit(tiny).state == "cached"
 
 
 def test_cancel_stops_a_running_job_within_a_second(jobs, store):
@@ -92,20 +94,42 @@ def test_queue_runs_in_order_and_cancels_queued(jobs, store, tiny):
     assert store.get(third.key).status == "done"
 
 
-def test_failure_is_recorded_with_its_message(jobs, store, tiny, monkeypatch):
+def test_failure_is_recorded_with_its_message(thread_jobs, store, tiny, monkeypatch):
     import nnapp.train
 
     def broken(*args, **kwargs):
         raise RuntimeError("the GPU fell off the bus")
 
     monkeypatch.setattr(nnapp.train, "fit", broken)
-    sub = jobs.submit(tiny)
-    assert jobs.wait(sub.key, timeout=30)
+    sub = thread_jobs.submit(tiny)
+    assert thread_jobs.wait(sub.key, timeout=30)
     run = store.get(sub.key)
     assert run.status == "failed" and "fell off the bus" in run.message
 
 
-def test_offline_download_fails_with_one_clear_sentence(jobs, store, tiny, monkeypatch, tmp_path):
+def test_failure_in_the_training_process_is_recorded(jobs, store, tiny):
+    # Names a personal set that does not exist: the training process refuses it.
+    sub = jobs.submit(tiny.replace(personal="0123456789ab"))
+    assert jobs.wait(sub.key, timeout=60)
+    run = store.get(sub.key)
+    assert run.status == "failed" and "personal" in run.message
+
+
+def test_a_killed_training_process_marks_the_run_failed(jobs, store):
+    import psutil
+
+    load("mnist")
+    sub = jobs.submit(LONG)
+    assert wait_for(lambda: (store.get(sub.key).progress or {}).get("step", 0) > 0), "never started"
+    children = [p for p in psutil.Process().children() if p.pid == store.get(sub.key).pid]
+    assert children, "training did not run in a process of its own"
+    children[0].kill()
+    assert jobs.wait(sub.key, timeout=10)
+    run = store.get(sub.key)
+    assert run.status == "failed" and "stopped unexpectedly" in run.message
+
+
+def test_offline_download_fails_with_one_clear_sentence(thread_jobs, store, tiny, monkeypatch, tmp_path):
     import torchvision.datasets.mnist as tv_mnist
 
     def offline(*args, **kwargs):  # what torchvision's downloader raises with no network
@@ -118,8 +142,8 @@ def test_offline_download_fails_with_one_clear_sentence(jobs, store, tiny, monke
         load("fashion_mnist")
     message = str(err.value)
     assert "FashionMNIST" in message and "offline" in message and message.count(". ") == 0
-    sub = jobs.submit(tiny.replace(dataset="fashion_mnist"))
-    assert jobs.wait(sub.key, timeout=30)
+    sub = thread_jobs.submit(tiny.replace(dataset="fashion_mnist"))
+    assert thread_jobs.wait(sub.key, timeout=30)
     run = store.get(sub.key)
     assert run.status == "failed" and "FashionMNIST" in run.message
     assert load("mnist").train_x.shape[0] == 60_000  # nothing else broke

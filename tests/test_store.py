@@ -118,3 +118,11 @@ def test_weights_load_without_pickle(tiny, store):
     with safe_open(str(store.weights_path(run.key)), "pt") as f:
         assert set(f.keys()) == set(store.load_weights(run.key))
     assert all(isinstance(v, torch.Tensor) for v in store.load_weights(run.key).values())
+
+
+def test_steps_can_be_thinned_for_charts(tiny, store):
+    run = train_or_load(tiny, store)
+    all_steps = store.steps(run.key)
+    thin = store.steps(run.key, max_rows=10)
+    assert len(all_steps) == 45 and 5 <= len(thin) <= 10
+    assert [s["step"] for s in thin] == sorted(s["step"] for s in thin)

@@ -11,6 +11,7 @@ import streamlit as st
 import ui
 from nnapp import charts, export
 from nnapp.store import Store, StoreError
+from ui import CHART_STEPS
 
 GALLERY_MAX = 60
 
@@ -124,7 +125,7 @@ def main() -> None:
     with st.expander("Config"):
         st.code(json.dumps(run.config.to_dict(), indent=2, sort_keys=True), language="json")
 
-    steps, epochs = store.steps(run.key), store.epochs(run.key)
+    steps, epochs = store.steps(run.key, max_rows=CHART_STEPS), store.epochs(run.key)
     if steps:
         st.plotly_chart(charts.curves(steps, epochs, run.config.steps_per_epoch()), key="results_curves")
     if run.test:

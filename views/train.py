@@ -13,6 +13,7 @@ from nnapp.config import ACTIVATIONS, DATASETS, LOSSES, MODEL_KINDS, OPTIMIZERS,
 from nnapp.models import build_model, parameter_count, summary
 from nnapp.presets import DEFAULT_PRESET, PRESETS
 from nnapp.store import ACTIVE
+from ui import CHART_STEPS
 
 # Fields set by one plain widget each (layers are tables, handled apart).
 SIMPLE = [
@@ -198,7 +199,7 @@ def live_view(key: str) -> None:
         )
     elif run.status in ("failed", "diverged", "cancelled", "interrupted"):
         st.error(f"{run.status}: {run.message or 'no details'}")
-    steps, epochs = store.steps(key), store.epochs(key)
+    steps, epochs = store.steps(key, max_rows=CHART_STEPS), store.epochs(key)
     if steps:
         st.plotly_chart(charts.curves(steps, epochs, run.config.steps_per_epoch()), key="live_curves")
     if run.status == "done" and st.button("Open in Results", key="open_results"):
