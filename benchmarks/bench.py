@@ -185,9 +185,9 @@ def bench_seed_vs_engine(device, repeats: int, data) -> None:
         ["loop", "samples/s (median)", "× seed loop"],
         [
             ["seed loop (torchvision MNIST + ToTensor + DataLoader)", s, 1.0],
-            ["nnapp engine, fp32", statistics.median(eng_fp32), statistics.median(eng_fp32) / s],
+            ["nnapp engine, precision fp32, channels_last", statistics.median(eng_fp32), statistics.median(eng_fp32) / s],
             [
-                f"nnapp engine, auto ({'bf16' if use_bf16(cfg, device) else 'fp32'} + channels_last)",
+                f"nnapp engine, precision auto (= {'bf16' if use_bf16(cfg, device) else 'fp32'} here), channels_last",
                 statistics.median(eng_auto),
                 statistics.median(eng_auto) / s,
             ],

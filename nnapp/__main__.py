@@ -138,8 +138,11 @@ def find(store: Store, prefix: str):
 
 
 def cmd_show(args: argparse.Namespace, store: Store) -> int:
+    from nnapp.models import build_model, summary_text
+
     run = find(store, args.key)
     print_run(run)
+    print(summary_text(build_model(run.config)))
     for e in store.epochs(run.key):
         print(
             f"epoch {e['epoch']:3}: train loss {e['train_loss']:.4f} acc {e['train_acc']:.4f} | val loss {e['val_loss']:.4f} acc {e['val_acc']:.4f}"

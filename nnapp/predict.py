@@ -34,9 +34,6 @@ class Stages:
     boxed: np.ndarray  # scaled so the long side is 20 px, strokes at MNIST width
     digit: np.ndarray  # 28×28 float32 in [0, 1], centre of mass at the centre: what the model sees
 
-    def as_uint8(self) -> np.ndarray:
-        return np.round(self.digit * 255).astype(np.uint8)
-
 
 def to_ink(image: np.ndarray) -> np.ndarray:
     """Ink intensity as uint8 (0 = background) for an RGBA, RGB or grey image of any colours.
