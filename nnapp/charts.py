@@ -73,7 +73,7 @@ def curves(steps: list[dict], epochs: list[dict], steps_per_epoch: int) -> go.Fi
             col,
         )
     fig.update_xaxes(title_text="epoch", rangemode="tozero")
-    fig.update_yaxes(type="log", row=1, col=1)
+    fig.update_yaxes(type="log", dtick=1, row=1, col=1)  # ticks at powers of ten only: readable
     fig.update_yaxes(range=_acc_range(steps, epochs), row=1, col=2)
     fig.update_layout(**LAYOUT)
     return fig

@@ -18,9 +18,11 @@ def table(runs) -> pd.DataFrame:
             {
                 "key": r.key,
                 "status": r.status,
+                "test accuracy": r.accuracy,
+                "train s": r.train_seconds,
                 "dataset": r.config.dataset,
                 "model": r.config.model,
-                "layers": "-".join(str(c[0]) for c in r.config.conv) + "|" if r.config.model == "cnn" else "",
+                "conv": "-".join(str(c[0]) for c in r.config.conv) if r.config.model == "cnn" else "",
                 "hidden": "-".join(map(str, r.config.hidden)),
                 "optimizer": r.config.optimizer,
                 "lr": r.config.lr,
@@ -30,8 +32,6 @@ def table(runs) -> pd.DataFrame:
                 "activation": r.config.activation,
                 "dropout": r.config.dropout,
                 "augment": r.config.augment,
-                "test accuracy": r.accuracy,
-                "train s": r.train_seconds,
                 "created": pd.Timestamp(r.created, unit="s"),
             }
             for r in runs
@@ -58,7 +58,7 @@ def main() -> None:
     shown = df[mask]
     st.caption(f"{len(shown)} of {len(df)} runs. Click the column headers to sort; tick rows to compare or delete them.")
     event = st.dataframe(
-        shown.style.format({"test accuracy": "{:.2%}", "train s": "{:.1f}", "lr": "{:.1e}"}, na_rep="-"),
+        shown.style.format({"test accuracy": "{:.2%}", "train s": "{:.1f}", "lr": "{:.1e}", "dropout": "{:.2f}"}, na_rep="-"),
         hide_index=True,
         width="stretch",
         on_select="rerun",

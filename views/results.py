@@ -112,12 +112,12 @@ def main() -> None:
     run = ui.pick_run(runs, "results_pick", default=default)
     st.query_params["run"] = run.key
 
-    c = st.columns(5)
+    c = st.columns(4)
     c[0].metric("Status", f"{ui.STATUS_ICONS.get(run.status, '')} {run.status}")
     c[1].metric("Test accuracy", f"{run.accuracy * 100:.2f}%" if run.accuracy is not None else "-")
     c[2].metric("Training", f"{run.train_seconds:.1f}s" if run.train_seconds else "-")
-    c[3].metric("Device", run.device or "-")
-    c[4].metric("Finished", ui.ago(run.finished))
+    c[3].metric("Finished", ui.ago(run.finished))
+    st.caption(f"{run.config.describe()} · trained on {run.device or '-'} in {run.precision or '-'} · key `{run.key}`")
     if run.message:
         (st.error if run.status in ("failed", "diverged", "interrupted") else st.info)(run.message)
     if run.parent:
