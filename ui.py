@@ -5,10 +5,16 @@ from __future__ import annotations
 import time
 
 import streamlit as st
+import torch
 
 from nnapp.data import CLASS_NAMES, load
 from nnapp.jobs import JobManager
 from nnapp.store import Run, Store, default_home
+
+# Training runs in processes of its own, so this process only ever predicts one digit at a time.
+# Streamlit runs each rerun in a fresh thread, and a fresh thread's first multi-threaded torch op
+# starts a new OpenMP team: about 40 ms, every time. One thread is also the fastest for one digit.
+torch.set_num_threads(1)
 
 CHART_STEPS = 800  # per-step points drawn in a curve; longer runs are thinned evenly
 

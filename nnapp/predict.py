@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image, ImageFilter, UnidentifiedImageError
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 from torch import nn
 
 BOX = 20  # MNIST fits each digit's bounding box into 20×20...
@@ -27,31 +28,40 @@ WORK = 40  # long side (at least) at which strokes are measured and thickened: t
 
 @dataclass
 class Stages:
-    """Each step of the preprocessing, ink = bright. The first three are uint8, for display."""
+    """Each step of the preprocessing, ink = bright. The first three are PIL images, for display."""
 
-    ink: np.ndarray  # the whole image as ink intensity
-    cropped: np.ndarray  # cut to the ink's bounding box
-    boxed: np.ndarray  # scaled so the long side is 20 px, strokes at MNIST width
+    grey: Image.Image  # the whole image in grey levels (or its alpha channel)
+    lut: list[int]  # grey level -> ink
+    cropped: Image.Image  # the ink, cut to its bounding box
+    boxed: Image.Image  # scaled so the long side is 20 px, strokes at MNIST width
     digit: np.ndarray  # 28×28 float32 in [0, 1], centre of mass at the centre: what the model sees
 
+    @property
+    def ink(self) -> Image.Image:
+        """The whole image as ink; made on demand, since only the display wants it."""
+        return self.grey.point(self.lut)
 
-def to_ink(image: np.ndarray) -> np.ndarray:
-    """Ink intensity as uint8 (0 = background) for an RGBA, RGB or grey image of any colours.
 
-    A drawing on a transparent canvas is its alpha channel. An opaque image is its distance in
-    brightness from the background, taken as the median of the border, so black-on-white and
-    white-on-black read the same.
+def to_grey(image: np.ndarray) -> tuple[Image.Image, int]:
+    """The image as one channel in which ink differs from the background, and the background's level.
+
+    A drawing on a transparent canvas is its alpha channel (background 0), whatever the stroke
+    colour. An opaque image is its luma, with the background taken as the median of the border,
+    so black-on-white and white-on-black read the same.
     """
     a = np.ascontiguousarray(image, dtype=np.uint8)
     if a.ndim == 3 and a.shape[2] == 4 and np.median(_border(a[..., 3])) < 128:
-        return np.ascontiguousarray(
-            a[..., 3]
-        )  # a transparent background: the strokes are where the alpha is, whatever their colour
-    grey = np.asarray(Image.fromarray(a).convert("L")) if a.ndim == 3 else a  # PIL's RGB(A) -> L is ITU-R 601 luma
-    background = np.uint8(np.median(_border(grey)))
-    if background >= 128:  # dark ink on a light ground; uint8 all the way, no overflow
-        return background - np.minimum(grey, background)
-    return np.maximum(grey, background) - background
+        return Image.fromarray(np.ascontiguousarray(a[..., 3])), 0
+    grey = Image.fromarray(a).convert("L") if a.ndim == 3 else Image.fromarray(a)  # ITU-R 601 luma
+    return grey, int(np.median(_border(np.asarray(grey))))
+
+
+@functools.lru_cache(maxsize=512)
+def _ink_lut(background: int) -> list[int]:
+    """Grey level -> ink: distance from the background on the ink's side of it."""
+    if background >= 128:  # dark ink on a light ground
+        return [max(background - v, 0) for v in range(256)]
+    return [max(v - background, 0) for v in range(256)]
 
 
 def _border(a: np.ndarray) -> np.ndarray:
@@ -63,40 +73,43 @@ def stroke_width(mask: np.ndarray) -> float:
     area = mask.sum()
     if not area:
         return 0.0
-    p = np.pad(mask, 1)
-    interior = p[1:-1, 1:-1] & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
+    m = mask  # a pixel on the image's edge is always boundary, as if the image were padded with background
+    interior = m[1:-1, 1:-1] & m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2] & m[1:-1, 2:]
     boundary = max(area - interior.sum(), 1)
     return 2 * area / boundary
 
 
 def preprocess(image: np.ndarray) -> Stages | None:
     """The MNIST treatment of a drawing; None when there is no ink."""
-    ink = to_ink(image)
-    peak = int(ink.max())
+    grey, background = to_grey(image)
+    g = np.asarray(grey)
+    light_ground = background >= 128
+    peak = background - int(g.min()) if light_ground else int(g.max()) - background
     if peak < MIN_INK * 255:
         return None
-    mask = ink > peak * MIN_INK  # thresholds are relative to the strongest ink: faint pencil works too
+    # thresholds are relative to the strongest ink, so a faint pencil works too
+    level = peak * MIN_INK
+    mask = g < background - level if light_ground else g > background + level
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    cropped = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    img = Image.fromarray(cropped)
+    lut = _ink_lut(background)
+    cropped = grey.crop((int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)).point(lut)
     # Work at 40-80 px: box-averaging down first keeps the later steps cheap on a big canvas.
-    factor = max(1, max(img.size) // WORK)
-    if factor > 1:
-        img = img.reduce(factor)
+    factor = max(1, max(cropped.size) // WORK)
+    img = cropped.reduce(factor) if factor > 1 else cropped
     w, h = img.size
     # Bring the stroke to MNIST's width before shrinking: a thin pen on a big canvas would
     # otherwise shrink to a faint hairline the model has never seen.
     scale = BOX / max(h, w)
     grow = int(round((STROKE / scale - stroke_width(np.asarray(img) > peak // 2)) / 2))
     if grow > 0:
-        img = Image.fromarray(np.pad(np.asarray(img), grow))
+        img = ImageOps.expand(img, border=grow, fill=0)
         for _ in range(grow):  # repeated 3×3 is the same square dilation as one big filter, and far faster
             img = img.filter(ImageFilter.MaxFilter(3))
         w, h = img.size
         scale = BOX / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    boxed = np.asarray(img.resize(size, Image.Resampling.LANCZOS))
-    box = boxed.astype(np.float32) * (1.0 / max(int(boxed.max()), 1))
+    boxed = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.LANCZOS)
+    box = np.asarray(boxed, dtype=np.float32)
+    box = box * (1.0 / max(float(box.max()), 1.0))
     new_h, new_w = box.shape
     mass = box.sum()
     cy = float(box.sum(1) @ np.arange(new_h)) / mass
@@ -105,7 +118,7 @@ def preprocess(image: np.ndarray) -> Stages | None:
     left = int(np.clip(round(CENTRE - cx), 0, SIZE - new_w))
     digit = np.zeros((SIZE, SIZE), np.float32)
     digit[top : top + new_h, left : left + new_w] = box
-    return Stages(ink=ink, cropped=cropped, boxed=boxed, digit=digit)
+    return Stages(grey=grey, lut=lut, cropped=cropped, boxed=boxed, digit=digit)
 
 
 def load_image(data: bytes) -> np.ndarray:

@@ -20,6 +20,9 @@ from nnapp.models import build_model
 REPORT_EVERY_STEPS = 20  # flush step metrics at most this many steps apart...
 REPORT_EVERY_S = 0.5  # ...or this many seconds apart, whichever comes first
 EVAL_BATCH = 2000
+# Threads a training process uses, read at import: the app's own process narrows torch to one
+# thread for single-digit predictions, but its training jobs run in fresh processes.
+TRAINING_THREADS = torch.get_num_threads()
 
 
 @dataclass
@@ -68,7 +71,7 @@ def device_label(device: torch.device | None = None) -> str:
         return f"CUDA: {torch.cuda.get_device_name(device)}"
     if device.type == "mps":
         return "Apple MPS"
-    return f"CPU ({torch.get_num_threads()} threads)"
+    return f"CPU ({TRAINING_THREADS} threads)"
 
 
 def use_bf16(config: RunConfig, device: torch.device) -> bool:
