@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nnapp.config import ConfigError, RunConfig
-from nnapp.store import ACTIVE, FINISHED, Store
+from nnapp.store import ACTIVE, FINISHED, Store, pid_alive
 from nnapp.train import run_and_store
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,8 @@ class JobManager:
                 return Submission(key, "cached")
             if key in self._jobs:
                 return Submission(key, "attached")
+            if run is not None and run.status in ACTIVE and run.pid != os.getpid() and pid_alive(run.pid):
+                return Submission(key, "attached")  # a training process left by an earlier server is still on it
             stop = StopFile(self.store.home / "stop" / key) if self.isolate else threading.Event()
             job = Job(config, key, stop=stop, parent=config.init_from or None)
             self.store.create(config, status="queued", parent=job.parent)

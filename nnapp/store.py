@@ -102,7 +102,7 @@ def default_home() -> Path:
     return Path(os.environ.get("NNAPP_HOME") or "runs")
 
 
-def _pid_alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
     try:
@@ -146,7 +146,7 @@ class Store:
         """Runs left queued or running by a process that no longer exists become 'interrupted'."""
         with self._db() as db:
             rows = db.execute("SELECT key, pid FROM runs WHERE status IN ('queued', 'running')").fetchall()
-            dead = [r["key"] for r in rows if not _pid_alive(r["pid"])]
+            dead = [r["key"] for r in rows if not pid_alive(r["pid"])]
             for key in dead:
                 db.execute(
                     "UPDATE runs SET status='interrupted', finished=?, message=? WHERE key=?",

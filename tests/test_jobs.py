@@ -147,3 +147,22 @@ def test_offline_download_fails_with_one_clear_sentence(thread_jobs, store, tiny
     run = store.get(sub.key)
     assert run.status == "failed" and "FashionMNIST" in run.message
     assert load("mnist").train_x.shape[0] == 60_000  # nothing else broke
+
+
+def test_a_run_still_training_in_another_process_is_attached_not_queued(jobs, store, tiny):
+    # A training process left by an earlier server (here: a sleeping child standing in for it).
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        key = store.create(tiny, status="running")
+        import sqlite3
+
+        with sqlite3.connect(store.db_path) as db:
+            db.execute("UPDATE runs SET pid=? WHERE key=?", (child.pid, key))
+        assert jobs.submit(tiny).state == "attached"
+        assert not jobs.is_active(key) and store.get(key).status == "running"
+    finally:
+        child.kill()
+        child.wait()

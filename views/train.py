@@ -170,7 +170,7 @@ def live_view(key: str) -> None:
     if run is None:
         st.warning("That run is no longer in the store.")
         return
-    active = jobs.is_active(key)
+    active = jobs.is_active(key) or run.status in ACTIVE
     if st.session_state.get("live_active") == key and not active:
         st.session_state["live_active"] = None
         st.rerun()  # a full rerun redraws this view without the one-second refresh
@@ -246,7 +246,8 @@ def main() -> None:
         st.success("Loaded from cache: this configuration was trained before, so nothing was trained again.")
     elif state == "attached":
         st.info("This configuration is already training: showing its progress.")
-    active = ui.jobs().is_active(key)
+    run = ui.store().get(key)
+    active = ui.jobs().is_active(key) or (run is not None and run.status in ACTIVE)
     if active:
         st.session_state["live_active"] = key
     st.fragment(run_every=1.0 if active else None)(live_view)(key)
