@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import gzip
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,10 +41,6 @@ class Images:
     train_y: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
-
-    @property
-    def classes(self) -> int:
-        return 10
 
 
 @dataclass(frozen=True)
@@ -146,14 +141,6 @@ def split(images: Images, val_fraction: float, seed: int, subset: int = 0) -> Sp
         test_x=images.test_x,
         test_y=images.test_y,
     )
-
-
-def checksum(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # Normalisation constants of the MNIST training set; the model's first layer applies them, so a

@@ -40,8 +40,7 @@ CREATE TABLE IF NOT EXISTS runs (
     test TEXT,
     train_seconds REAL,
     weights_sha256 TEXT,
-    parent TEXT,
-    note TEXT
+    parent TEXT
 );
 CREATE TABLE IF NOT EXISTS epochs (
     key TEXT NOT NULL, epoch INTEGER NOT NULL, train_loss REAL, train_acc REAL,
@@ -84,18 +83,11 @@ class Run:
     train_seconds: float | None
     weights_sha256: str | None
     parent: str | None
-    note: str | None
     pid: int | None  # the process that last wrote its status
 
     @property
     def accuracy(self) -> float | None:
         return self.test["accuracy"] if self.test else None
-
-    @property
-    def duration(self) -> float | None:
-        if self.started is None:
-            return None
-        return (self.finished or time.time()) - self.started
 
 
 def default_home() -> Path:
@@ -154,15 +146,15 @@ class Store:
                 )
         return len(dead)
 
-    def create(self, config: RunConfig, status: str = "queued", parent: str | None = None, note: str | None = None) -> str:
+    def create(self, config: RunConfig, status: str = "queued", parent: str | None = None) -> str:
         """Insert (or reset) the run for `config`; its old metrics are cleared. Returns the key."""
         key = config.key()
         with self._db() as db:
             for table in ("epochs", "steps", "predictions"):
                 db.execute(f"DELETE FROM {table} WHERE key=?", (key,))
             db.execute(
-                "INSERT OR REPLACE INTO runs (key, config, status, created, pid, parent, note) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key, config.to_json(), status, time.time(), os.getpid(), parent, note),
+                "INSERT OR REPLACE INTO runs (key, config, status, created, pid, parent) VALUES (?, ?, ?, ?, ?, ?)",
+                (key, config.to_json(), status, time.time(), os.getpid(), parent),
             )
         return key
 
@@ -360,7 +352,6 @@ def _decode(row: sqlite3.Row) -> Run | None:
         train_seconds=row["train_seconds"],
         weights_sha256=row["weights_sha256"],
         parent=row["parent"],
-        note=row["note"],
         pid=row["pid"],
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -13,9 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nnapp.config import RunConfig
+from nnapp.config import ConfigError, RunConfig
 from nnapp.data import Split, load, split
 from nnapp.models import build_model
+from nnapp.store import FINISHED, Store
 
 REPORT_EVERY_STEPS = 20  # flush step metrics at most this many steps apart...
 REPORT_EVERY_S = 0.5  # ...or this many seconds apart, whichever comes first
@@ -351,10 +353,8 @@ def fit(
 # --- runs in the store ------------------------------------------------------------------------
 
 
-def prepare(config: RunConfig, store) -> tuple[Split, dict[str, torch.Tensor] | None]:
+def prepare(config: RunConfig, store: Store) -> tuple[Split, dict[str, torch.Tensor] | None]:
     """The data split for `config`, with the personal drawings it names, and its starting weights."""
-    from nnapp.config import ConfigError
-
     data = split(load(config.dataset), config.val_fraction, config.seed, config.train_subset)
     init_state = None
     if config.init_from:
@@ -378,14 +378,12 @@ def prepare(config: RunConfig, store) -> tuple[Split, dict[str, torch.Tensor] | 
 
 
 def personal_fingerprint(images: np.ndarray, labels: np.ndarray) -> str:
-    import hashlib
-
     h = hashlib.sha256(np.ascontiguousarray(images, dtype=np.uint8).tobytes())
     h.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
     return h.hexdigest()[:12]
 
 
-def run_and_store(config: RunConfig, store, should_stop: Callable[[], bool] | None = None, on_progress=None) -> str:
+def run_and_store(config: RunConfig, store: Store, should_stop: Callable[[], bool] | None = None, on_progress=None) -> str:
     """Train `config` with its progress and result written to `store`; returns the final status.
 
     The run row must exist (store.create). Any error marks it failed with the message and re-raises.
@@ -423,13 +421,11 @@ def run_and_store(config: RunConfig, store, should_stop: Callable[[], bool] | No
         raise
 
 
-def train_or_load(config: RunConfig, store=None, force: bool = False, on_progress=None, should_stop=None):
+def train_or_load(config: RunConfig, store: Store | None = None, force: bool = False, on_progress=None, should_stop=None):
     """The stored run for `config` if it finished before (no training), else train it now.
 
     Returns the store's Run. `force=True` retrains a finished run.
     """
-    from nnapp.config import ConfigError
-    from nnapp.store import FINISHED, Store
 
     problems = config.validate()
     if problems:

@@ -152,3 +152,22 @@ def test_playground_with_a_run_shows_selector_and_hint(stored_run):
     assert at.selectbox(key="playground_pick").value == stored_run.key
     assert "Draw a digit" in texts(at)
     assert "Your set is empty" in texts(at)
+
+
+def test_playground_shows_before_and_after_a_finetune(stored_run, store):
+    from nnapp.data import load
+    from nnapp.train import finetune_config
+
+    images = load("mnist").test_x[:6].numpy()
+    labels = load("mnist").test_y[:6].numpy()
+    for image, label in zip(images, labels, strict=True):
+        store.add_drawing(image, int(label))
+    drawn, drawn_labels, _ = store.drawings()
+    child = train_or_load(finetune_config(stored_run.config, stored_run.key, drawn, drawn_labels), store)
+    at = app("views/playground.py")
+    at.selectbox(key="playground_pick").set_value(stored_run.key).run()
+    assert not at.exception, at.exception
+    assert "6 drawings" in texts(at)
+    assert "Before and after fine-tuning" in texts(at)
+    table = at.dataframe[-1].value
+    assert list(table["run"]) == [stored_run.key[:8], child.key[:8]]

@@ -110,7 +110,7 @@ def compare_ui(runs, digit: np.ndarray, current) -> None:
             col.plotly_chart(charts.probabilities(probs.tolist(), names), key=f"probs_{run.key}")
 
 
-def personal_ui(run, runs, digit: np.ndarray | None, predicted: int | None) -> None:
+def personal_ui(run, digit: np.ndarray | None, predicted: int | None) -> None:
     store, jobs = ui.store(), ui.jobs()
     st.header("Your handwriting")
     st.caption(
@@ -144,7 +144,7 @@ def personal_ui(run, runs, digit: np.ndarray | None, predicted: int | None) -> N
         st.toast("Fine-tuning queued." if submission.state == "queued" else f"Fine-tune: {submission.state}.")
         child = store.get(child_config.key())
     if child is not None:
-        finetune_status(run, child, images, labels)
+        finetune_status(run, child, images, labels, before=result)
 
 
 @st.fragment(run_every=1.0)
@@ -156,7 +156,7 @@ def _watch(key: str) -> None:
     st.progress(p.get("step", 0) / max(p.get("total_steps", 1), 1), text=f"fine-tuning {key[:8]}: {run.status}")
 
 
-def finetune_status(parent, child, images, labels) -> None:
+def finetune_status(parent, child, images, labels, before: dict) -> None:
     if child.status in ACTIVE:
         _watch(child.key)
         return
@@ -164,7 +164,6 @@ def finetune_status(parent, child, images, labels) -> None:
         st.error(f"Fine-tune {child.key[:8]} {child.status}: {child.message or ''}")
         return
     try:
-        before = evaluate_on(model_for(parent), parent.config, images, labels)
         after = evaluate_on(model_for(child), child.config, images, labels)
     except StoreError as err:
         st.error(str(err))
@@ -228,7 +227,7 @@ def main() -> None:
             )
     if digit is not None:
         compare_ui(runs, digit, run)
-    personal_ui(run, runs, digit, predicted)
+    personal_ui(run, digit, predicted)
 
 
 main()
