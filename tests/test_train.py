@@ -60,6 +60,31 @@ def test_tiny_cnn_with_every_option_learns(tiny):
     assert result.status == "done" and result.test["accuracy"] > 0.7
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_onecycle_schedule_is_torchs(tiny, optimizer):
+    """The schedule worked out up front gives each step the lr (and SGD momentum) torch's OneCycleLR would."""
+    config = tiny.replace(schedule="onecycle", optimizer=optimizer, lr=0.05, epochs=2)
+    result = fit(config)
+    steps = len(result.steps)
+    opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.05, momentum=0.9)
+    reference = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=steps, pct_start=0.25)
+    expected = []
+    for i in range(steps):
+        expected.append(opt.param_groups[0]["lr"])
+        opt.step()
+        if i + 1 < steps:
+            reference.step()
+    assert [r["lr"] for r in result.steps] == pytest.approx(expected, rel=1e-12)
+    assert max(expected) == pytest.approx(0.05, rel=0.01) and expected[-1] < 0.05 / 1000  # warm up, then anneal
+
+
+def test_step_accuracy_is_counted_per_batch(tiny):
+    result = fit(tiny.replace(epochs=1))
+    accs = [r["acc"] for r in result.steps]
+    assert all(round(a * 32) == a * 32 for a in accs)  # whole images out of a batch of 32
+    assert accs[-1] > accs[0] and result.epochs[0]["train_acc"] == pytest.approx(sum(accs) / len(accs))
+
+
 def test_mse_loss_learns(tiny):
     result = fit(tiny.replace(loss="mse", lr=1e-2, epochs=4))
     assert result.test["accuracy"] > 0.6
