@@ -260,6 +260,10 @@ def bench_cache(store: Store) -> None:
 def bench_predict(repeats: int = 300) -> None:
     from tests.digits import render
 
+    # One torch thread, as in the app's own process: it predicts from a fresh Streamlit script thread on
+    # every rerun, where a multi-threaded op would first start a new OpenMP team (tens of milliseconds).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     canvases = [render(d, box=(40 + 5 * d, 30, 150, 200), width=18) for d in range(10)]
     rows = []
     for name in ("fast", "default", "best", "seed-cnn", "seed-mlp"):
@@ -279,8 +283,9 @@ def bench_predict(repeats: int = 300) -> None:
             call.append(time.perf_counter() - start)
         ms = lambda xs, q: float(np.percentile(xs, q)) * 1000  # noqa: E731
         rows.append([name, ms(path, 50), ms(path, 99), ms(call, 50), ms(call, 99)])
+    torch.set_num_threads(threads)
     table(
-        "5. Prediction latency, 280×280 RGBA canvas -> probabilities (ms)",
+        "5. Prediction latency, 280×280 RGBA canvas -> probabilities, one torch thread as in the app (ms)",
         ["preset", "canvas path p50", "canvas path p99", "model call p50", "model call p99"],
         rows,
     )

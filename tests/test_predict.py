@@ -2,9 +2,14 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+import torch
+from PIL import Image, ImageFilter, ImageOps
+from torch import nn
 
-from nnapp.predict import ImageError, for_inference, load_image, predict, preprocess
+from nnapp.data import load
+from nnapp.models import build_model
+from nnapp.predict import ImageError, dilate, for_inference, load_image, predict, preprocess, probabilities, saliency
+from nnapp.presets import PRESETS
 from tests.digits import render
 
 YS, XS = np.mgrid[0:28, 0:28]
@@ -98,3 +103,41 @@ def test_model_reads_synthetic_drawings_of_every_digit(mnist_model):
     wrong = {k: v for k, v in results.items() if v != k[0]}
     assert len(wrong) <= 3, f"misread (digit, place) -> read: {wrong}"
     assert all(sum(results[(d, i)] == d for i in range(len(PLACES))) >= 3 for d in range(10)), wrong
+
+
+@pytest.mark.parametrize("radius", [1, 2, 4])
+def test_dilate_is_repeated_3x3_max_filtering(radius):
+    rng = np.random.default_rng(radius)
+    ink = (rng.random((23, 31)) < 0.05).astype(np.uint8) * rng.integers(1, 256, (23, 31), dtype=np.uint8)
+    expected = ImageOps.expand(Image.fromarray(ink), border=radius, fill=0)
+    for _ in range(radius):
+        expected = expected.filter(ImageFilter.MaxFilter(3))
+    assert np.array_equal(dilate(ink, radius), np.asarray(expected))
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_inference_form_computes_the_same_function(name):
+    images = load("mnist").test_x[:32].unsqueeze(1).float() / 255
+    config = PRESETS[name]
+    for variant in (config, config.replace(activation="gelu", batch_norm=not config.batch_norm)):
+        torch.manual_seed(0)
+        model = build_model(variant)
+        with torch.no_grad():  # batch-norm statistics as training leaves them, not a fresh layer's identity
+            for m in model.modules():
+                if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                    m.running_mean.uniform_(-1, 1), m.running_var.uniform_(0.5, 2)
+                    m.weight.uniform_(-1.5, 1.5), m.bias.uniform_(-1, 1)
+            expected = model.eval()(images)
+            fast = for_inference(model)
+            assert torch.allclose(fast(images), expected, atol=1e-5)
+        one = probabilities(fast, images[3, 0].numpy())
+        assert np.allclose(one, expected[3].softmax(0).numpy(), atol=1e-6)
+        as_uint8 = probabilities(fast, (images[3, 0] * 255).round().to(torch.uint8).numpy())
+        assert np.allclose(as_uint8, one, atol=1e-5)
+
+
+def test_saliency_lights_up_the_ink(mnist_model):
+    digit = preprocess(render(4)).digit
+    heat = saliency(mnist_model, digit)
+    assert heat.shape == (28, 28) and heat.min() >= 0 and heat.max() == pytest.approx(1)
+    assert heat[digit > 0.5].mean() > 3 * heat[digit == 0].mean()
