@@ -1,6 +1,7 @@
 """nnapp against the seed's training loop, measured side by side in one run on this machine.
 
-    .venv/bin/python benchmarks/bench.py            # everything (about 10 minutes on 2 CPU cores)
+    .venv/bin/python benchmarks/bench.py            # all but the best preset (about 8 minutes on 2 CPU cores)
+    .venv/bin/python benchmarks/bench.py --best     # also trains the best preset (about 3 minutes more)
     .venv/bin/python benchmarks/bench.py --quick    # fewer repeats, no default/best preset training
 
 Prints one table per comparison: medians over repeats, and the ratios.
