@@ -6,7 +6,7 @@ import torch
 
 from nnapp.data import load, split
 from nnapp.store import Store
-from nnapp.train import augment, fit, pick_device, train_or_load
+from nnapp.train import augment, fit, make_schedule, pick_device, train_or_load
 
 
 def test_mnist_is_real_and_complete():
@@ -60,22 +60,42 @@ def test_tiny_cnn_with_every_option_learns(tiny):
     assert result.status == "done" and result.test["accuracy"] > 0.7
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
-def test_onecycle_schedule_is_torchs(tiny, optimizer):
-    """The schedule worked out up front gives each step the lr (and SGD momentum) torch's OneCycleLR would."""
-    config = tiny.replace(schedule="onecycle", optimizer=optimizer, lr=0.05, epochs=2)
-    result = fit(config)
-    steps = len(result.steps)
-    opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.05, momentum=0.9)
-    reference = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=steps, pct_start=0.25)
-    expected = []
-    for i in range(steps):
-        expected.append(opt.param_groups[0]["lr"])
+def torch_schedule(config, steps_per_epoch):
+    """(lr, momentum) per step from torch's own schedulers, as the engine used to step them."""
+    opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=config.lr, momentum=config.momentum)
+    total = steps_per_epoch * config.epochs
+    if config.schedule == "onecycle":
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=total, pct_start=0.25)
+    elif config.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    else:
+        every = max(1, config.epochs // 3) * steps_per_epoch
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.1 ** (s // every))
+    out = []
+    for i in range(total):
+        out.append((opt.param_groups[0]["lr"], opt.param_groups[0]["momentum"]))
         opt.step()
-        if i + 1 < steps:
-            reference.step()
-    assert [r["lr"] for r in result.steps] == pytest.approx(expected, rel=1e-12)
-    assert max(expected) == pytest.approx(0.05, rel=0.01) and expected[-1] < 0.05 / 1000  # warm up, then anneal
+        if i + 1 < total:
+            sched.step()
+    return out
+
+
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine", "step"])
+@pytest.mark.parametrize("steps_per_epoch, epochs", [(2, 3), (5, 1), (17, 2), (421, 4)])
+def test_schedules_are_torchs_to_the_bit(tiny, schedule, steps_per_epoch, epochs):
+    config = tiny.replace(schedule=schedule, optimizer="sgd", lr=0.05, epochs=epochs)
+    ours = make_schedule(config, steps_per_epoch)
+    for step, (lr, momentum) in enumerate(torch_schedule(config, steps_per_epoch)):
+        got_lr, got_momentum = ours(step)
+        assert got_lr == lr, (step, got_lr, lr)
+        assert got_momentum == (momentum if schedule == "onecycle" else None)
+    assert make_schedule(config.replace(optimizer="adamw"), steps_per_epoch)(0)[1] is None  # Adam's betas stay
+
+
+def test_training_follows_the_schedule(tiny):
+    result = fit(tiny.replace(schedule="onecycle", lr=0.05, epochs=2))
+    lrs = [r["lr"] for r in result.steps]
+    assert max(lrs) == pytest.approx(0.05, rel=0.01) and lrs[0] == pytest.approx(0.05 / 25) and lrs[-1] < 0.05 / 1000
 
 
 def test_step_accuracy_is_counted_per_batch(tiny):
