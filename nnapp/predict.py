@@ -13,8 +13,6 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 from torch import nn
 
-from nnapp.models import Normalize
-
 BOX = 20  # MNIST fits each digit's bounding box into 20×20...
 SIZE = 28  # ...then places it in 28×28 by its centre of mass
 CENTRE = 14.0  # where MNIST's centres of mass sit (mean over the training set: 13.99, 14.00)
@@ -175,7 +173,7 @@ def to_input(digit: np.ndarray) -> torch.Tensor:
     """A 28×28 digit, float in [0, 1] or uint8, as the model's input batch of one."""
     x = torch.as_tensor(digit)
     x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
-    return x.view(1, 1, SIZE, SIZE) if x.is_contiguous() else x.reshape(1, 1, SIZE, SIZE)
+    return x.reshape(1, 1, SIZE, SIZE)
 
 
 class Inference(nn.Module):
@@ -214,9 +212,6 @@ def _fold(layers: list[nn.Module]) -> list:
         i += 1
         if isinstance(layer, nn.Dropout):
             continue
-        if isinstance(layer, Normalize):
-            steps.append(functools.partial(_normalize, mean=layer.mean, std=layer.std))
-            continue
         if isinstance(layer, nn.Linear) and isinstance(following, nn.BatchNorm1d):
             scale, shift = _bn_affine(following)
             weight = layer.weight * scale[:, None]
@@ -237,10 +232,6 @@ def _fold(layers: list[nn.Module]) -> list:
                 layer.to(memory_format=torch.channels_last)
             steps.append(layer.forward)
     return steps
-
-
-def _normalize(x: torch.Tensor, mean: float, std: float) -> torch.Tensor:
-    return torch.sub(x, mean).div_(std)  # Normalize's arithmetic, one allocation fewer
 
 
 def _conv_to_channels_last(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
