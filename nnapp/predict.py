@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import io
 import math
@@ -183,13 +184,15 @@ class Inference(nn.Module):
     a linear layer), dropout is left out, convolutions run channels_last where that is faster, and the
     layers' forward functions are called directly, without nn.Module's per-call machinery: 0.1-0.2 ms
     less per digit on a CPU (benchmarks/bench.py section 5). The output matches the network's own to
-    float rounding (tested). It is a snapshot: later changes to the source network's weights do not reach it.
+    float rounding (tested). It works on a copy: the source network is left as it was, and later changes
+    to its weights do not reach this one.
     """
 
     def __init__(self, model: nn.Sequential):
         super().__init__()
-        self.source = model.eval()
-        self.steps = _fold(list(model))
+        # A copy: folding and memory-format changes must not touch the network it was made from.
+        self.layers = nn.ModuleList(copy.deepcopy(list(model))).eval()
+        self.steps = _fold(list(self.layers))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for step in self.steps:

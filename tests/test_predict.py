@@ -141,3 +141,21 @@ def test_saliency_lights_up_the_ink(mnist_model):
     heat = saliency(mnist_model, digit)
     assert heat.shape == (28, 28) and heat.min() >= 0 and heat.max() == pytest.approx(1)
     assert heat[digit > 0.5].mean() > 3 * heat[digit == 0].mean()
+
+
+def test_inference_form_leaves_its_source_untouched():
+    torch.manual_seed(0)
+    model = build_model(PRESETS["default"]).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert all(c.weight.is_contiguous() for c in convs)
+    fast = for_inference(model)
+    assert model.training, "the source was switched to eval mode"
+    assert all(c.weight.is_contiguous() for c in convs), "the source's convolutions were converted to channels_last"
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    x = load("mnist").test_x[:4].unsqueeze(1).float() / 255
+    expected = fast(x)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    assert torch.equal(fast(x), expected), "a change to the source reached the inference form"
