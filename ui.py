@@ -1,33 +1,56 @@
-"""Streamlit helpers shared by the pages: the process-wide store and job manager, run labels, pickers."""
+"""Streamlit helpers shared by the pages: the page registry, the process-wide store and job manager, pickers."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import streamlit as st
-import torch
 
-from nnapp.data import CLASS_NAMES, load
+from nnapp.data import load
+from nnapp.device import set_threads
 from nnapp.jobs import JobManager
-from nnapp.store import Run, Store, default_home
-
-# Training runs in processes of its own, so this process only ever predicts one digit at a time.
-# Streamlit runs each rerun in a fresh thread, and a fresh thread's first multi-threaded torch op
-# starts a new OpenMP team: about 40 ms, every time. One thread is also the fastest for one digit.
-torch.set_num_threads(1)
+from nnapp.records import Run
+from nnapp.registry import DATASETS
+from nnapp.store import Store, default_home
 
 CHART_STEPS = 800  # per-step points drawn in a curve; longer runs are thinned evenly
 
-# Plain symbols, not emoji: they render in select boxes and on machines without an emoji font.
-STATUS_ICONS = {
-    "queued": "…",
-    "running": "▶",
-    "done": "✓",
-    "failed": "✗",
-    "cancelled": "■",
-    "diverged": "↯",
-    "interrupted": "!",
+
+@dataclass(frozen=True)
+class PageSpec:
+    path: str  # in views/, not pages/: see the README
+    title: str
+    icon: str
+    default: bool = False
+
+
+# The one list of pages: app.py's navigation, every switch and link, and the tests read it.
+PAGES = {
+    "home": PageSpec("views/home.py", "Home", ":material/home:", default=True),
+    "train": PageSpec("views/train.py", "Train", ":material/model_training:"),
+    "results": PageSpec("views/results.py", "Results", ":material/monitoring:"),
+    "compare": PageSpec("views/compare.py", "Compare", ":material/compare_arrows:"),
+    "playground": PageSpec("views/playground.py", "Playground", ":material/draw:"),
 }
+
+
+def navigation() -> list[st.Page]:
+    return [st.Page(p.path, title=p.title, icon=p.icon, default=p.default) for p in PAGES.values()]
+
+
+def page_link(name: str) -> None:
+    page = PAGES[name]
+    st.page_link(page.path, label=f"Go to {page.title}", icon=page.icon)
+
+
+@st.cache_resource
+def configure_process() -> None:
+    """Once per server process. Training runs in processes of its own, so this one only ever predicts
+    one digit at a time; Streamlit runs each rerun in a fresh thread, and a fresh thread's first
+    multi-threaded torch op starts a new OpenMP team: about 40 ms, every time. One thread is also the
+    fastest for one digit."""
+    set_threads(1)
 
 
 @st.cache_resource
@@ -57,13 +80,17 @@ def test_images(dataset: str):
     return images.test_x.numpy(), images.test_y.numpy()
 
 
+def runs_or_hint(hint: str) -> list[Run]:
+    """Every stored run, newest first; with none, the hint and a link to the Train page."""
+    runs = store().runs()
+    if not runs:
+        st.info(hint)
+        page_link("train")
+    return runs
+
+
 def class_names(dataset: str) -> list[str]:
-    return CLASS_NAMES.get(dataset, [str(i) for i in range(10)])
-
-
-def run_label(run: Run) -> str:
-    acc = f" · {run.accuracy * 100:.2f}%" if run.accuracy is not None else ""
-    return f"{STATUS_ICONS.get(run.status, '')} {run.key[:8]} · {run.config.describe()}{acc}"
+    return list(DATASETS[dataset].classes) if dataset in DATASETS else [str(i) for i in range(10)]
 
 
 def ago(t: float | None) -> str:
@@ -86,15 +113,21 @@ def pick_run(runs: list[Run], key: str, label: str = "Run", default: str | None 
     keys = [r.key for r in runs]
     index = keys.index(default) if default in keys else 0
     by_key = {r.key: r for r in runs}
-    chosen = st.selectbox(label, keys, index=index, format_func=lambda k: run_label(by_key[k]), key=key)
+    chosen = st.selectbox(label, keys, index=index, format_func=lambda k: by_key[k].label(), key=key)
     return by_key[chosen]
 
 
 def open_results(key: str) -> None:
     st.session_state["results_run"] = key
-    st.switch_page("views/results.py")
+    st.switch_page(PAGES["results"].path)
 
 
 def open_playground(key: str) -> None:
     st.session_state["playground_run"] = key
-    st.switch_page("views/playground.py")
+    st.switch_page(PAGES["playground"].path)
+
+
+def open_train(watch: str | None = None) -> None:
+    if watch:
+        st.session_state["watch_run"] = watch
+    st.switch_page(PAGES["train"].path)

@@ -30,22 +30,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from nnapp.config import RunConfig  # noqa: E402
-from nnapp.data import BUNDLED, MNIST_FILES, load, split  # noqa: E402
+from nnapp.data import BUNDLED, IDX_FILES, load, split  # noqa: E402
+from nnapp.device import autocast, device_label, pick_device, use_bf16  # noqa: E402
+from nnapp.metrics import to_pixels  # noqa: E402
 from nnapp.models import build_model  # noqa: E402
 from nnapp.predict import for_inference, predict, preprocess, probabilities  # noqa: E402
 from nnapp.presets import PRESETS  # noqa: E402
+from nnapp.registry import LOSSES  # noqa: E402
+from nnapp.runs import train_or_load  # noqa: E402
 from nnapp.store import Store  # noqa: E402
-from nnapp.train import (  # noqa: E402
-    autocast,
-    device_label,
-    fit,
-    loss_fn,
-    make_optimizer,
-    pick_device,
-    to_pixels,
-    train_or_load,
-    use_bf16,
-)
+from nnapp.train import fit, make_optimizer  # noqa: E402
 
 
 def table(title: str, header: list[str], rows: list[list]) -> None:
@@ -87,7 +81,7 @@ def torchvision_root() -> Path:
     root = Path(tempfile.gettempdir()) / "nnapp-bench-mnist"
     raw = root / "MNIST" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
-    for name in MNIST_FILES.values():
+    for name in IDX_FILES.values():
         target = raw / name.removesuffix(".gz")
         if not target.exists():
             with gzip.open(BUNDLED / name) as src, open(target, "wb") as dst:
@@ -174,7 +168,7 @@ def bare_rate(config: RunConfig, data, device, steps: int = 300) -> float:
             start = time.perf_counter()
         with autocast(device, bf16):
             out = model(x)
-        loss = loss_fn(config, out.float(), y, config.label_smoothing)
+        loss = LOSSES[config.loss](out.float(), y, config.label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

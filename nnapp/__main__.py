@@ -8,10 +8,11 @@ import sys
 import time
 from pathlib import Path
 
-from nnapp.config import ConfigError, RunConfig
-from nnapp.data import DataError
+from nnapp.config import ConfigError, RunConfig, choices_help
+from nnapp.errors import DataError, StoreError
 from nnapp.presets import DEFAULT_PRESET, PRESETS
-from nnapp.store import Store, StoreError
+from nnapp.records import Run
+from nnapp.store import Store
 
 
 class CLIError(Exception):
@@ -26,7 +27,12 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> Parser:
     parser = Parser(prog="python -m nnapp", description="Train, list, show and export nnapp runs.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    train = sub.add_parser("train", help="train a config, or show its stored run")
+    train = sub.add_parser(
+        "train",
+        help="train a config, or show its stored run",
+        epilog="choices: " + choices_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     source = train.add_mutually_exclusive_group()
     source.add_argument("--preset", choices=sorted(PRESETS), help=f"a named config (default: {DEFAULT_PRESET})")
     source.add_argument("--config", type=Path, help="a JSON file of config fields")
@@ -85,12 +91,15 @@ class ProgressBar:
 
 
 def cmd_train(args: argparse.Namespace, store: Store) -> int:
-    from nnapp.train import device_label, train_or_load
+    # torch is imported here, not at the top: list, show and --help start without it
+    from nnapp.device import device_label, set_threads, training_threads
+    from nnapp.runs import train_or_load
 
     config = load_config(args)
+    set_threads(training_threads())
     key = config.key()
     existing = store.get(key)
-    cached = existing is not None and existing.status in ("done", "diverged") and not args.force
+    cached = existing is not None and existing.is_finished() and not args.force
     if not cached:
         print(f"training {key} on {device_label()}: {config.describe()}", file=sys.stderr)
     started = time.perf_counter()
@@ -104,7 +113,7 @@ def cmd_train(args: argparse.Namespace, store: Store) -> int:
     return 0 if run.status == "done" else 1
 
 
-def print_run(run) -> None:
+def print_run(run: Run) -> None:
     print(f"run       {run.key}  [{run.status}]")
     print(f"config    {run.config.describe()}")
     if run.device:
@@ -138,11 +147,11 @@ def find(store: Store, prefix: str):
 
 
 def cmd_show(args: argparse.Namespace, store: Store) -> int:
-    from nnapp.models import build_model, summary_text
+    from nnapp.arch import summary_text
 
     run = find(store, args.key)
     print_run(run)
-    print(summary_text(build_model(run.config)))
+    print(summary_text(run.config))
     for e in store.epochs(run.key):
         print(
             f"epoch {e['epoch']:3}: train loss {e['train_loss']:.4f} acc {e['train_acc']:.4f} | val loss {e['val_loss']:.4f} acc {e['val_acc']:.4f}"
@@ -155,7 +164,7 @@ def cmd_export(args: argparse.Namespace, store: Store) -> int:
     from nnapp.export import export
 
     run = find(store, args.key)
-    if run.status != "done":
+    if not run.has_weights():
         raise CLIError(f"run {run.key} has no weights to export (status {run.status})")
     for path in export(store, run.key, args.to):
         print(path)

@@ -28,50 +28,15 @@ def curves(steps: list[dict], epochs: list[dict], steps_per_epoch: int) -> go.Fi
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
     x = [s["step"] / max(steps_per_epoch, 1) for s in steps]
     ex = [e["epoch"] for e in epochs]
+    raw = dict(
+        mode="lines", line=dict(color=TRAIN, width=1), opacity=0.25, name="train (step)", legendgroup="raw", hoverinfo="skip"
+    )
+    smoothed = dict(mode="lines", line=dict(color=TRAIN, width=2), name="train (smoothed)", legendgroup="train")
+    val = dict(mode="lines+markers", line=dict(color=VAL, width=2), name="validation", legendgroup="val")
     for col, metric, val_metric in ((1, "loss", "val_loss"), (2, "acc", "val_acc")):
         y = [s[metric] for s in steps]
-        show = col == 1
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=y,
-                mode="lines",
-                line=dict(color=TRAIN, width=1),
-                opacity=0.25,
-                name="train (step)",
-                legendgroup="raw",
-                showlegend=show,
-                hoverinfo="skip",
-            ),
-            1,
-            col,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=smooth(y),
-                mode="lines",
-                line=dict(color=TRAIN, width=2),
-                name="train (smoothed)",
-                legendgroup="train",
-                showlegend=show,
-            ),
-            1,
-            col,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=ex,
-                y=[e[val_metric] for e in epochs],
-                mode="lines+markers",
-                line=dict(color=VAL, width=2),
-                name="validation",
-                legendgroup="val",
-                showlegend=show,
-            ),
-            1,
-            col,
-        )
+        for tx, ty, style in ((x, y, raw), (x, smooth(y), smoothed), (ex, [e[val_metric] for e in epochs], val)):
+            fig.add_trace(go.Scatter(x=tx, y=ty, showlegend=col == 1, **style), 1, col)
     fig.update_xaxes(title_text="epoch", rangemode="tozero")
     fig.update_yaxes(type="log", dtick=1, row=1, col=1)  # ticks at powers of ten only: readable
     fig.update_yaxes(range=_acc_range(steps, epochs), row=1, col=2)

@@ -8,20 +8,16 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any
 
+from nnapp.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES, DatasetSpec, Registry
+
 # Bump when a change to the training code would change the result of an existing config:
 # every cached run is then retrained instead of shown.
 ENGINE_VERSION = "1"
 
-DATASETS = ("mnist", "fashion_mnist", "kmnist")
+# Choices that shape the code rather than name a component; the components are in nnapp.registry.
 MODEL_KINDS = ("mlp", "cnn")
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "leaky_relu")
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("constant", "step", "cosine", "onecycle")
-LOSSES = ("cross_entropy", "mse")
 PRECISIONS = ("auto", "fp32", "bf16")
 PADDINGS = ("same", "valid")
-IMAGE_SIZE = 28
-TRAIN_SIZE = 60_000  # every bundled or downloadable data set has 60,000 training images
 
 
 class ConfigError(ValueError):
@@ -35,7 +31,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class RunConfig:
     # data
-    dataset: str = "mnist"  # one of DATASETS
+    dataset: str = "mnist"  # a name in nnapp.registry.DATASETS
     val_fraction: float = 0.1  # share of the training images held out for validation
     train_subset: int = 0  # use only this many training images (0: all); for quick demos and tests
     # model
@@ -113,14 +109,8 @@ class RunConfig:
     def validate(self) -> dict[str, str]:
         """Every problem with this config, by field name; empty when it can be trained."""
         p: dict[str, str] = {}
-        _choice(p, "dataset", self.dataset, DATASETS)
-        _choice(p, "model", self.model, MODEL_KINDS)
-        _choice(p, "activation", self.activation, ACTIVATIONS)
-        _choice(p, "optimizer", self.optimizer, OPTIMIZERS)
-        _choice(p, "schedule", self.schedule, SCHEDULES)
-        _choice(p, "loss", self.loss, LOSSES)
-        _choice(p, "precision", self.precision, PRECISIONS)
-        _choice(p, "padding", self.padding, PADDINGS)
+        for name, options in CHOICES.items():
+            _choice(p, name, getattr(self, name), options)
         if not 0 < self.val_fraction < 0.5:
             p["val_fraction"] = "must be above 0 and below 0.5"
         if self.train_subset < 0:
@@ -135,8 +125,8 @@ class RunConfig:
             p["weight_decay"] = "must not be negative"
         if not 0 <= self.label_smoothing < 1:
             p["label_smoothing"] = "must be at least 0 and below 1"
-        if self.label_smoothing and self.loss != "cross_entropy":
-            p["label_smoothing"] = "applies to cross_entropy only"
+        if self.label_smoothing and self.loss in LOSSES and not LOSSES[self.loss].smoothing:
+            p["label_smoothing"] = f"applies to {', '.join(n for n, s in LOSSES.items() if s.smoothing)} only"
         if not 1 <= self.epochs <= 1000:
             p["epochs"] = "must be between 1 and 1000"
         if self.patience < 0:
@@ -161,7 +151,7 @@ class RunConfig:
     def _conv_problem(self) -> str | None:
         if not self.conv:
             return "a CNN needs at least one conv block"
-        size = IMAGE_SIZE
+        size = self.data_spec().image_size
         for i, (channels, kernel, pool) in enumerate(self.conv, start=1):
             if not 1 <= channels <= 1024:
                 return f"block {i}: channels must be between 1 and 1024"
@@ -178,9 +168,13 @@ class RunConfig:
             size //= pool
         return None
 
+    def data_spec(self) -> DatasetSpec:
+        """The data set's registry entry (MNIST's shape for a name that is not there: validate() names it)."""
+        return DATASETS[self.dataset] if self.dataset in DATASETS else DATASETS["mnist"]
+
     def train_images(self) -> int:
         """How many images the training split holds after the validation share is taken."""
-        total = self.train_subset or TRAIN_SIZE
+        total = self.train_subset or self.data_spec().train_size
         return total - max(1, round(total * self.val_fraction))
 
     def steps_per_epoch(self) -> int:
@@ -188,10 +182,9 @@ class RunConfig:
 
     def key(self) -> str:
         """Stable cache key: this config, the data set's identity and the engine version."""
-        from nnapp.data import identity
-
+        identity = DATASETS[self.dataset].identity if self.dataset in DATASETS else self.dataset
         payload = json.dumps(
-            {"config": self.to_dict(), "data": identity(self.dataset), "engine": ENGINE_VERSION},
+            {"config": self.to_dict(), "data": identity, "engine": ENGINE_VERSION},
             sort_keys=True,
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -205,7 +198,24 @@ class RunConfig:
         return f"{self.dataset} {arch} | {self.optimizer} {self.lr:g} | {self.epochs} ep"
 
 
-def _choice(problems: dict[str, str], name: str, value: str, options: tuple[str, ...]) -> None:
+CHOICES: dict[str, tuple[str, ...] | Registry] = {
+    "dataset": DATASETS,
+    "model": MODEL_KINDS,
+    "padding": PADDINGS,
+    "activation": ACTIVATIONS,
+    "optimizer": OPTIMIZERS,
+    "schedule": SCHEDULES,
+    "loss": LOSSES,
+    "precision": PRECISIONS,
+}
+
+
+def choices_help() -> str:
+    """'dataset: mnist, fashion_mnist, kmnist; model: mlp, cnn; …' for the CLI's help."""
+    return "; ".join(f"{name}: {', '.join(options)}" for name, options in CHOICES.items())
+
+
+def _choice(problems: dict[str, str], name: str, value: str, options: tuple[str, ...] | Registry) -> None:
     if value not in options:
         problems[name] = f"unknown value {value!r}; choose from {', '.join(options)}"
 

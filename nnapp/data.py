@@ -4,33 +4,26 @@ from __future__ import annotations
 
 import functools
 import gzip
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-BUNDLED = Path(__file__).resolve().parent.parent / "data" / "mnist"
-MNIST_FILES = {
+from nnapp.errors import DataError
+from nnapp.registry import DATASETS
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED = ROOT / "data" / "mnist"
+IDX_FILES = {
     "train_x": "train-images-idx3-ubyte.gz",
     "train_y": "train-labels-idx1-ubyte.gz",
     "test_x": "t10k-images-idx3-ubyte.gz",
     "test_y": "t10k-labels-idx1-ubyte.gz",
 }
-DOWNLOADABLE = {"fashion_mnist": "FashionMNIST", "kmnist": "KMNIST"}
-CLASS_NAMES = {
-    "mnist": [str(i) for i in range(10)],
-    "fashion_mnist": ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"],
-    "kmnist": ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"],
-}
-# Identities are fixed strings per data set: a data set's files are versioned by torchvision or
-# by this repository, and hashing 60 MB at every key() would make cache hits slow.
-IDENTITIES = {"mnist": "mnist-idx-lecun-70000", "fashion_mnist": "fashion-mnist-70000", "kmnist": "kmnist-70000"}
-
-
-class DataError(RuntimeError):
-    """A data set that cannot be loaded; the message is one sentence for the user."""
 
 
 @dataclass(frozen=True)
@@ -53,10 +46,6 @@ class Split:
     val_y: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
-
-
-def identity(name: str) -> str:
-    return IDENTITIES.get(name, name)
 
 
 def cache_dir() -> Path:
@@ -85,28 +74,36 @@ def read_idx(path: Path) -> np.ndarray:
 @functools.lru_cache(maxsize=4)
 def load(name: str = "mnist") -> Images:
     """Load a whole data set into memory once per process."""
-    if name == "mnist":
-        arrays = {}
-        for part, filename in MNIST_FILES.items():
-            path = BUNDLED / filename
-            if not path.exists():
-                raise DataError(f"The bundled MNIST file {path} is missing; restore it from the repository.")
-            arrays[part] = torch.from_numpy(read_idx(path).copy())
-        return Images(
-            train_x=arrays["train_x"],
-            train_y=arrays["train_y"].long(),
-            test_x=arrays["test_x"],
-            test_y=arrays["test_y"].long(),
-        )
-    if name in DOWNLOADABLE:
-        return _load_torchvision(name)
-    raise DataError(f"Unknown data set {name!r}; choose from mnist, {', '.join(DOWNLOADABLE)}.")
+    if name not in DATASETS:
+        raise DataError(f"Unknown data set {name!r}; choose from {', '.join(DATASETS)}.")
+    spec = DATASETS[name]
+    kind, _, where = spec.source.partition(":")
+    images = _load_idx(ROOT / where) if kind == "bundled" else _load_torchvision(where)
+    if tuple(images.train_x.shape[1:]) != (spec.image_size, spec.image_size):
+        raise DataError(f"{spec.title} holds {tuple(images.train_x.shape[1:])} images, not {spec.image_size}×{spec.image_size}.")
+    return images
 
 
-def _load_torchvision(name: str) -> Images:
+def _load_idx(folder: Path) -> Images:
+    """The four gzipped IDX files of a data set in MNIST's format."""
+    arrays = {}
+    for part, filename in IDX_FILES.items():
+        path = folder / filename
+        if not path.exists():
+            raise DataError(f"The bundled data file {path} is missing; restore it from the repository.")
+        arrays[part] = torch.from_numpy(read_idx(path).copy())
+    return Images(
+        train_x=arrays["train_x"],
+        train_y=arrays["train_y"].long(),
+        test_x=arrays["test_x"],
+        test_y=arrays["test_y"].long(),
+    )
+
+
+def _load_torchvision(class_name: str) -> Images:
     from torchvision import datasets
 
-    cls = getattr(datasets, DOWNLOADABLE[name])
+    cls = getattr(datasets, class_name)
     root = cache_dir()
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -114,14 +111,14 @@ def _load_torchvision(name: str) -> Images:
         test = cls(root=str(root), train=False, download=True)
     except Exception as err:  # torchvision raises URLError, RuntimeError or OSError when offline
         raise DataError(
-            f"{DOWNLOADABLE[name]} could not be downloaded (this machine looks offline: {type(err).__name__}); "
+            f"{class_name} could not be downloaded (this machine looks offline: {type(err).__name__}); "
             f"connect to the internet once, or put its files in {root}."
         ) from err
     return Images(
         train_x=train.data.to(torch.uint8),
-        train_y=train.targets.long(),
+        train_y=torch.as_tensor(train.targets).long(),
         test_x=test.data.to(torch.uint8),
-        test_y=test.targets.long(),
+        test_y=torch.as_tensor(test.targets).long(),
     )
 
 
@@ -143,7 +140,13 @@ def split(images: Images, val_fraction: float, seed: int, subset: int = 0) -> Sp
     )
 
 
-# Normalisation constants of the MNIST training set; the model's first layer applies them, so a
-# stored model carries its preprocessing and the canvas path cannot normalise differently.
-MEAN = {"mnist": 0.1307, "fashion_mnist": 0.2860, "kmnist": 0.1918}
-STD = {"mnist": 0.3081, "fashion_mnist": 0.3530, "kmnist": 0.3483}
+def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """A small random affine per image (±10°, ±10% scale, ±2 px shift), done on the whole batch at once."""
+    n = x.shape[0]
+    r = (torch.rand(5, n, generator=gen) * 2 - 1).to(x.device)
+    angle, scale = r[0] * math.radians(10), 1 + r[1] * 0.1
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    shift = r[2:4] * (2 * 2 / x.shape[-1])  # 2 px in affine_grid's [-1, 1] coordinates
+    theta = torch.stack([torch.stack([cos, -sin, shift[0]], 1), torch.stack([sin, cos, shift[1]], 1)], 1)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")

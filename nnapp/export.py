@@ -10,7 +10,6 @@ from pathlib import Path
 
 import torch
 
-from nnapp.config import IMAGE_SIZE
 from nnapp.store import Store
 
 
@@ -26,10 +25,11 @@ def weights_bytes(store: Store, key: str) -> bytes:
 
 def torchscript_bytes(store: Store, key: str) -> bytes:
     """The model traced to TorchScript: loadable with torch.jit.load, no nnapp needed."""
-    model, _ = store.load_model(key)
+    model, config = store.load_model(key)
+    size = config.data_spec().image_size
     with warnings.catch_warnings():  # TorchScript is deprecated upstream, yet still the most portable file
         warnings.simplefilter("ignore", FutureWarning)
-        traced = torch.jit.trace(model, torch.zeros(1, 1, IMAGE_SIZE, IMAGE_SIZE))
+        traced = torch.jit.trace(model, torch.zeros(1, 1, size, size))
         buf = io.BytesIO()
         torch.jit.save(traced, buf)
     return buf.getvalue()

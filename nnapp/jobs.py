@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nnapp.config import ConfigError, RunConfig
-from nnapp.store import ACTIVE, FINISHED, Store, pid_alive
-from nnapp.train import run_and_store
+from nnapp.device import set_threads, training_threads
+from nnapp.runs import run_and_store
+from nnapp.store import Store, pid_alive
 
 log = logging.getLogger(__name__)
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +47,7 @@ class StopFile:
 class Job:
     config: RunConfig
     key: str
-    stop: threading.Event | StopFile
+    stop: StopFile
     parent: str | None = None
 
 
@@ -57,15 +58,14 @@ class Submission:
 
 
 class JobManager:
-    """Runs training jobs in background threads, `workers` at a time (one by default).
+    """Runs training jobs, each in a process of its own, `workers` at a time (one by default).
 
     Create one per process (the app keeps it in st.cache_resource) so every browser tab shares it:
     two tabs launching the same config get one training.
     """
 
-    def __init__(self, store: Store, workers: int = 1, isolate: bool = True):
+    def __init__(self, store: Store, workers: int = 1):
         self.store = store
-        self.isolate = isolate  # False: train in this process's worker thread (tests that patch the engine)
         self._cond = threading.Condition()
         self._queue: deque[Job] = deque()
         self._jobs: dict[str, Job] = {}  # queued or running, by key
@@ -86,14 +86,13 @@ class JobManager:
         key = config.key()
         with self._cond:
             run = self.store.get(key)  # first: a job's process writes "done" a moment before it exits
-            if run is not None and run.status in FINISHED and not force:
+            if run is not None and run.is_finished() and not force:
                 return Submission(key, "cached")
             if key in self._jobs:
                 return Submission(key, "attached")
-            if run is not None and run.status in ACTIVE and run.pid != os.getpid() and pid_alive(run.pid):
+            if run is not None and run.is_active() and run.pid != os.getpid() and pid_alive(run.pid):
                 return Submission(key, "attached")  # a training process left by an earlier server is still on it
-            stop = StopFile(self.store.home / "stop" / key) if self.isolate else threading.Event()
-            job = Job(config, key, stop=stop, parent=config.init_from or None)
+            job = Job(config, key, stop=StopFile(self.store.home / "stop" / key), parent=config.init_from or None)
             self.store.create(config, status="queued", parent=job.parent)
             self._jobs[key] = job
             self._queue.append(job)
@@ -108,8 +107,7 @@ class JobManager:
                 return False
             job.stop.set()
             if key not in self._running:
-                if isinstance(job.stop, StopFile):
-                    job.stop.clear()
+                job.stop.clear()
                 self._queue.remove(job)
                 del self._jobs[key]
                 self.store.set_status(key, "cancelled", message="cancelled before it started")
@@ -160,11 +158,8 @@ class JobManager:
                 job = self._queue.popleft()
                 self._running.add(job.key)
             try:
-                if self.isolate:
-                    self._run_process(job)
-                else:
-                    run_and_store(job.config, self.store, should_stop=job.stop.is_set)
-            except Exception:  # recorded as 'failed' with its message by run_and_store
+                self._run_process(job)
+            except Exception:  # recorded as 'failed' with its message by the training process
                 log.exception("run %s failed", job.key)
             finally:
                 with self._cond:
@@ -181,7 +176,7 @@ class JobManager:
         finally:
             job.stop.clear()
         run = self.store.get(job.key)
-        if run is not None and run.status in ACTIVE:  # it died without a word: killed, out of memory, a crash
+        if run is not None and run.is_active():  # it died without a word: killed, out of memory, a crash
             code = proc.returncode
             reason = f"signal {-code}" if code < 0 else f"exit code {code}"
             self.store.set_status(job.key, "failed", message=f"the training process stopped unexpectedly ({reason})")
@@ -190,6 +185,7 @@ class JobManager:
 def main(argv: list[str]) -> int:
     """A training process: the config as JSON on stdin; arguments: the store's folder and the stop file."""
     home, stop_path = argv
+    set_threads(training_threads())
     config = RunConfig.from_dict(json.loads(sys.stdin.read()))
     stop = Path(stop_path)
     try:

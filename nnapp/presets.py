@@ -7,7 +7,7 @@ from nnapp.config import RunConfig
 PRESETS: dict[str, RunConfig] = {
     # The seed's MLP: 784-64-64-10, Adam 1e-3, batch 64.
     "seed-mlp": RunConfig(model="mlp", hidden=(64, 64), optimizer="adam", lr=1e-3, schedule="constant", batch_size=64, epochs=5),
-    # The seed's CNN with its flatten size measured instead of hand-written (64×5×5, not 64×7×7).
+    # The seed's CNN with its flatten size worked out from the layers instead of hand-written (64×5×5, not 64×7×7).
     "seed-cnn": RunConfig(
         model="cnn",
         conv=((32, 3, 2), (64, 3, 2)),

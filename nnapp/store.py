@@ -10,19 +10,17 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
 
 from nnapp.config import ConfigError, RunConfig
+from nnapp.errors import StoreError
+from nnapp.records import ACTIVE, STATUSES, FitResult, Run
 
-STATUSES = ("queued", "running", "done", "failed", "cancelled", "diverged", "interrupted")
-FINISHED = ("done", "diverged")  # a config that ended this way is not trained again
-ACTIVE = ("queued", "running")
+if TYPE_CHECKING:
+    import torch
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -59,35 +57,6 @@ CREATE TABLE IF NOT EXISTS drawings (
     id INTEGER PRIMARY KEY AUTOINCREMENT, label INTEGER NOT NULL, pixels BLOB NOT NULL, created REAL NOT NULL
 );
 """
-
-
-class StoreError(RuntimeError):
-    """A run that cannot be read: missing, or with corrupted weights."""
-
-
-@dataclass(frozen=True)
-class Run:
-    """One row of the runs table, decoded."""
-
-    key: str
-    config: RunConfig
-    status: str
-    created: float
-    started: float | None
-    finished: float | None
-    device: str | None
-    precision: str | None
-    message: str | None
-    progress: dict | None
-    test: dict | None
-    train_seconds: float | None
-    weights_sha256: str | None
-    parent: str | None
-    pid: int | None  # the process that last wrote its status
-
-    @property
-    def accuracy(self) -> float | None:
-        return self.test["accuracy"] if self.test else None
 
 
 def default_home() -> Path:
@@ -137,7 +106,8 @@ class Store:
     def mark_interrupted(self) -> int:
         """Runs left queued or running by a process that no longer exists become 'interrupted'."""
         with self._db() as db:
-            rows = db.execute("SELECT key, pid FROM runs WHERE status IN ('queued', 'running')").fetchall()
+            marks = ", ".join("?" * len(ACTIVE))
+            rows = db.execute(f"SELECT key, pid FROM runs WHERE status IN ({marks})", ACTIVE).fetchall()
             dead = [r["key"] for r in rows if not pid_alive(r["pid"])]
             for key in dead:
                 db.execute(
@@ -187,7 +157,7 @@ class Store:
                     (key, e["epoch"], e["train_loss"], e["train_acc"], e["val_loss"], e["val_acc"], e["lr"], e["seconds"]),
                 )
 
-    def finish(self, key: str, result) -> None:
+    def finish(self, key: str, result: FitResult) -> None:
         """Store a FitResult: weights first (atomically), then the row that points at them."""
         sha = None
         if result.status == "done":
@@ -272,6 +242,8 @@ class Store:
         return self.home / "weights" / f"{key}.safetensors"
 
     def _write_weights(self, key: str, state_dict: dict[str, torch.Tensor]) -> str:
+        from safetensors.torch import save as save_safetensors  # torch: the CLI's list and show start without it
+
         blob = save_safetensors({k: v.contiguous() for k, v in state_dict.items()}, metadata={"key": key})
         _atomic_write(self.weights_path(key), blob)
         return hashlib.sha256(blob).hexdigest()
@@ -281,7 +253,7 @@ class Store:
         run = self.get(key)
         if run is None:
             raise StoreError(f"no run {key}")
-        if run.status != "done" or not run.weights_sha256:
+        if not run.has_weights():
             raise StoreError(f"run {key} has no weights (status {run.status})")
         path = self.weights_path(key)
         try:
@@ -290,6 +262,8 @@ class Store:
             raise StoreError(f"the weights of run {key} are missing ({path})") from None
         if hashlib.sha256(blob).hexdigest() != run.weights_sha256:
             raise StoreError(f"the weights of run {key} are corrupted: {path.name} fails its checksum")
+        from safetensors.torch import load as load_safetensors  # torch: the CLI's list and show start without it
+
         return load_safetensors(blob)
 
     def load_model(self, key: str) -> tuple[torch.nn.Module, RunConfig]:

@@ -40,8 +40,8 @@ def tiny():
 def fast_run(tmp_path_factory):
     """The `fast` preset trained once per session on the real MNIST (about 5 s): (store, run)."""
     from nnapp.presets import PRESETS
+    from nnapp.runs import train_or_load
     from nnapp.store import Store
-    from nnapp.train import train_or_load
 
     store = Store(tmp_path_factory.mktemp("fast-runs"))
     return store, train_or_load(PRESETS["fast"], store)

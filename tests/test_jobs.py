@@ -6,6 +6,7 @@ import pytest
 
 from nnapp.config import RunConfig
 from nnapp.data import DataError, load
+from nnapp.device import cpu_count
 from nnapp.jobs import JobManager
 
 # Long enough to cancel mid-run: the full training set, a CNN, several epochs.
@@ -16,14 +17,6 @@ LONG = RunConfig(conv=((16, 3, 2),), hidden=(), epochs=5, batch_size=64)
 def jobs(store):
     """Jobs in training processes, as the app runs them."""
     manager = JobManager(store)
-    yield manager
-    manager.shutdown()
-
-
-@pytest.fixture
-def thread_jobs(store):
-    """Jobs in a thread of this process, for tests that patch the engine."""
-    manager = JobManager(store, isolate=False)
     yield manager
     manager.shutdown()
 
@@ -41,7 +34,10 @@ def test_submit_trains_then_serves_from_cache(jobs, store, tiny):
     first = jobs.submit(tiny)
     assert first.state == "queued"
     assert jobs.wait(first.key, timeout=120)
-    assert store.get(first.key).status == "done"
+    run = store.get(first.key)
+    assert run.status == "done"
+    if run.device.startswith("CPU"):  # the training process set its threads where it started
+        assert run.device == f"CPU ({cpu_count()} threads)"
     assert jobs.submit(tiny).state == "cached"
     assert not jobs.is_active(first.key)
 
@@ -94,19 +90,6 @@ def test_queue_runs_in_order_and_cancels_queued(jobs, store, tiny):
     assert store.get(third.key).status == "done"
 
 
-def test_failure_is_recorded_with_its_message(thread_jobs, store, tiny, monkeypatch):
-    import nnapp.train
-
-    def broken(*args, **kwargs):
-        raise RuntimeError("the GPU fell off the bus")
-
-    monkeypatch.setattr(nnapp.train, "fit", broken)
-    sub = thread_jobs.submit(tiny)
-    assert thread_jobs.wait(sub.key, timeout=30)
-    run = store.get(sub.key)
-    assert run.status == "failed" and "fell off the bus" in run.message
-
-
 def test_failure_in_the_training_process_is_recorded(jobs, store, tiny):
     # Names a personal set that does not exist: the training process refuses it.
     sub = jobs.submit(tiny.replace(personal="0123456789ab"))
@@ -129,7 +112,7 @@ def test_a_killed_training_process_marks_the_run_failed(jobs, store):
     assert run.status == "failed" and "stopped unexpectedly" in run.message
 
 
-def test_offline_download_fails_with_one_clear_sentence(thread_jobs, store, tiny, monkeypatch, tmp_path):
+def test_offline_download_fails_with_one_clear_sentence(monkeypatch, tmp_path):
     import torchvision.datasets.mnist as tv_mnist
 
     def offline(*args, **kwargs):  # what torchvision's downloader raises with no network
@@ -142,10 +125,6 @@ def test_offline_download_fails_with_one_clear_sentence(thread_jobs, store, tiny
         load("fashion_mnist")
     message = str(err.value)
     assert "FashionMNIST" in message and "offline" in message and message.count(". ") == 0
-    sub = thread_jobs.submit(tiny.replace(dataset="fashion_mnist"))
-    assert thread_jobs.wait(sub.key, timeout=30)
-    run = store.get(sub.key)
-    assert run.status == "failed" and "FashionMNIST" in run.message
     assert load("mnist").train_x.shape[0] == 60_000  # nothing else broke
 
 

@@ -1,9 +1,12 @@
 import pytest
 import torch
 
-from nnapp.config import ACTIVATIONS, RunConfig
-from nnapp.models import build_model, parameter_count, summary, summary_text
+from nnapp.arch import parameter_count as arch_parameter_count
+from nnapp.arch import plan, summary, summary_text
+from nnapp.config import RunConfig
+from nnapp.models import build_model, parameter_count
 from nnapp.presets import PRESETS
+from nnapp.registry import ACTIVATIONS
 
 CONFIGS = [
     RunConfig(model="mlp", hidden=(64, 64)),
@@ -38,10 +41,24 @@ def test_seed_mlp_parameter_count():
     assert parameter_count(build_model(PRESETS["seed-mlp"])) == 55_050
 
 
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.describe() + f" {c.activation} {c.padding}")
+def test_plan_is_what_torch_builds(config):
+    """The arithmetic plan against the modules: every layer's output shape and parameter count."""
+    model = build_model(config).eval()
+    x = torch.zeros(2, 1, 28, 28)
+    layers = plan(config)
+    assert len(layers) == len(model)
+    for layer, module in zip(layers, model, strict=True):
+        x = module(x)
+        assert tuple(x.shape[1:]) == layer.shape, (layer, x.shape)
+        assert sum(p.numel() for p in module.parameters()) == layer.params, layer
+    assert arch_parameter_count(config) == parameter_count(model)
+
+
 def test_summary_lists_every_layer():
-    model = build_model(PRESETS["seed-cnn"])
-    rows = summary(model)
-    assert len(rows) == len(model)
-    assert rows[-1]["output"] == "10"
-    assert sum(r["params"] for r in rows) == parameter_count(model)
-    assert "total parameters" in summary_text(model)
+    config = PRESETS["seed-cnn"]
+    rows = summary(config)
+    assert len(rows) == len(build_model(config))
+    assert rows[-1]["output"] == "10" and rows[1]["layer"].startswith("Conv2d(1, 32, kernel_size=3")
+    assert sum(r["params"] for r in rows) == parameter_count(build_model(config))
+    assert "total parameters: 225,034" in summary_text(config)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from nnapp.runs import train_or_load
 from nnapp.store import Store, StoreError
-from nnapp.train import train_or_load
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

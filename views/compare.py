@@ -7,7 +7,7 @@ import streamlit as st
 
 import ui
 from nnapp import charts
-from nnapp.store import ACTIVE, STATUSES
+from nnapp.records import STATUSES
 
 HYPER = ["model", "lr", "batch_size", "epochs", "optimizer", "activation", "dropout"]
 
@@ -39,14 +39,29 @@ def table(runs) -> pd.DataFrame:
     )
 
 
+def delete_ui(store, picked: list) -> None:
+    with st.expander(f"Delete {len(picked)} selected run{'s' * (len(picked) > 1)}"):
+        st.warning("This removes the runs, their metrics and their weights for good.")
+        confirm = st.checkbox("Yes, delete them", key="confirm_delete")
+        if st.button("Delete", disabled=not confirm, key="delete"):
+            busy = [run for run in picked if run.is_active()]
+            for run in picked:
+                if not run.is_active():
+                    store.delete(run.key)
+            if busy:
+                st.session_state["compare_flash"] = f"{len(busy)} run(s) still training were kept: cancel them first."
+            del st.session_state["runs_table"]  # the rows it selected are gone
+            st.rerun()
+
+
 def main() -> None:
     st.title("Compare")
     store = ui.store()
-    runs = store.runs()
+    runs = ui.runs_or_hint("No runs yet: train some on the Train page, then compare them here.")
     if not runs:
-        st.info("No runs yet: train some on the Train page, then compare them here.")
         return
     df = table(runs)
+    by_key = {r.key: r for r in runs}
     f1, f2, f3 = st.columns(3)
     statuses = f1.multiselect("Status", [s for s in STATUSES if s in set(df.status)], key="filter_status")
     datasets = f2.multiselect("Data set", sorted(set(df.dataset)), key="filter_dataset")
@@ -65,31 +80,19 @@ def main() -> None:
         selection_mode="multi-row",
         key="runs_table",
     )
-    picked = shown.iloc[event.selection.rows]["key"].tolist() if event and event.selection.rows else []
-    if not picked and "compare_pick" in st.session_state:  # set by tests and by links
-        picked = [k for k in st.session_state["compare_pick"] if k in set(shown.key)]
-
+    rows = event.selection.rows if event else []
+    picked = [shown.iloc[r]["key"] for r in rows if r < len(shown)]  # a selection can outlive a filter change
+    if flash := st.session_state.pop("compare_flash", None):
+        st.warning(flash)
     if picked:
-        by_key = {r.key: r for r in runs}
         metric = st.radio("Curve", ["val_acc", "val_loss", "train_loss", "train_acc"], key="overlay_metric", horizontal=True)
-        series = {ui.run_label(by_key[k]): store.epochs(k) for k in picked}
+        series = {by_key[k].label(): store.epochs(k) for k in picked}
         st.plotly_chart(charts.overlay(series, metric), key="overlay")
-        with st.expander(f"Delete {len(picked)} selected run{'s' * (len(picked) > 1)}"):
-            st.warning("This removes the runs, their metrics and their weights for good.")
-            confirm = st.checkbox("Yes, delete them", key="confirm_delete")
-            if st.button("Delete", disabled=not confirm, key="delete"):
-                busy = [k for k in picked if by_key[k].status in ACTIVE]
-                for k in picked:
-                    if k not in busy:
-                        store.delete(k)
-                if busy:
-                    st.error(f"{len(busy)} run(s) still training were kept: cancel them first.")
-                st.session_state.pop("compare_pick", None)
-                st.rerun()
+        delete_ui(store, [by_key[k] for k in picked])
     else:
         st.info("Tick one or more rows to overlay their validation curves.")
 
-    finished = df[df.status == "done"]
+    finished = df[[by_key[k].has_weights() for k in df.key]]
     if len(finished) >= 2:
         st.subheader("Hyperparameters against test accuracy")
         rows = finished.to_dict("records")

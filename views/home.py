@@ -3,9 +3,9 @@
 import streamlit as st
 
 import ui
+from nnapp.device import device_label
 from nnapp.presets import DEFAULT_PRESET, PRESETS
-from nnapp.store import STATUSES
-from nnapp.train import device_label
+from nnapp.records import ICONS, STATUSES
 
 
 def main() -> None:
@@ -20,7 +20,7 @@ def main() -> None:
     counts = store.counts()
     cols = st.columns(len(STATUSES))
     for col, status in zip(cols, STATUSES, strict=True):
-        col.metric(f"{ui.STATUS_ICONS[status]} {status}", counts.get(status, 0))
+        col.metric(f"{ICONS[status]} {status}", counts.get(status, 0))
 
     runs = store.runs()
     if not runs:
@@ -29,14 +29,13 @@ def main() -> None:
         )
     if st.button("Train the default model", type="primary" if not runs else "secondary", key="train_default"):
         submission = ui.jobs().submit(PRESETS[DEFAULT_PRESET])
-        st.session_state["watch_run"] = submission.key
-        st.switch_page("views/train.py")
+        ui.open_train(watch=submission.key)
 
     if runs:
         st.subheader("Latest runs")
         for run in runs[:8]:
             left, mid, right = st.columns([6, 2, 1])
-            left.markdown(f"{ui.run_label(run)}")
+            left.markdown(run.label())
             mid.caption(ui.ago(run.created))
             if right.button("Open", key=f"open_{run.key}"):
                 ui.open_results(run.key)

@@ -11,9 +11,10 @@ from streamlit_drawable_canvas import st_canvas
 
 import ui
 from nnapp import charts
+from nnapp.metrics import evaluate_on
 from nnapp.predict import ImageError, for_inference, load_image, preprocess, probabilities, saliency
-from nnapp.store import ACTIVE, Store, StoreError
-from nnapp.train import evaluate_on, finetune_config
+from nnapp.runs import finetune_config
+from nnapp.store import Store, StoreError
 
 CANVAS = 280
 
@@ -93,7 +94,7 @@ def compare_ui(runs, digit: np.ndarray, current) -> None:
     with st.expander("Compare models on this drawing"):
         by_key = {r.key: r for r in others}
         picked = st.multiselect(
-            "Other runs", list(by_key), format_func=lambda k: ui.run_label(by_key[k]), key="compare_models", max_selections=6
+            "Other runs", list(by_key), format_func=lambda k: by_key[k].label(), key="compare_models", max_selections=6
         )
         if not picked:
             return
@@ -150,17 +151,17 @@ def personal_ui(run, digit: np.ndarray | None, predicted: int | None) -> None:
 @st.fragment(run_every=1.0)
 def _watch(key: str) -> None:
     run = ui.store().get(key)
-    if run is None or run.status not in ACTIVE:
+    if run is None or not run.is_active():
         st.rerun()
     p = run.progress or {}
     st.progress(p.get("step", 0) / max(p.get("total_steps", 1), 1), text=f"fine-tuning {key[:8]}: {run.status}")
 
 
 def finetune_status(parent, child, images, labels, before: dict) -> None:
-    if child.status in ACTIVE:
+    if child.is_active():
         _watch(child.key)
         return
-    if child.status != "done":
+    if not child.has_weights():
         st.error(f"Fine-tune {child.key[:8]} {child.status}: {child.message or ''}")
         return
     try:
@@ -188,10 +189,10 @@ def finetune_status(parent, child, images, labels, before: dict) -> None:
 def main() -> None:
     st.title("Playground")
     store = ui.store()
-    runs = [r for r in store.runs("done") if r.config.dataset == "mnist"]
+    runs = [r for r in store.runs() if r.has_weights() and r.config.dataset == "mnist"]
     if not runs:
         st.info("There is no finished MNIST model yet. Train one first: the default model takes under a minute on a CPU.")
-        st.page_link("views/train.py", label="Go to Train", icon=":material/model_training:")
+        ui.page_link("train")
         return
     best = max(runs, key=lambda r: r.accuracy or 0)
     wanted = st.session_state.pop("playground_run", None)

@@ -29,7 +29,7 @@ def downloads(store: Store, run) -> None:
     cols[1].download_button(
         "Metrics (CSV)", export.metrics_csv(store, run.key), f"{run.key}-metrics.csv", "text/csv", key="dl_metrics"
     )
-    if run.status != "done":
+    if not run.has_weights():
         return
     try:
         weights = export.weights_bytes(store, run.key)
@@ -98,14 +98,12 @@ def pick_cell(event, names: list[str]) -> None:
 def main() -> None:
     st.title("Results")
     store = ui.store()
-    runs = store.runs()
+    runs = ui.runs_or_hint("No runs yet: train one on the Train page.")
     if not runs:
-        st.info("No runs yet: train one on the Train page.")
-        st.page_link("views/train.py", label="Go to Train", icon=":material/model_training:")
         return
     default = st.session_state.pop("results_run", None) or st.query_params.get("run")
     if default is None:
-        done = [r for r in runs if r.status == "done"]
+        done = [r for r in runs if r.has_weights()]
         default = done[0].key if done else runs[0].key
     if default in {r.key for r in runs}:
         st.session_state["results_pick"] = default
@@ -113,13 +111,13 @@ def main() -> None:
     st.query_params["run"] = run.key
 
     c = st.columns(4)
-    c[0].metric("Status", f"{ui.STATUS_ICONS.get(run.status, '')} {run.status}")
+    c[0].metric("Status", f"{run.icon} {run.status}")
     c[1].metric("Test accuracy", f"{run.accuracy * 100:.2f}%" if run.accuracy is not None else "-")
     c[2].metric("Training", f"{run.train_seconds:.1f}s" if run.train_seconds else "-")
     c[3].metric("Finished", ui.ago(run.finished))
     st.caption(f"{run.config.describe()} · trained on {run.device or '-'} in {run.precision or '-'} · key `{run.key}`")
     if run.message:
-        (st.error if run.status in ("failed", "diverged", "interrupted") else st.info)(run.message)
+        (st.error if run.is_problem() else st.info)(run.message)
     if run.parent:
         st.caption(f"Fine-tuned from run `{run.parent[:8]}`.")
     with st.expander("Config"):
@@ -156,7 +154,7 @@ def main() -> None:
             st.dataframe(
                 table.style.format({"precision": "{:.4f}", "recall": "{:.4f}", "F1": "{:.4f}"}), hide_index=True, width="stretch"
             )
-            if run.status == "done" and st.button("Try this model in the Playground", key="to_playground"):
+            if run.has_weights() and st.button("Try this model in the Playground", key="to_playground"):
                 ui.open_playground(run.key)
         gallery(run, store)
     st.subheader("Export")

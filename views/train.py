@@ -9,10 +9,10 @@ import streamlit as st
 
 import ui
 from nnapp import charts
-from nnapp.config import ACTIVATIONS, DATASETS, LOSSES, MODEL_KINDS, OPTIMIZERS, PADDINGS, PRECISIONS, SCHEDULES, RunConfig
-from nnapp.models import build_model, parameter_count, summary
+from nnapp.arch import parameter_count, summary
+from nnapp.config import MODEL_KINDS, PADDINGS, PRECISIONS, RunConfig
 from nnapp.presets import DEFAULT_PRESET, PRESETS
-from nnapp.store import ACTIVE
+from nnapp.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES
 from ui import CHART_STEPS
 
 # Fields set by one plain widget each (layers are tables, handled apart).
@@ -81,73 +81,76 @@ def layers_table(name: str, rows: list[tuple], columns: list[str], config: dict)
     return [tuple(int(v) for v in row) for row in complete[columns].itertuples(index=False)]
 
 
+def registry_help(registry) -> str:
+    return "\n".join(f"- **{name}**: {spec.help}" for name, spec in registry.items())
+
+
+def data_ui(slots: Slots) -> None:
+    st.subheader("Data")
+    slots.widget("dataset", "selectbox", "Data set", DATASETS.names(), format_func=lambda n: DATASETS[n].title)
+    slots.widget("val_fraction", "slider", "Validation share", 0.01, 0.49, step=0.01)
+    slots.widget("train_subset", "number_input", "Training images (0 = all)", step=1000, help="use fewer images for a quick demo")
+    slots.widget("augment", "checkbox", "Augmentation (random affine)")
+    slots.widget("seed", "number_input", "Seed", step=1)
+
+
+def model_ui(slots: Slots) -> tuple[list[tuple[int, ...]], list[int]]:
+    """The model widgets; returns the conv blocks and hidden widths from their tables."""
+    st.subheader("Model")
+    kind = slots.widget("model", "radio", "Kind", MODEL_KINDS, horizontal=True, format_func=str.upper)
+    conv = list(st.session_state["base_conv"])
+    if kind == "cnn":
+        st.caption("Conv blocks: channels, odd kernel size, max-pool size (1 = none)")
+        limits = {
+            "channels": {"min_value": 1, "max_value": 1024},
+            "kernel": {"min_value": 1, "max_value": 27},
+            "pool": {"min_value": 1, "max_value": 8},
+        }
+        conv = layers_table("conv", conv, ["channels", "kernel", "pool"], limits)
+        slots.slots["conv"] = st.empty()
+        slots.widget("padding", "radio", "Padding", PADDINGS, horizontal=True)
+    st.caption("Hidden layers (widths)" + (" of the head" if kind == "cnn" else ""))
+    rows = [(w,) for w in st.session_state["base_hidden"]]
+    hidden = [r[0] for r in layers_table("hidden", rows, ["width"], {"width": {"min_value": 1, "max_value": 8192}})]
+    slots.slots["hidden"] = st.empty()
+    slots.widget("activation", "selectbox", "Activation", ACTIVATIONS.names(), help=registry_help(ACTIVATIONS))
+    slots.widget("dropout", "slider", "Dropout", 0.0, 0.9, step=0.05)
+    slots.widget("batch_norm", "checkbox", "Batch norm")
+    return conv, hidden
+
+
+def optimisation_ui(slots: Slots) -> str:
+    """The optimisation widgets; returns the chosen loss."""
+    st.subheader("Optimisation")
+    optimizer = slots.widget("optimizer", "selectbox", "Optimizer", OPTIMIZERS.names(), help=registry_help(OPTIMIZERS))
+    slots.widget("lr", "number_input", "Learning rate", format="%.1e", step=1e-4)
+    if OPTIMIZERS[optimizer].momentum:
+        slots.widget("momentum", "slider", "Momentum", 0.0, 0.99, step=0.01)
+    slots.widget("weight_decay", "number_input", "Weight decay", format="%.1e", step=1e-3)
+    slots.widget("schedule", "selectbox", "LR schedule", SCHEDULES.names(), help=registry_help(SCHEDULES))
+    slots.widget("batch_size", "number_input", "Batch size", step=32)
+    slots.widget("epochs", "number_input", "Epochs", step=1)
+    loss = slots.widget("loss", "selectbox", "Loss", LOSSES.names(), help=registry_help(LOSSES))
+    if LOSSES[loss].smoothing:
+        slots.widget("label_smoothing", "slider", "Label smoothing", 0.0, 0.5, step=0.05)
+    slots.widget("patience", "number_input", "Early-stopping patience (0 = off)", step=1)
+    slots.widget("precision", "selectbox", "Precision", PRECISIONS)
+    return loss
+
+
 def config_ui() -> tuple[RunConfig, Slots]:
     """Every widget of the form; returns the config they describe."""
     slots = Slots()
     st.selectbox("Start from a preset", [*PRESETS, CUSTOM], key="preset", on_change=on_preset)
     data_col, model_col, opt_col = st.columns([1, 1.3, 1])
     with data_col:
-        st.subheader("Data")
-        slots.widget("dataset", "selectbox", "Data set", DATASETS)
-        slots.widget("val_fraction", "slider", "Validation share", 0.01, 0.49, step=0.01)
-        slots.widget(
-            "train_subset",
-            "number_input",
-            "Training images (0 = all 60,000)",
-            step=1000,
-            help="use fewer images for a quick demo",
-        )
-        slots.widget("augment", "checkbox", "Augmentation (random affine)")
-        slots.widget("seed", "number_input", "Seed", step=1)
+        data_ui(slots)
     with model_col:
-        st.subheader("Model")
-        kind = slots.widget("model", "radio", "Kind", MODEL_KINDS, horizontal=True, format_func=str.upper)
-        conv = st.session_state["base_conv"]
-        if kind == "cnn":
-            st.caption("Conv blocks: channels, odd kernel size, max-pool size (1 = none)")
-            conv = layers_table(
-                "conv",
-                list(st.session_state["base_conv"]),
-                ["channels", "kernel", "pool"],
-                {
-                    "channels": {"min_value": 1, "max_value": 1024},
-                    "kernel": {"min_value": 1, "max_value": 27},
-                    "pool": {"min_value": 1, "max_value": 8},
-                },
-            )
-            slots.slots["conv"] = st.empty()
-            slots.widget("padding", "radio", "Padding", PADDINGS, horizontal=True)
-        st.caption("Hidden layers (widths)" + (" of the head" if kind == "cnn" else ""))
-        hidden = [
-            r[0]
-            for r in layers_table(
-                "hidden",
-                [(w,) for w in st.session_state["base_hidden"]],
-                ["width"],
-                {"width": {"min_value": 1, "max_value": 8192}},
-            )
-        ]
-        slots.slots["hidden"] = st.empty()
-        slots.widget("activation", "selectbox", "Activation", ACTIVATIONS)
-        slots.widget("dropout", "slider", "Dropout", 0.0, 0.9, step=0.05)
-        slots.widget("batch_norm", "checkbox", "Batch norm")
+        conv, hidden = model_ui(slots)
     with opt_col:
-        st.subheader("Optimisation")
-        optimizer = slots.widget("optimizer", "selectbox", "Optimizer", OPTIMIZERS)
-        slots.widget("lr", "number_input", "Learning rate", format="%.1e", step=1e-4)
-        if optimizer == "sgd":
-            slots.widget("momentum", "slider", "Momentum", 0.0, 0.99, step=0.01)
-        slots.widget("weight_decay", "number_input", "Weight decay", format="%.1e", step=1e-3)
-        slots.widget("schedule", "selectbox", "LR schedule", SCHEDULES)
-        slots.widget("batch_size", "number_input", "Batch size", step=32)
-        slots.widget("epochs", "number_input", "Epochs", step=1)
-        loss = slots.widget("loss", "selectbox", "Loss", LOSSES)
-        if loss == "cross_entropy":
-            slots.widget("label_smoothing", "slider", "Label smoothing", 0.0, 0.5, step=0.05)
-        slots.widget("patience", "number_input", "Early-stopping patience (0 = off)", step=1)
-        slots.widget("precision", "selectbox", "Precision", PRECISIONS)
+        loss = optimisation_ui(slots)
     values = dict(st.session_state["form"])
-    if loss != "cross_entropy":
+    if not LOSSES[loss].smoothing:
         values["label_smoothing"] = 0.0
     config = RunConfig.from_dict({**values, "conv": [list(c) for c in conv], "hidden": hidden})
     return config, slots
@@ -170,17 +173,17 @@ def live_view(key: str) -> None:
     if run is None:
         st.warning("That run is no longer in the store.")
         return
-    active = jobs.is_active(key) or run.status in ACTIVE
+    active = jobs.is_active(key) or run.is_active()
     if st.session_state.get("live_active") == key and not active:
         st.session_state["live_active"] = None
         st.rerun()  # a full rerun redraws this view without the one-second refresh
-    st.subheader(f"{ui.STATUS_ICONS.get(run.status, '')} Run {key[:8]}: {run.status}")
+    st.subheader(f"{run.icon} Run {key[:8]}: {run.status}")
     st.caption(run.config.describe())
     if run.status == "queued":
         pos = jobs.position(key)
         st.info(f"Waiting in the queue{f' (position {pos})' if pos else ''}: one run trains at a time.")
     p = run.progress or {}
-    if run.status in ACTIVE and p:
+    if run.is_active() and p:
         done = p["step"] / max(p["total_steps"], 1)
         eta = f" · ETA {p['eta']:.0f}s" if p.get("eta") is not None else ""
         rate = f" · {p['samples_per_s']:,.0f} samples/s" if p.get("samples_per_s") else ""
@@ -190,19 +193,19 @@ def live_view(key: str) -> None:
         )
     elif run.status == "running":
         st.progress(0.0, text="loading data and building the model…")
-    if run.status in ACTIVE and st.button("Cancel", key="cancel"):
+    if run.is_active() and st.button("Cancel", key="cancel"):
         jobs.cancel(key)
         st.toast("Cancelling…")
-    if run.status == "done":
+    if run.has_weights():
         st.success(
             f"Test accuracy **{run.accuracy * 100:.2f}%** · {run.train_seconds:.1f}s of training on {run.device} ({run.precision})"
         )
-    elif run.status in ("failed", "diverged", "cancelled", "interrupted"):
+    elif run.is_problem():
         st.error(f"{run.status}: {run.message or 'no details'}")
     steps, epochs = store.steps(key, max_rows=CHART_STEPS), store.epochs(key)
     if steps:
         st.plotly_chart(charts.curves(steps, epochs, run.config.steps_per_epoch()), key="live_curves")
-    if run.status == "done" and st.button("Open in Results", key="open_results"):
+    if run.has_weights() and st.button("Open in Results", key="open_results"):
         ui.open_results(key)
 
 
@@ -220,12 +223,11 @@ def main() -> None:
         problems = config.validate()
         slots.show(problems)
         if not problems:
-            model = build_model(config)
             st.markdown(
-                f"**{parameter_count(model):,} parameters** · {config.steps_per_epoch()} steps per epoch · key `{config.key()}`"
+                f"**{parameter_count(config):,} parameters** · {config.steps_per_epoch()} steps per epoch · key `{config.key()}`"
             )
             with st.expander("Layer summary"):
-                st.dataframe(pd.DataFrame(summary(model)), hide_index=True, width="stretch")
+                st.dataframe(pd.DataFrame(summary(config)), hide_index=True, width="stretch")
         else:
             st.error(f"Fix {len(problems)} problem{'s' * (len(problems) > 1)} before launching: " + ", ".join(problems))
         left, right = st.columns([1, 3])
@@ -247,7 +249,7 @@ def main() -> None:
     elif state == "attached":
         st.info("This configuration is already training: showing its progress.")
     run = ui.store().get(key)
-    active = ui.jobs().is_active(key) or (run is not None and run.status in ACTIVE)
+    active = ui.jobs().is_active(key) or (run is not None and run.is_active())
     if active:
         st.session_state["live_active"] = key
     st.fragment(run_every=1.0 if active else None)(live_view)(key)

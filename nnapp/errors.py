@@ -1,0 +1,9 @@
+"""Errors whose message is one sentence for the user; importable without torch."""
+
+
+class DataError(RuntimeError):
+    """A data set that cannot be loaded."""
+
+
+class StoreError(RuntimeError):
+    """A run that cannot be read: missing, or with corrupted weights."""

@@ -1,0 +1,114 @@
+"""The records passed between the training loop, the run store and the views, and what a run's status means.
+
+Which statuses count as finished (do not train again), active (queued or training) or a problem (shown
+with its message) is decided here and nowhere else. No torch import: the CLI lists runs without it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from nnapp.config import RunConfig
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+STATUSES = ("queued", "running", "done", "failed", "cancelled", "diverged", "interrupted")
+ACTIVE = ("queued", "running")  # someone is (or will be) training it
+FINISHED = ("done", "diverged")  # ended in a way that training it again would repeat: served from the store
+PROBLEMS = ("failed", "cancelled", "diverged", "interrupted")  # ended early: shown as an error with its message
+ICONS = {"queued": "…", "running": "▶", "done": "✓", "failed": "✗", "cancelled": "■", "diverged": "↯", "interrupted": "!"}
+
+
+@dataclass
+class Progress:
+    """What a progress callback receives: new per-step rows, and an epoch row when one ends."""
+
+    step: int
+    total_steps: int
+    epoch: int  # 1-based epoch in progress (or just finished)
+    epochs: int
+    samples_per_s: float
+    elapsed: float
+    steps: list[dict] = field(default_factory=list)
+    epoch_row: dict | None = None
+    phase: str = "training"  # training, evaluating, testing
+
+    def as_state(self) -> dict:
+        """The live state the store keeps for a running run (no rows), with an ETA."""
+        done = self.step / max(self.total_steps, 1)
+        return {
+            "step": self.step,
+            "total_steps": self.total_steps,
+            "epoch": self.epoch,
+            "epochs": self.epochs,
+            "samples_per_s": self.samples_per_s,
+            "elapsed": self.elapsed,
+            "eta": self.elapsed / done - self.elapsed if done > 0 else None,
+            "phase": self.phase,
+        }
+
+
+@dataclass
+class FitResult:
+    status: str  # done, cancelled, diverged
+    device: str
+    precision: str
+    train_seconds: float
+    epochs: list[dict]
+    steps: list[dict]
+    state_dict: dict[str, torch.Tensor]
+    test: dict | None = None  # accuracy, loss, confusion, precision, recall, f1
+    predictions: np.ndarray | None = None  # predicted class of every test image (uint8)
+    probabilities: np.ndarray | None = None  # its probability (float32)
+    message: str = ""
+    diverged_step: int | None = None
+
+
+@dataclass(frozen=True)
+class Run:
+    """One row of the runs table, decoded."""
+
+    key: str
+    config: RunConfig
+    status: str
+    created: float
+    started: float | None
+    finished: float | None
+    device: str | None
+    precision: str | None
+    message: str | None
+    progress: dict | None
+    test: dict | None
+    train_seconds: float | None
+    weights_sha256: str | None
+    parent: str | None
+    pid: int | None  # the process that last wrote its status
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.test["accuracy"] if self.test else None
+
+    @property
+    def icon(self) -> str:
+        return ICONS.get(self.status, "?")
+
+    def is_finished(self) -> bool:
+        """Ended so that training the config again would repeat it: launching it shows this run."""
+        return self.status in FINISHED
+
+    def is_active(self) -> bool:
+        return self.status in ACTIVE
+
+    def is_problem(self) -> bool:
+        return self.status in PROBLEMS
+
+    def has_weights(self) -> bool:
+        return self.status == "done" and bool(self.weights_sha256)
+
+    def label(self) -> str:
+        """'✓ 1a2b3c4d · mnist cnn 32-64 | adamw 0.001 | 3 ep · 99.12%'"""
+        acc = f" · {self.accuracy * 100:.2f}%" if self.accuracy is not None else ""
+        return f"{self.icon} {self.key[:8]} · {self.config.describe()}{acc}"

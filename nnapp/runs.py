@@ -1,0 +1,112 @@
+"""Runs in the store: train a config with its progress and result written down, or serve the stored one."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from nnapp.config import ConfigError, RunConfig
+from nnapp.data import Split, load, split
+from nnapp.records import Progress, Run
+from nnapp.store import Store
+from nnapp.train import Callback, ProgressFn, fit
+
+
+def prepare(config: RunConfig, store: Store) -> tuple[Split, dict[str, torch.Tensor] | None]:
+    """The data split for `config`, with the personal drawings it names, and its starting weights."""
+    data = split(load(config.dataset), config.val_fraction, config.seed, config.train_subset)
+    init_state = store.load_weights(config.init_from) if config.init_from else None
+    if config.personal:
+        images, labels, _ = store.drawings()
+        if not len(labels) or personal_fingerprint(images, labels) != config.personal:
+            raise ConfigError({"personal": "the personal drawings changed since this run was configured"})
+        # A handful of drawings among 54,000 digits would barely be seen; repeat them so each
+        # epoch shows them about as often as one MNIST class shows a tenth of its digits.
+        repeat = max(1, len(data.train_x) // (100 * len(labels)))
+        data = Split(
+            train_x=torch.cat([data.train_x, torch.from_numpy(images).repeat(repeat, 1, 1)]),
+            train_y=torch.cat([data.train_y, torch.from_numpy(labels).repeat(repeat)]),
+            val_x=data.val_x,
+            val_y=data.val_y,
+            test_x=data.test_x,
+            test_y=data.test_y,
+        )
+    return data, init_state
+
+
+def personal_fingerprint(images: np.ndarray, labels: np.ndarray) -> str:
+    h = hashlib.sha256(np.ascontiguousarray(images, dtype=np.uint8).tobytes())
+    h.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
+    return h.hexdigest()[:12]
+
+
+def run_and_store(
+    config: RunConfig,
+    store: Store,
+    should_stop: Callable[[], bool] | None = None,
+    on_progress: ProgressFn | None = None,
+    callbacks: list[Callback] | None = None,
+) -> str:
+    """Train `config` with its progress and result written to `store`; returns the final status.
+
+    The run row must exist (store.create). Any error marks it failed with the message and re-raises.
+    """
+    key = config.key()
+    store.set_status(key, "running", message="", progress=None)
+    try:
+        data, init_state = prepare(config, store)
+
+        def progress(p: Progress) -> None:
+            store.set_progress(key, p.as_state(), p.steps, p.epoch_row)
+            if on_progress:
+                on_progress(p)
+
+        result = fit(
+            config, data, on_progress=progress, should_stop=should_stop, init_state=init_state, callbacks=callbacks or ()
+        )
+        store.finish(key, result)
+        return result.status
+    except KeyboardInterrupt:
+        store.set_status(key, "cancelled", message="interrupted from the keyboard")
+        raise
+    except BaseException as err:
+        store.set_status(key, "failed", message=str(err) or type(err).__name__)
+        raise
+
+
+def train_or_load(
+    config: RunConfig,
+    store: Store | None = None,
+    force: bool = False,
+    on_progress: ProgressFn | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Run:
+    """The stored run for `config` if it finished before (no training), else train it now.
+
+    `force=True` retrains a finished run.
+    """
+    problems = config.validate()
+    if problems:
+        raise ConfigError(problems)
+    store = store or Store()
+    run = store.get(config.key())
+    if run is not None and run.is_finished() and not force:
+        return run
+    key = store.create(config, status="queued", parent=config.init_from or None)
+    run_and_store(config, store, should_stop=should_stop, on_progress=on_progress)
+    return store.get(key)
+
+
+def finetune_config(parent: RunConfig, parent_key: str, images: np.ndarray, labels: np.ndarray) -> RunConfig:
+    """A run that starts from `parent`'s weights and trains one short epoch on MNIST plus the personal drawings."""
+    return parent.replace(
+        init_from=parent_key,
+        personal=personal_fingerprint(images, labels),
+        epochs=1,
+        lr=parent.lr / 5,
+        schedule="cosine",
+        patience=0,
+    )
