@@ -1,4 +1,4 @@
-"""AppTest: every page renders, and the main interactions behave."""
+"""AppTest: every page renders, and the main interactions behave. Assertions read single elements."""
 
 import time
 from pathlib import Path
@@ -6,32 +6,37 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from nnapp.config import RunConfig
+from nnapp.data import load
+from nnapp.runs import finetune_config, train_or_load
 from nnapp.store import Store
-from nnapp.train import train_or_load
+from ui import PAGES
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGES = ["views/home.py", "views/train.py", "views/results.py", "views/compare.py", "views/playground.py"]
+# Long enough to cancel mid-run: the full training set, a CNN, several epochs.
+LONG = RunConfig(conv=((16, 3, 2),), hidden=(), epochs=5, batch_size=64)
 
 
 def app(page=None):
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception, at.exception
     if page:
-        at.switch_page(page).run()
+        at.switch_page(PAGES[page].path).run()
+        assert not at.exception, at.exception
     return at
 
 
-def texts(at):
-    parts = [
-        e.value
-        for kind in ("markdown", "caption", "info", "success", "error", "warning", "subheader", "title", "header")
-        for e in at.get(kind)
-    ]
-    return "\n".join(str(p) for p in parts)
+def wait_for(predicate, timeout=120.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if value := predicate():
+            return value
+        time.sleep(0.2)
+    raise AssertionError("timed out")
 
 
-def charts(at):
-    return [e for e in at.get("plotly_chart")]
+def image_captions(at) -> list[str]:
+    return [caption for element in at.get("image") for caption in element.captions]
 
 
 @pytest.fixture
@@ -41,32 +46,32 @@ def stored_run(store, tiny):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders_with_no_runs(home, page):
-    at = app(page)
-    assert not at.exception, at.exception
+    app(page)
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders_with_a_run(stored_run, page):
-    at = app(page)
-    assert not at.exception, at.exception
+    app(page)
 
 
 def test_home_shows_device_counts_and_one_click_path(home):
     at = app()
-    assert "CPU" in texts(at) or "CUDA" in texts(at) or "MPS" in texts(at)
-    assert "No runs yet" in texts(at)
+    assert at.caption[0].value.startswith("Device: **") and any(d in at.caption[0].value for d in ("CPU", "CUDA", "MPS"))
+    assert at.info[0].value.startswith("No runs yet")
+    assert [m.value for m in at.metric] == ["0"] * len(at.metric)
     assert at.button(key="train_default").label == "Train the default model"
 
 
-def wait_done(at, key, timeout=120):
+def test_home_counts_runs_by_status(stored_run):
+    at = app()
+    done = next(m for m in at.metric if m.label.endswith("done"))
+    assert done.value == "1"
+    assert at.button(key=f"open_{stored_run.key}")
+
+
+def wait_done(key, timeout=120):
     store = Store()
-    end = time.time() + timeout
-    while time.time() < end:
-        run = store.get(key)
-        if run and run.status not in ("queued", "running"):
-            return run
-        time.sleep(0.3)
-    raise AssertionError("run did not finish")
+    return wait_for(lambda: (run := store.get(key)) and not run.is_active() and run, timeout)
 
 
 def launch_tiny(at):
@@ -78,96 +83,148 @@ def launch_tiny(at):
 
 
 def test_launch_trains_then_relaunch_loads_from_cache(home):
-    at = app("views/train.py")
+    at = app("train")
     key = launch_tiny(at)
-    run = wait_done(at, key)
+    run = wait_done(key)
     assert run.status == "done" and run.config.train_subset == 600
     at.run()
-    assert f"Run {key[:8]}: done" in texts(at)
-    assert "Test accuracy" in texts(at)
-    assert charts(at), "no live curves"
-    created = run.created
+    assert at.subheader[-1].value.endswith(f"Run {key[:8]}: done")
+    assert at.success[0].value.startswith(f"Test accuracy **{run.accuracy * 100:.2f}%**")
+    assert at.get("plotly_chart"), "no curves"
     at.button(key="launch").click().run()
-    assert "Loaded from cache" in texts(at)
-    assert Store().get(key).created == created  # nothing was queued again
+    assert at.success[0].value.startswith("Loaded from cache")
+    assert Store().get(key).created == run.created  # nothing was queued again
+
+
+def test_cancel_on_the_train_page_stops_the_run(home):
+    load("mnist")
+    at = app("train")
+    at.selectbox(key="preset").select("seed-cnn").run()
+    at.number_input(key="cfg_epochs").set_value(5).run()
+    at.button(key="launch").click().run()
+    key = at.session_state["watch_run"]
+    store = Store()
+    wait_for(lambda: (store.get(key).progress or {}).get("step", 0) > 0)
+    at.run()
+    at.button(key="cancel").click().run()
+    run = wait_done(key, timeout=10)
+    assert run.status == "cancelled" and "cancelled at step" in run.message
+    at.run()
+    assert at.error[0].value.startswith("cancelled: cancelled at step")
+
+
+def test_reloading_the_train_page_reattaches_to_the_running_job(home):
+    load("mnist")
+    first = app("train")
+    first.selectbox(key="preset").select("seed-cnn").run()
+    first.button(key="launch").click().run()
+    key = first.session_state["watch_run"]
+    store = Store()
+    wait_for(lambda: store.get(key).status == "running")
+    reloaded = app("train")  # a new browser session: nothing in its session state
+    assert reloaded.subheader[-1].value.endswith(f"Run {key[:8]}: running")
+    reloaded.button(key="cancel").click().run()
+    assert wait_done(key, timeout=10).status == "cancelled"
 
 
 def test_invalid_lr_is_explained_and_disables_launch(home):
-    at = app("views/train.py")
+    at = app("train")
     at.number_input(key="cfg_lr").set_value(-1.0).run()
-    assert "must be above 0" in texts(at)
+    assert at.error[0].value == "must be above 0 (and at most 10)"
     assert at.button(key="launch").disabled
     at.number_input(key="cfg_lr").set_value(1e-3).run()
-    assert not at.button(key="launch").disabled
+    assert not at.error and not at.button(key="launch").disabled
 
 
-def test_kernel_too_big_for_the_map_is_explained(home):
-    at = app("views/train.py")
-    at.radio(key="cfg_padding").set_value("valid").run()
+def test_batch_larger_than_the_training_set_is_explained(home):
+    at = app("train")
     at.number_input(key="cfg_batch_size").set_value(100_000).run()
-    assert "larger than the training set" in texts(at)
+    assert at.error[0].value == "is larger than the training set (54000 images)"
     assert at.button(key="launch").disabled
 
 
-def test_results_show_confusion_matrix_gallery_and_downloads(stored_run):
-    at = app("views/results.py")
-    assert (
-        stored_run.key[:8] in at.selectbox(key="results_pick").value or at.selectbox(key="results_pick").value == stored_run.key
-    )
-    assert "Confusion matrix" in texts(at) and "Misclassified test images" in texts(at)
-    assert len(charts(at)) >= 2  # curves and confusion matrix
-    assert at.get("image"), "no gallery"
-    at.selectbox(key="gallery_true").set_value(3).run()
-    assert not at.exception
+def test_results_show_metrics_confusion_matrix_gallery_and_downloads(stored_run):
+    at = app("results")
+    assert at.selectbox(key="results_pick").value == stored_run.key
+    assert at.metric[0].value == "✓ done"
+    assert at.metric[1].value == f"{stored_run.accuracy * 100:.2f}%"
+    assert [s.value for s in at.subheader][:2] == ["Confusion matrix", "Per class"]
+    assert at.subheader[2].value.startswith("Misclassified test images (")
+    assert len(at.get("plotly_chart")) == 2  # curves and confusion matrix
+    assert image_captions(at)
     assert {b.key for b in at.get("download_button")} >= {"dl_config", "dl_metrics", "dl_weights", "dl_torchscript"}
 
 
+def test_clicking_a_confusion_cell_filters_the_gallery(stored_run, store):
+    pred, _ = store.predictions(stored_run.key)
+    labels = load("mnist").test_y.numpy()
+    pairs = {(int(t), int(p)) for t, p in zip(labels, pred, strict=True) if t != p}
+    true, predicted = max(pairs, key=lambda tp: ((labels == tp[0]) & (pred == tp[1])).sum())
+    at = app("results")
+    at.session_state["confusion"] = {"selection": {"points": [{"x": str(predicted), "y": str(true)}], "point_indices": []}}
+    at.run()
+    assert at.selectbox(key="gallery_true").value == true and at.selectbox(key="gallery_pred").value == predicted
+    captions = image_captions(at)
+    count = int(((labels == true) & (pred == predicted)).sum())
+    assert len(captions) == min(count, 60)
+    assert all(f": {true} → {predicted} (" in c for c in captions)
+
+
 def test_results_report_corrupted_weights(stored_run, store):
-    path = store.weights_path(stored_run.key)
-    path.write_bytes(b"garbage")
-    at = app("views/results.py")
-    assert not at.exception
-    assert "corrupted" in texts(at)
+    store.weights_path(stored_run.key).write_bytes(b"garbage")
+    at = app("results")
+    assert at.error[0].value.startswith("Weights unavailable:") and "corrupted" in at.error[0].value
 
 
 def test_compare_lists_runs_and_overlays(store, tiny):
     a = train_or_load(tiny, store)
     b = train_or_load(tiny.replace(seed=1), store)
-    at = app("views/compare.py")
-    frame = at.dataframe[0].value
-    assert set(frame["key"]) == {a.key, b.key}
-    at.session_state["compare_pick"] = [a.key, b.key]
+    at = app("compare")
+    assert set(at.dataframe[0].value["key"]) == {a.key, b.key}
+    assert len(at.get("plotly_chart")) == 1  # hyperparameters only, until rows are ticked
+    at.session_state["runs_table"] = {"selection": {"rows": [0, 1], "columns": []}}
     at.run()
+    assert len(at.get("plotly_chart")) == 2  # the overlay too
+
+
+def test_delete_on_compare_removes_runs_and_their_weights(store, tiny):
+    a = train_or_load(tiny, store)
+    b = train_or_load(tiny.replace(seed=1), store)
+    at = app("compare")
+    row = list(at.dataframe[0].value["key"]).index(a.key)
+    at.session_state["runs_table"] = {"selection": {"rows": [row], "columns": []}}
+    at.run()
+    assert at.button(key="delete").disabled
+    at.checkbox(key="confirm_delete").check().run()
+    at.button(key="delete").click().run()
     assert not at.exception
-    assert len(charts(at)) >= 2  # overlay and hyperparameters
+    assert store.get(a.key) is None and not store.weights_path(a.key).exists()
+    assert store.get(b.key) is not None and store.weights_path(b.key).exists()
+    assert list(at.dataframe[0].value["key"]) == [b.key]
 
 
 def test_playground_without_runs_explains(home):
-    at = app("views/playground.py")
-    assert "no finished MNIST model" in texts(at)
+    at = app("playground")
+    assert at.info[0].value.startswith("There is no finished MNIST model yet")
 
 
 def test_playground_with_a_run_shows_selector_and_hint(stored_run):
-    at = app("views/playground.py")
+    at = app("playground")
     assert at.selectbox(key="playground_pick").value == stored_run.key
-    assert "Draw a digit" in texts(at)
-    assert "Your set is empty" in texts(at)
+    assert at.markdown[0].value == "### Draw a digit"
+    assert at.info[0].value.startswith("Your set is empty")
 
 
 def test_playground_shows_before_and_after_a_finetune(stored_run, store):
-    from nnapp.data import load
-    from nnapp.train import finetune_config
-
     images = load("mnist").test_x[:6].numpy()
     labels = load("mnist").test_y[:6].numpy()
     for image, label in zip(images, labels, strict=True):
         store.add_drawing(image, int(label))
     drawn, drawn_labels, _ = store.drawings()
     child = train_or_load(finetune_config(stored_run.config, stored_run.key, drawn, drawn_labels), store)
-    at = app("views/playground.py")
+    at = app("playground")
     at.selectbox(key="playground_pick").set_value(stored_run.key).run()
     assert not at.exception, at.exception
-    assert "6 drawings" in texts(at)
-    assert "Before and after fine-tuning" in texts(at)
-    table = at.dataframe[-1].value
-    assert list(table["run"]) == [stored_run.key[:8], child.key[:8]]
+    assert next(m.value for m in at.markdown if "drawings" in m.value).startswith("**6 drawings**")
+    assert at.subheader[-1].value == "Before and after fine-tuning"
+    assert list(at.dataframe[-1].value["run"]) == [stored_run.key[:8], child.key[:8]]

@@ -1,0 +1,60 @@
+"""Every chart builder returns a figure with the traces the pages expect."""
+
+import numpy as np
+import plotly.graph_objects as go
+
+from nnapp import charts
+
+STEPS = [{"step": s, "loss": 2.3 / s, "acc": min(1.0, 0.1 * s)} for s in range(1, 41)]
+EPOCHS = [{"epoch": e, "val_loss": 1.0 / e, "val_acc": 0.9 + 0.02 * e, "train_loss": 1.2 / e, "train_acc": 0.85} for e in (1, 2)]
+
+
+def test_curves_draw_train_steps_and_validation_epochs_side_by_side():
+    fig = charts.curves(STEPS, EPOCHS, steps_per_epoch=20)
+    assert isinstance(fig, go.Figure)
+    names = [t.name for t in fig.data]
+    assert names == ["train (step)", "train (smoothed)", "validation"] * 2
+    assert list(fig.data[0].x) == [s / 20 for s in range(1, 41)]  # steps on the epoch axis
+    assert list(fig.data[2].y) == [1.0, 0.5] and list(fig.data[5].y) == [e["val_acc"] for e in EPOCHS]
+    assert fig.layout.yaxis.type == "log"
+
+
+def test_smoothing_is_bias_corrected():
+    assert charts.smooth([5.0, 5.0, 5.0]) == [5.0, 5.0, 5.0]
+    assert charts.smooth([0.0, 10.0], weight=0.5) == [0.0, 10.0 * 0.5 / 0.75]
+
+
+def test_confusion_is_one_heatmap_with_counts_or_shares():
+    m = [[8, 2], [1, 9]]
+    fig = charts.confusion(m, ["a", "b"])
+    (heat,) = fig.data
+    assert heat.type == "heatmap" and np.array(heat.z).tolist() == m and list(heat.text[0]) == ["8", "2"]
+    shares = charts.confusion(m, ["a", "b"], normalize=True).data[0]
+    assert np.allclose(shares.z, [[0.8, 0.2], [0.1, 0.9]]) and list(shares.text[0]) == ["0.80", "0.20"]
+
+
+def test_overlay_has_one_line_per_run():
+    fig = charts.overlay({"run a": EPOCHS, "run b": EPOCHS[:1]}, "val_acc")
+    assert [t.name for t in fig.data] == ["run a", "run b"] and list(fig.data[1].y) == [0.92]
+
+
+def test_probabilities_mark_the_best_class():
+    fig = charts.probabilities([0.1, 0.7, 0.2], ["0", "1", "2"])
+    (bars,) = fig.data
+    assert bars.type == "bar" and list(bars.y) == [0.1, 0.7, 0.2]
+    assert bars.marker.color[1] != bars.marker.color[0] == bars.marker.color[2]
+
+
+def test_saliency_is_the_digit_under_the_heat():
+    digit, heat = np.zeros((28, 28)), np.ones((28, 28))
+    fig = charts.saliency(digit, heat)
+    assert [t.type for t in fig.data] == ["heatmap", "heatmap"] and fig.data[1].opacity == 0.55
+
+
+def test_hyperparameters_number_text_columns():
+    rows = [{"lr": 1e-3, "optimizer": "adam", "test accuracy": 0.98}, {"lr": 1e-2, "optimizer": "sgd", "test accuracy": 0.97}]
+    (par,) = charts.hyperparameters(rows, ["lr", "optimizer"]).data
+    dims = {d.label: d for d in par.dimensions}
+    assert list(dims["lr"].values) == [1e-3, 1e-2]
+    assert list(dims["optimizer"].ticktext) == ["adam", "sgd"] and list(dims["optimizer"].values) == [0, 1]
+    assert list(par.line.color) == [0.98, 0.97]

@@ -1,0 +1,96 @@
+"""Every registry entry works end to end, and everything that offers a choice reads the registries."""
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from nnapp.config import RunConfig
+from nnapp.data import load
+from nnapp.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES, UnknownName
+from nnapp.train import fit, make_optimizer, make_schedule
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_an_unknown_name_is_an_error_listing_the_known_ones():
+    with pytest.raises(UnknownName, match="unknown optimizer 'lbfgs'; choose from sgd, adam, adamw"):
+        OPTIMIZERS["lbfgs"]
+    problems = RunConfig(optimizer="lbfgs", schedule="warm", activation="swish", loss="hinge", dataset="cifar").validate()
+    assert set(problems) == {"optimizer", "schedule", "activation", "loss", "dataset"}
+    assert problems["optimizer"] == "unknown value 'lbfgs'; choose from sgd, adam, adamw"
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS.names())
+def test_every_optimizer_trains(tiny, name):
+    config = tiny.replace(optimizer=name, lr=0.05 if OPTIMIZERS[name].momentum else 3e-3, epochs=2)
+    model = torch.nn.Linear(3, 1)
+    optimizer = make_optimizer(config, model, torch.device("cpu"))
+    assert type(optimizer).__name__ == OPTIMIZERS[name].cls.rpartition(".")[2]
+    assert ("momentum" in optimizer.param_groups[0]) == OPTIMIZERS[name].momentum
+    assert fit(config).test["accuracy"] > 0.7
+
+
+@pytest.mark.parametrize("name", SCHEDULES.names())
+def test_every_schedule_gives_a_rate_at_every_step(tiny, name):
+    config = tiny.replace(schedule=name, lr=0.1, epochs=3)
+    schedule = make_schedule(config, steps_per_epoch=10)
+    if schedule is None:
+        return  # constant: no per-step update
+    rates = [schedule(s)[0] for s in range(30)]
+    assert all(0 < r <= 0.1 + 1e-12 for r in rates) and max(rates) == pytest.approx(0.1, rel=0.05)
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS.names())
+def test_every_activation_builds_and_trains(tiny, name):
+    module = ACTIVATIONS[name].build()
+    assert isinstance(module, torch.nn.Module) and module(torch.zeros(2)).shape == (2,)
+    assert fit(tiny.replace(activation=name, epochs=2)).test["accuracy"] > 0.6
+
+
+@pytest.mark.parametrize("name", LOSSES.names())
+def test_every_loss_is_small_for_right_answers_and_large_for_wrong_ones(tiny, name):
+    labels = torch.tensor([0, 1, 2])
+    right, wrong = torch.eye(10)[:3] * 10, torch.eye(10)[[3, 4, 5]] * 10
+    assert LOSSES[name](right, labels) < LOSSES[name](wrong, labels)
+    smoothing = 0.1 if LOSSES[name].smoothing else 0.0
+    assert ("label_smoothing" in tiny.replace(loss=name, label_smoothing=0.1).validate()) != LOSSES[name].smoothing
+    assert math.isfinite(fit(tiny.replace(loss=name, label_smoothing=smoothing, epochs=1)).test["loss"])
+
+
+@pytest.mark.parametrize("name", DATASETS.names())
+def test_every_data_set_is_described_whole(name):
+    spec = DATASETS[name]
+    assert len(spec.classes) == 10 and 0 < spec.mean < 1 and 0 < spec.std < 1
+    assert spec.source.partition(":")[0] in ("bundled", "torchvision")
+    assert RunConfig(dataset=name).train_images() == spec.train_size - spec.train_size // 10
+    if not spec.downloads:
+        images = load(name)
+        assert images.train_x.shape == (spec.train_size, spec.image_size, spec.image_size)
+        assert images.test_x.shape[0] == spec.test_size
+
+
+def test_identities_are_unique_and_part_of_the_key():
+    assert len({spec.identity for _, spec in DATASETS.items()}) == len(DATASETS)
+    assert RunConfig(dataset="mnist").key() != RunConfig(dataset="kmnist").key()
+
+
+def test_the_cli_help_lists_the_registries():
+    out = subprocess.run([sys.executable, "-m", "nnapp", "train", "--help"], cwd=ROOT, capture_output=True, text=True).stdout
+    for registry in (OPTIMIZERS, SCHEDULES, ACTIVATIONS, LOSSES, DATASETS):
+        assert ", ".join(registry.names()) in out
+
+
+def test_the_train_page_offers_the_registries(home):
+    from streamlit.testing.v1 import AppTest
+
+    from ui import PAGES
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.switch_page(PAGES["train"].path).run()
+    for field, registry in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("activation", ACTIVATIONS), ("loss", LOSSES)):
+        assert at.selectbox(key=f"cfg_{field}").options == list(registry.names())
+    assert at.selectbox(key="cfg_dataset").options == [spec.title for _, spec in DATASETS.items()]
