@@ -69,6 +69,7 @@ def resolve(path: str) -> Any:
 class OptimizerSpec:
     cls: str  # dotted path of the torch.optim class
     help: str
+    lr: float  # a peak learning rate that usually works for these networks, offered in the help
     momentum: bool = False  # takes the config's momentum, and one-cycle cycles it as torch's OneCycleLR does
     fused: bool = True  # has a fused kernel (one call updates every tensor) on CPU and CUDA
 
@@ -132,9 +133,9 @@ class DatasetSpec:
 OPTIMIZERS: Registry[OptimizerSpec] = Registry(
     "optimizer",
     {
-        "sgd": OptimizerSpec("torch.optim.SGD", "SGD with momentum", momentum=True),
-        "adam": OptimizerSpec("torch.optim.Adam", "Adam"),
-        "adamw": OptimizerSpec("torch.optim.AdamW", "Adam with decoupled weight decay"),
+        "sgd": OptimizerSpec("torch.optim.SGD", "SGD with momentum", 0.05, momentum=True),
+        "adam": OptimizerSpec("torch.optim.Adam", "Adam", 3e-3),
+        "adamw": OptimizerSpec("torch.optim.AdamW", "Adam with decoupled weight decay", 3e-3),
     },
 )
 

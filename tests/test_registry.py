@@ -26,7 +26,7 @@ def test_an_unknown_name_is_an_error_listing_the_known_ones():
 
 @pytest.mark.parametrize("name", OPTIMIZERS.names())
 def test_every_optimizer_trains(tiny, name):
-    config = tiny.replace(optimizer=name, lr=0.05 if OPTIMIZERS[name].momentum else 3e-3, epochs=2)
+    config = tiny.replace(optimizer=name, lr=OPTIMIZERS[name].lr, epochs=2)
     model = torch.nn.Linear(3, 1)
     optimizer = make_optimizer(config, model, torch.device("cpu"))
     assert type(optimizer).__name__ == OPTIMIZERS[name].cls.rpartition(".")[2]

@@ -82,7 +82,11 @@ def layers_table(name: str, rows: list[tuple], columns: list[str], config: dict)
 
 
 def registry_help(registry) -> str:
-    return "\n".join(f"- **{name}**: {spec.help}" for name, spec in registry.items())
+    def line(name, spec):
+        lr = f" (learning rate about {spec.lr:g})" if hasattr(spec, "lr") else ""
+        return f"- **{name}**: {spec.help}{lr}"
+
+    return "\n".join(line(name, spec) for name, spec in registry.items())
 
 
 def data_ui(slots: Slots) -> None:
