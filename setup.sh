@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv and install requirements.txt (or requirements-dev.txt with "dev"); skipped when unchanged.
+# Create .venv and install requirements.txt (or requirements-dev.txt with "dev", which adds the cluster and test tools); skipped when unchanged.
 set -euo pipefail
 cd "$(dirname "$0")"
 req=requirements.txt
@@ -7,7 +7,7 @@ req=requirements.txt
 python=${PYTHON:-python3.11}
 command -v "$python" >/dev/null || python=python3
 [ -x .venv/bin/python ] || "$python" -m venv .venv
-stamp=.venv/.installed-$(cat requirements.txt "$req" | sha256sum | cut -c1-16)
+stamp=.venv/.installed-$(cat requirements*.txt | sha256sum | cut -c1-16)
 if [ ! -e "$stamp" ]; then
     .venv/bin/python -m pip install -q --disable-pip-version-check -r "$req"
     touch "$stamp"
