@@ -7,7 +7,7 @@ req=requirements.txt
 python=${PYTHON:-python3.11}
 command -v "$python" >/dev/null || python=python3
 [ -x .venv/bin/python ] || "$python" -m venv .venv
-stamp=.venv/.installed-$(cat requirements*.txt | sha256sum | cut -c1-16)
+stamp=.venv/.installed-${req%.txt}-$(cat requirements*.txt | sha256sum | cut -c1-16)
 if [ ! -e "$stamp" ]; then
     .venv/bin/python -m pip install -q --disable-pip-version-check -r "$req"
     touch "$stamp"
