@@ -11,7 +11,7 @@ from pathlib import Path
 from nnapp.config import ConfigError, RunConfig, choices_help
 from nnapp.errors import DataError, StoreError
 from nnapp.presets import DEFAULT_PRESET, PRESETS
-from nnapp.records import Run
+from nnapp.records import Claim, Run
 from nnapp.store import Store
 
 
@@ -97,19 +97,27 @@ def cmd_train(args: argparse.Namespace, store: Store) -> int:
 
     config = load_config(args)
     set_threads(training_threads())
-    key = config.key()
-    existing = store.get(key)
-    cached = existing is not None and existing.is_finished() and not args.force
-    if not cached:
-        print(f"training {key} on {device_label()}: {config.describe()}", file=sys.stderr)
+    claims = []
+
+    def announce(claim: Claim) -> None:
+        claims.append(claim)
+        if claim.state == "claimed":
+            what = "retraining" if claim.key != config.key() else "training"
+            print(f"{what} {config.key()} on {device_label()}: {config.describe()}", file=sys.stderr)
+        elif claim.state == "attached":
+            print(f"following {claim.key}: another process is training this config", file=sys.stderr)
+
     started = time.perf_counter()
-    run = train_or_load(config, store, force=args.force, on_progress=None if args.quiet else ProgressBar())
+    run = train_or_load(config, store, force=args.force, on_progress=None if args.quiet else ProgressBar(), on_claim=announce)
     took = time.perf_counter() - started
+    cached = claims[0].state == "cached"
     if not cached and not args.quiet:
         print(file=sys.stderr)  # end the progress bar's line
     if cached:
         print(f"loaded from cache in {took:.3f}s")
     print_run(run)
+    if run.is_retrain():
+        print("note      the retrain did not finish; the stored run is unchanged")
     return 0 if run.status == "done" else 1
 
 

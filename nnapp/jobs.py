@@ -1,25 +1,26 @@
-"""Background training: one job per config key, a FIFO queue, cancel, and status read from the store.
+"""Background jobs: training runs and other tasks, a FIFO queue, cancel; their state lives in the store.
 
-Each job trains in a process of its own, so the web server's threads, its GIL and its file
-watching never slow the training loop down, and a crash in training cannot take the app with it.
+Each job runs in a process of its own, so the web server's threads, its GIL and its file watching never
+slow training down, and a crash or a cancel ends that job alone. The processes are started ahead of
+need (WarmPool): torch imported and MNIST loaded before anyone clicks, so a launch starts training at
+once instead of after seconds of start-up.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
-import os
 import subprocess
 import sys
 import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nnapp.config import ConfigError, RunConfig
-from nnapp.device import set_threads, training_threads
-from nnapp.runs import run_and_store
-from nnapp.store import Store, pid_alive
+from nnapp.records import Claim
+from nnapp.store import Store
 
 log = logging.getLogger(__name__)
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +32,6 @@ class StopFile:
     def __init__(self, path: Path):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.unlink(missing_ok=True)
 
     def set(self) -> None:
         self.path.touch()
@@ -43,29 +43,91 @@ class StopFile:
         self.path.unlink(missing_ok=True)
 
 
+def stop_file(store: Store, key: str) -> StopFile:
+    """The stop flag of a run or task: whoever trains it (a job, the CLI) polls it, anyone may set it."""
+    return StopFile(store.home / "stop" / key.replace(":", "_"))
+
+
 @dataclass
 class Job:
-    config: RunConfig
-    key: str
+    kind: str  # "train", or a kind in nnapp.tasks.TASKS
+    key: str  # the run's key (or its retrain's), or the task's
+    payload: dict
     stop: StopFile
-    parent: str | None = None
+    threads: int | None = None  # torch threads of its process; None: every CPU it may use
+    process: subprocess.Popen | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
 class Submission:
-    key: str
-    state: str  # "cached": a finished run exists; "attached": already queued or running; "queued": new job
+    key: str  # the key to follow: the run's, its retrain's, or the task's
+    state: str  # "cached": finished before; "attached": someone is on it already; "queued": a new job
+
+
+class WarmPool:
+    """Job processes started ahead of need, each waiting on its stdin for the one job it will run.
+
+    Taking one starts its replacement, so the next job finds a process ready too.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._spares: list[subprocess.Popen] = []
+
+    def __repr__(self) -> str:
+        return f"WarmPool(spares={len(self._spares)})"
+
+    def fill(self, size: int = 1) -> None:
+        with self._lock:
+            self._spares = [p for p in self._spares if p.poll() is None]
+            while len(self._spares) < size:
+                self._spares.append(_start_process())
+
+    def take(self) -> subprocess.Popen:
+        with self._lock:
+            self._spares = [p for p in self._spares if p.poll() is None]
+            process = self._spares.pop(0) if self._spares else _start_process()
+            self._spares.append(_start_process())
+        return process
+
+    def close(self) -> None:
+        with self._lock:
+            for p in self._spares:
+                p.kill()
+            self._spares = []
+
+
+def _start_process() -> subprocess.Popen:
+    """`python -m nnapp.jobs`: a fresh interpreter (not a fork of the web server) that warms up, then waits."""
+    cmd = [sys.executable, "-m", "nnapp.jobs"]
+    return subprocess.Popen(cmd, stdin=subprocess.PIPE, cwd=PACKAGE_ROOT, text=True)
+
+
+_pool: WarmPool | None = None
+_pool_lock = threading.Lock()
+
+
+def warm_pool() -> WarmPool:
+    """The process-wide pool: every job manager of this process shares its spares."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = WarmPool()
+            atexit.register(_pool.close)
+        return _pool
 
 
 class JobManager:
-    """Runs training jobs, each in a process of its own, `workers` at a time (one by default).
+    """Runs jobs `workers` at a time (one by default), each in a process of its own.
 
-    Create one per process (the app keeps it in st.cache_resource) so every browser tab shares it:
-    two tabs launching the same config get one training.
+    Create one per process and store (the app keeps it in st.cache_resource) so every browser tab shares
+    it. Who trains a config is decided in the store (Store.claim), so two tabs, two servers or the app and
+    the CLI launching the same config get one training.
     """
 
-    def __init__(self, store: Store, workers: int = 1):
+    def __init__(self, store: Store, workers: int = 1, threads: int | None = None):
         self.store = store
+        self.threads = threads
         self._cond = threading.Condition()
         self._queue: deque[Job] = deque()
         self._jobs: dict[str, Job] = {}  # queued or running, by key
@@ -78,40 +140,57 @@ class JobManager:
     def __repr__(self) -> str:
         return f"JobManager({self.store!r}, queued={len(self._queue)}, running={sorted(self._running)})"
 
+    def warm(self) -> None:
+        """Have a job process ready before the next launch (call it where a launch is likely)."""
+        warm_pool().fill(1)
+
     def submit(self, config: RunConfig, force: bool = False) -> Submission:
-        """Queue `config` unless it finished before (cached) or is queued or running now (attached)."""
+        """Queue `config` unless it finished before (cached) or someone is training it now (attached)."""
         problems = config.validate()
         if problems:
             raise ConfigError(problems)
-        key = config.key()
+        return self._submit("train", self.store.claim(config, force=force), {"config": config.to_dict()})
+
+    def submit_task(self, kind: str, key: str, payload: dict, force: bool = False) -> Submission:
+        """Queue a task (a kind in nnapp.tasks.TASKS) unless it is done (cached) or running (attached)."""
+        return self._submit(kind, self.store.claim_task(kind, key, payload, force=force), payload)
+
+    def _submit(self, kind: str, claim: Claim, payload: dict) -> Submission:
+        if claim.state != "claimed":
+            return Submission(claim.key, claim.state)
         with self._cond:
-            run = self.store.get(key)  # first: a job's process writes "done" a moment before it exits
-            if run is not None and run.is_finished() and not force:
-                return Submission(key, "cached")
-            if key in self._jobs:
-                return Submission(key, "attached")
-            if run is not None and run.is_active() and run.pid != os.getpid() and pid_alive(run.pid):
-                return Submission(key, "attached")  # a training process left by an earlier server is still on it
-            job = Job(config, key, stop=StopFile(self.store.home / "stop" / key), parent=config.init_from or None)
-            self.store.create(config, status="queued", parent=job.parent)
-            self._jobs[key] = job
+            stop = stop_file(self.store, claim.key)
+            stop.clear()
+            job = Job(kind, claim.key, payload, stop, self.threads)
+            self._jobs[claim.key] = job
             self._queue.append(job)
             self._cond.notify()
-        return Submission(key, "queued")
+        return Submission(claim.key, "queued")
 
     def cancel(self, key: str) -> bool:
-        """Stop a running job (within a training step) or drop a queued one; the run is marked cancelled."""
+        """Stop a running job (within a training step) or drop a queued one. A run this manager does not
+        own (trained by the CLI or another server) gets the stop request too. False when nothing is active."""
         with self._cond:
             job = self._jobs.get(key)
-            if job is None:
-                return False
-            job.stop.set()
-            if key not in self._running:
-                job.stop.clear()
+            if job is not None and key not in self._running:
                 self._queue.remove(job)
                 del self._jobs[key]
-                self.store.set_status(key, "cancelled", message="cancelled before it started")
+                self._cond.notify_all()
+                self._set_cancelled(job)
+                return True
+        run = self.store.get(key)
+        task = self.store.task(key) if run is None else None
+        if job is None and not ((run and run.is_active()) or (task and task.is_active())):
+            return False
+        stop_file(self.store, key).set()
         return True
+
+    def _set_cancelled(self, job: Job) -> None:
+        message = "cancelled before it started"
+        if job.kind == "train":
+            self.store.set_status(job.key, "cancelled", message=message)
+        else:
+            self.store.set_task(job.key, status="cancelled", message=message)
 
     def is_active(self, key: str) -> bool:
         with self._cond:
@@ -141,11 +220,14 @@ class JobManager:
         """Cancel everything and stop the workers."""
         with self._cond:
             self._closed = True
-            for key in list(self._jobs):
-                self._jobs[key].stop.set()
+            queued = list(self._queue)
+            self._queue.clear()
+            for job in self._jobs.values():
+                job.stop.set()
             self._cond.notify_all()
-        for key in [j.key for j in list(self._queue)]:
-            self.cancel(key)
+        for job in queued:
+            self._jobs.pop(job.key, None)
+            self._set_cancelled(job)
         for t in self._threads:
             t.join(timeout)
 
@@ -159,8 +241,8 @@ class JobManager:
                 self._running.add(job.key)
             try:
                 self._run_process(job)
-            except Exception:  # recorded as 'failed' with its message by the training process
-                log.exception("run %s failed", job.key)
+            except Exception:  # recorded as 'failed' with its message by the job's process
+                log.exception("job %s failed", job.key)
             finally:
                 with self._cond:
                     self._running.discard(job.key)
@@ -168,33 +250,46 @@ class JobManager:
                     self._cond.notify_all()
 
     def _run_process(self, job: Job) -> None:
-        """Train in a fresh Python process (`python -m nnapp.jobs`), not a fork of the web server."""
-        cmd = [sys.executable, "-m", "nnapp.jobs", str(self.store.home), str(job.stop.path)]
+        """Hand the job to a warm process and wait for it; a process that dies silently marks it failed."""
+        request = {"kind": job.kind, "key": job.key, "payload": job.payload, "home": str(self.store.home)}
+        request.update(stop=str(job.stop.path), threads=job.threads)
+        job.process = warm_pool().take()
         try:
-            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, cwd=PACKAGE_ROOT, text=True)
-            proc.communicate(job.config.to_json())
+            job.process.communicate(json.dumps(request))
         finally:
             job.stop.clear()
-        run = self.store.get(job.key)
-        if run is not None and run.is_active():  # it died without a word: killed, out of memory, a crash
-            code = proc.returncode
+        record = self.store.get(job.key) if job.kind == "train" else self.store.task(job.key)
+        if record is not None and record.is_active():  # it died without a word: killed, out of memory, a crash
+            code = job.process.returncode
             reason = f"signal {-code}" if code < 0 else f"exit code {code}"
-            self.store.set_status(job.key, "failed", message=f"the training process stopped unexpectedly ({reason})")
+            message = f"the {'training ' if job.kind == 'train' else ''}process stopped unexpectedly ({reason})"
+            if job.kind == "train":
+                self.store.set_status(job.key, "failed", message=message)
+            else:
+                self.store.set_task(job.key, status="failed", message=message)
 
 
-def main(argv: list[str]) -> int:
-    """A training process: the config as JSON on stdin; arguments: the store's folder and the stop file."""
-    home, stop_path = argv
-    set_threads(training_threads())
-    config = RunConfig.from_dict(json.loads(sys.stdin.read()))
-    stop = Path(stop_path)
+def main() -> int:
+    """A job process: warm up, then run the one job that arrives on stdin as JSON (nothing: just exit)."""
+    from nnapp import runs  # noqa: F401  (torch and the training code, imported before the job arrives)
+    from nnapp.data import load
+    from nnapp.device import set_threads, training_threads
+    from nnapp.tasks import run_task
+
+    load("mnist")  # the bundled data set, decoded before the job arrives
+    text = sys.stdin.read()
+    if not text.strip():
+        return 0
+    request = json.loads(text)
+    set_threads(request.get("threads") or training_threads())
+    stop = Path(request["stop"])
     try:
-        run_and_store(config, Store(home), should_stop=stop.exists)
+        run_task(request["kind"], request["key"], request["payload"], Store(request["home"]), should_stop=stop.exists)
     except Exception as err:  # already recorded in the store as failed
-        print(f"nnapp: run {config.key()} failed: {err}", file=sys.stderr)
+        print(f"nnapp: job {request['key']} failed: {err}", file=sys.stderr)
         return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

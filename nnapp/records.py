@@ -19,7 +19,26 @@ STATUSES = ("queued", "running", "done", "failed", "cancelled", "diverged", "int
 ACTIVE = ("queued", "running")  # someone is (or will be) training it
 FINISHED = ("done", "diverged")  # ended in a way that training it again would repeat: served from the store
 PROBLEMS = ("failed", "cancelled", "diverged", "interrupted")  # ended early: shown as an error with its message
+RETRAIN = ".retrain"  # a forced retrain trains under key + RETRAIN; the finished run stays as it is until it succeeds
 ICONS = {"queued": "…", "running": "▶", "done": "✓", "failed": "✗", "cancelled": "■", "diverged": "↯", "interrupted": "!"}
+
+
+def retrain_key(key: str) -> str:
+    return key + RETRAIN
+
+
+def base_key(key: str) -> str:
+    """The run a key belongs to: itself, or the run a retrain under this key replaces."""
+    return key.removesuffix(RETRAIN)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What claiming a config in the store found: 'cached' (finished: serve it), 'attached' (someone is
+    training it: follow `key`), or 'claimed' (this caller trains it, under `key`)."""
+
+    key: str
+    state: str
 
 
 @dataclass
@@ -35,6 +54,12 @@ class Progress:
     steps: list[dict] = field(default_factory=list)
     epoch_row: dict | None = None
     phase: str = "training"  # training, evaluating, testing
+
+    @classmethod
+    def from_state(cls, state: dict) -> Progress:
+        """The Progress a stored live state describes (no rows): what followers of a run print."""
+        names = ("step", "total_steps", "epoch", "epochs", "samples_per_s", "elapsed", "phase")
+        return cls(**{k: state[k] for k in names if k in state})
 
     def as_state(self) -> dict:
         """The live state the store keeps for a running run (no rows), with an ETA."""
@@ -86,6 +111,7 @@ class Run:
     weights_sha256: str | None
     parent: str | None
     pid: int | None  # the process that last wrote its status
+    weights_file: str | None = None  # under the store's weights/ folder; None: the original KEY.safetensors
 
     @property
     def accuracy(self) -> float | None:
@@ -108,7 +134,36 @@ class Run:
     def has_weights(self) -> bool:
         return self.status == "done" and bool(self.weights_sha256)
 
+    def is_retrain(self) -> bool:
+        return self.key.endswith(RETRAIN)
+
     def label(self) -> str:
         """'✓ 1a2b3c4d · mnist cnn 32-64 | adamw 0.001 | 3 ep · 99.12%'"""
         acc = f" · {self.accuracy * 100:.2f}%" if self.accuracy is not None else ""
         return f"{self.icon} {self.key[:8]} · {self.config.describe()}{acc}"
+
+
+@dataclass(frozen=True)
+class TaskRun:
+    """One row of the tasks table: background work other than training a run (a projection, a search…)."""
+
+    key: str  # "<kind>:<subject>", e.g. "tsne:1a2b3c4d5e6f7a8b"
+    kind: str
+    status: str  # the run statuses' vocabulary: queued, running, done, failed, cancelled, interrupted
+    created: float
+    started: float | None
+    finished: float | None
+    pid: int | None
+    message: str | None
+    payload: dict
+    progress: dict | None  # {"done": i, "total": n, "text": "..."}
+    result: dict | None
+
+    def is_active(self) -> bool:
+        return self.status in ACTIVE
+
+    def is_done(self) -> bool:
+        return self.status == "done"
+
+    def is_problem(self) -> bool:
+        return self.status in PROBLEMS

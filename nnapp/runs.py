@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -10,8 +11,9 @@ import torch
 
 from nnapp.config import ConfigError, RunConfig
 from nnapp.data import Split, load, split
-from nnapp.records import Progress, Run
-from nnapp.store import Store
+from nnapp.jobs import stop_file
+from nnapp.records import Claim, Progress, Run, base_key
+from nnapp.store import Store, pid_alive
 from nnapp.train import Callback, ProgressFn, fit
 
 
@@ -49,12 +51,14 @@ def run_and_store(
     should_stop: Callable[[], bool] | None = None,
     on_progress: ProgressFn | None = None,
     callbacks: list[Callback] | None = None,
+    key: str | None = None,
 ) -> str:
-    """Train `config` with its progress and result written to `store`; returns the final status.
+    """Train `config` with its progress and result written to `store` under `key` (the one store.claim
+    gave; the config's own by default); returns the final status.
 
-    The run row must exist (store.create). Any error marks it failed with the message and re-raises.
+    The run row must exist (store.claim). Any error marks it failed with the message and re-raises.
     """
-    key = config.key()
+    key = key or config.key()
     store.set_status(key, "running", message="", progress=None)
     try:
         data, init_state = prepare(config, store)
@@ -77,27 +81,57 @@ def run_and_store(
         raise
 
 
+def train_task(payload: dict, store: Store, key: str, should_stop: Callable[[], bool] | None = None) -> str:
+    """A job process's training: the claimed run `key` of the config in `payload`."""
+    return run_and_store(RunConfig.from_dict(payload["config"]), store, should_stop=should_stop, key=key)
+
+
 def train_or_load(
     config: RunConfig,
     store: Store | None = None,
     force: bool = False,
     on_progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_claim: Callable[[Claim], None] | None = None,
 ) -> Run:
-    """The stored run for `config` if it finished before (no training), else train it now.
+    """The stored run for `config` if it finished before (no training); if another process is training
+    it, that run once it ends (followed, not trained twice); else train it now.
 
-    `force=True` retrains a finished run.
+    `force=True` retrains a finished run; the stored one stays until the retrain has succeeded.
+    Returns the run as it ended (for a retrain that did not succeed: the retrain's record).
     """
     problems = config.validate()
     if problems:
         raise ConfigError(problems)
     store = store or Store()
-    run = store.get(config.key())
-    if run is not None and run.is_finished() and not force:
-        return run
-    key = store.create(config, status="queued", parent=config.init_from or None)
-    run_and_store(config, store, should_stop=should_stop, on_progress=on_progress)
-    return store.get(key)
+    claim = store.claim(config, force=force)
+    if on_claim:
+        on_claim(claim)
+    if claim.state == "attached":
+        return follow(store, claim.key, on_progress)
+    if claim.state == "claimed":
+        stop = stop_file(store, claim.key)  # Cancel in the app reaches a run the CLI trains too
+        stop.clear()
+        stopped = (lambda: stop.is_set() or should_stop()) if should_stop else stop.is_set
+        try:
+            run_and_store(config, store, should_stop=stopped, on_progress=on_progress, key=claim.key)
+        finally:
+            stop.clear()
+    return store.get(claim.key) or store.get(base_key(claim.key))
+
+
+def follow(store: Store, key: str, on_progress: ProgressFn | None = None, every: float = 0.2) -> Run:
+    """Wait for a run another process trains, passing its live progress on; returns it once it ended."""
+    last = None
+    while (run := store.get(key)) is not None and run.is_active():
+        if not pid_alive(run.pid):  # its process died: the store marks it, and there is nothing to wait for
+            store.mark_interrupted()
+            continue
+        if on_progress and run.progress and run.progress != last:
+            last = run.progress
+            on_progress(Progress.from_state(run.progress))
+        time.sleep(every)
+    return run or store.get(base_key(key))  # a retrain that succeeded has become its run
 
 
 def finetune_config(parent: RunConfig, parent_key: str, images: np.ndarray, labels: np.ndarray) -> RunConfig:

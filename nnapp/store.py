@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nnapp.config import ConfigError, RunConfig
-from nnapp.errors import StoreError
-from nnapp.records import ACTIVE, STATUSES, FitResult, Run
-
-if TYPE_CHECKING:
-    import torch
+from nnapp.drawings import Drawings
+from nnapp.records import ACTIVE, RETRAIN, STATUSES, Claim, FitResult, Run, base_key, retrain_key
+from nnapp.tasks import Tasks
+from nnapp.weights import WeightFiles
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -38,7 +34,8 @@ CREATE TABLE IF NOT EXISTS runs (
     test TEXT,
     train_seconds REAL,
     weights_sha256 TEXT,
-    parent TEXT
+    parent TEXT,
+    weights_file TEXT
 );
 CREATE TABLE IF NOT EXISTS epochs (
     key TEXT NOT NULL, epoch INTEGER NOT NULL, train_loss REAL, train_acc REAL,
@@ -56,7 +53,13 @@ CREATE TABLE IF NOT EXISTS predictions (
 CREATE TABLE IF NOT EXISTS drawings (
     id INTEGER PRIMARY KEY AUTOINCREMENT, label INTEGER NOT NULL, pixels BLOB NOT NULL, created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tasks (
+    key TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, created REAL NOT NULL, started REAL,
+    finished REAL, pid INTEGER, message TEXT, payload TEXT, progress TEXT, result TEXT
+);
 """
+RUN_TABLES = ("epochs", "steps", "predictions")  # the rows a run owns besides its own
+NOT_RETRAIN = f"key NOT LIKE '%{RETRAIN}'"  # retrains in progress are not listed as runs of their own
 
 
 def default_home() -> Path:
@@ -75,7 +78,7 @@ def pid_alive(pid: int | None) -> bool:
     return True
 
 
-class Store:
+class Store(WeightFiles, Drawings, Tasks):
     """All reads and writes of runs. Each call opens its own short connection, so threads can share a Store."""
 
     def __init__(self, home: Path | str | None = None):
@@ -86,6 +89,8 @@ class Store:
         with self._db() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            if "weights_file" not in {r["name"] for r in db.execute("PRAGMA table_info(runs)")}:
+                db.execute("ALTER TABLE runs ADD COLUMN weights_file TEXT")  # a store from before content-named weights
         self.mark_interrupted()
 
     def __repr__(self) -> str:
@@ -101,32 +106,69 @@ class Store:
         finally:
             db.close()
 
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction taken at its start (BEGIN IMMEDIATE): read-then-write without a race
+        against other processes."""
+        db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        finally:
+            db.close()
+
     # --- runs ---------------------------------------------------------------------------------
 
     def mark_interrupted(self) -> int:
-        """Runs left queued or running by a process that no longer exists become 'interrupted'."""
+        """Runs and tasks left queued or running by a process that no longer exists become 'interrupted'."""
+        marks, dead = ", ".join("?" * len(ACTIVE)), 0
         with self._db() as db:
-            marks = ", ".join("?" * len(ACTIVE))
-            rows = db.execute(f"SELECT key, pid FROM runs WHERE status IN ({marks})", ACTIVE).fetchall()
-            dead = [r["key"] for r in rows if not pid_alive(r["pid"])]
-            for key in dead:
-                db.execute(
-                    "UPDATE runs SET status='interrupted', finished=?, message=? WHERE key=?",
-                    (time.time(), "the process running it stopped before it finished", key),
-                )
-        return len(dead)
+            for table in ("runs", "tasks"):
+                rows = db.execute(f"SELECT key, pid FROM {table} WHERE status IN ({marks})", ACTIVE).fetchall()
+                keys = [r["key"] for r in rows if not pid_alive(r["pid"])]
+                for key in keys:
+                    db.execute(
+                        f"UPDATE {table} SET status='interrupted', finished=?, message=? WHERE key=?",
+                        (time.time(), "the process running it stopped before it finished", key),
+                    )
+                dead += len(keys)
+        return dead
 
-    def create(self, config: RunConfig, status: str = "queued", parent: str | None = None) -> str:
-        """Insert (or reset) the run for `config`; its old metrics are cleared. Returns the key."""
-        key = config.key()
+    def create(self, config: RunConfig, status: str = "queued", key: str | None = None) -> str:
+        """Insert (or reset) the run for `config` under `key` (its own by default); old metrics are cleared."""
+        key = key or config.key()
         with self._db() as db:
-            for table in ("epochs", "steps", "predictions"):
-                db.execute(f"DELETE FROM {table} WHERE key=?", (key,))
-            db.execute(
-                "INSERT OR REPLACE INTO runs (key, config, status, created, pid, parent) VALUES (?, ?, ?, ?, ?, ?)",
-                (key, config.to_json(), status, time.time(), os.getpid(), parent),
-            )
+            _reset(db, config, key, status)
         return key
+
+    def claim(self, config: RunConfig, force: bool = False) -> Claim:
+        """Decide, once across every process, who trains `config`.
+
+        'cached' when it finished before (and not `force`); 'attached' when a live process is training it
+        (or, with `force`, retraining it); else 'claimed': a queued row now exists for this caller to train.
+        A forced retrain of a finished run is claimed under retrain_key(key): the finished run stays
+        untouched until the retrain succeeds (see finish)."""
+        key = config.key()
+        with self._transaction() as db:
+            run = _fetch(db, key)
+            if run is not None and run.is_active() and pid_alive(run.pid):
+                return Claim(key, "attached")
+            if run is None or not run.is_finished():
+                _reset(db, config, key, "queued")
+                return Claim(key, "claimed")
+            if not force:
+                return Claim(key, "cached")
+            retrain = _fetch(db, retrain_key(key))
+            if retrain is not None and retrain.is_active() and pid_alive(retrain.pid):
+                return Claim(retrain.key, "attached")
+            _reset(db, config, retrain_key(key), "queued")
+            return Claim(retrain_key(key), "claimed")
 
     def set_status(self, key: str, status: str, message: str | None = None, **fields) -> None:
         assert status in STATUSES, status
@@ -158,10 +200,14 @@ class Store:
                 )
 
     def finish(self, key: str, result: FitResult) -> None:
-        """Store a FitResult: weights first (atomically), then the row that points at them."""
-        sha = None
+        """Store a FitResult: weights first (in a file of their own), then the row that points at them.
+
+        A retrain that ends well replaces its run in the same transaction; one that does not stays
+        beside it (unlisted) with its status, and the run it was to replace is left as it was."""
+        sha = name = None
         if result.status == "done":
-            sha = self._write_weights(key, result.state_dict)
+            sha, name = self.write_weights(base_key(key), result.state_dict)
+        replaced = self.weights_path(base_key(key)) if key != base_key(key) and sha else None
         with self._db() as db:
             if result.predictions is not None:
                 db.execute(
@@ -169,7 +215,8 @@ class Store:
                     (key, result.predictions.astype(np.uint8).tobytes(), result.probabilities.astype(np.float32).tobytes()),
                 )
             db.execute(
-                "UPDATE runs SET status=?, finished=?, device=?, precision=?, message=?, test=?, train_seconds=?, weights_sha256=? WHERE key=?",
+                "UPDATE runs SET status=?, finished=?, device=?, precision=?, message=?, test=?, train_seconds=?,"
+                " weights_sha256=?, weights_file=? WHERE key=?",
                 (
                     result.status,
                     time.time(),
@@ -179,9 +226,14 @@ class Store:
                     json.dumps(result.test) if result.test else None,
                     result.train_seconds,
                     sha,
+                    name,
                     key,
                 ),
             )
+            if replaced is not None:
+                _promote(db, key, base_key(key))
+        if replaced is not None and replaced.name != name:
+            replaced.unlink(missing_ok=True)
 
     def get(self, key: str) -> Run | None:
         with self._db() as db:
@@ -191,23 +243,19 @@ class Store:
     def find(self, prefix: str) -> Run | None:
         """A run by its key or an unambiguous prefix of it."""
         with self._db() as db:
-            rows = db.execute("SELECT * FROM runs WHERE key LIKE ? LIMIT 2", (prefix + "%",)).fetchall()
+            rows = db.execute(f"SELECT * FROM runs WHERE key LIKE ? AND {NOT_RETRAIN} LIMIT 2", (prefix + "%",)).fetchall()
         return _decode(rows[0]) if len(rows) == 1 else None
 
-    def runs(self, status: str | tuple[str, ...] | None = None) -> list[Run]:
+    def runs(self) -> list[Run]:
         """Every run, newest first."""
-        query, args = "SELECT * FROM runs", ()
-        if status:
-            statuses = (status,) if isinstance(status, str) else status
-            query += f" WHERE status IN ({', '.join('?' * len(statuses))})"
-            args = statuses
         with self._db() as db:
-            rows = db.execute(query + " ORDER BY created DESC", args).fetchall()
+            rows = db.execute(f"SELECT * FROM runs WHERE {NOT_RETRAIN} ORDER BY created DESC").fetchall()
         return [run for run in map(_decode, rows) if run is not None]
 
     def counts(self) -> dict[str, int]:
         with self._db() as db:
-            return {r["status"]: r["n"] for r in db.execute("SELECT status, COUNT(*) AS n FROM runs GROUP BY status")}
+            rows = db.execute(f"SELECT status, COUNT(*) AS n FROM runs WHERE {NOT_RETRAIN} GROUP BY status")
+            return {r["status"]: r["n"] for r in rows}
 
     def epochs(self, key: str) -> list[dict]:
         with self._db() as db:
@@ -231,79 +279,13 @@ class Store:
         return np.frombuffer(row["pred"], dtype=np.uint8), np.frombuffer(row["prob"], dtype=np.float32)
 
     def delete(self, key: str) -> None:
-        with self._db() as db:
-            for table in ("runs", "epochs", "steps", "predictions"):
-                db.execute(f"DELETE FROM {table} WHERE key=?", (key,))
-        self.weights_path(key).unlink(missing_ok=True)
-
-    # --- weights ------------------------------------------------------------------------------
-
-    def weights_path(self, key: str) -> Path:
-        return self.home / "weights" / f"{key}.safetensors"
-
-    def _write_weights(self, key: str, state_dict: dict[str, torch.Tensor]) -> str:
-        from safetensors.torch import save as save_safetensors  # torch: the CLI's list and show start without it
-
-        blob = save_safetensors({k: v.contiguous() for k, v in state_dict.items()}, metadata={"key": key})
-        _atomic_write(self.weights_path(key), blob)
-        return hashlib.sha256(blob).hexdigest()
-
-    def load_weights(self, key: str) -> dict[str, torch.Tensor]:
-        """The stored weights, checked against the database's checksum before anything is parsed."""
-        run = self.get(key)
-        if run is None:
-            raise StoreError(f"no run {key}")
-        if not run.has_weights():
-            raise StoreError(f"run {key} has no weights (status {run.status})")
-        path = self.weights_path(key)
-        try:
-            blob = path.read_bytes()
-        except FileNotFoundError:
-            raise StoreError(f"the weights of run {key} are missing ({path})") from None
-        if hashlib.sha256(blob).hexdigest() != run.weights_sha256:
-            raise StoreError(f"the weights of run {key} are corrupted: {path.name} fails its checksum")
-        from safetensors.torch import load as load_safetensors  # torch: the CLI's list and show start without it
-
-        return load_safetensors(blob)
-
-    def load_model(self, key: str) -> tuple[torch.nn.Module, RunConfig]:
-        """Rebuild the model from the stored config and load its weights (eval mode, CPU)."""
-        from nnapp.models import build_model
-
-        run = self.get(key)
-        if run is None:
-            raise StoreError(f"no run {key}")
-        model = build_model(run.config)
-        model.load_state_dict(self.load_weights(key))
-        return model.eval(), run.config
-
-    # --- personal handwriting -----------------------------------------------------------------
-
-    def add_drawing(self, pixels: np.ndarray, label: int) -> int:
-        """Save a 28×28 uint8 digit with its true label; returns its id."""
-        arr = np.asarray(pixels, dtype=np.uint8)
-        if arr.shape != (28, 28) or not 0 <= int(label) <= 9:
-            raise ValueError("a drawing is 28×28 pixels with a label from 0 to 9")
-        with self._db() as db:
-            cur = db.execute(
-                "INSERT INTO drawings (label, pixels, created) VALUES (?, ?, ?)", (int(label), arr.tobytes(), time.time())
-            )
-            return int(cur.lastrowid)
-
-    def drawings(self) -> tuple[np.ndarray, np.ndarray, list[int]]:
-        """All saved drawings: images (N×28×28 uint8), labels (N), ids."""
-        with self._db() as db:
-            rows = db.execute("SELECT id, label, pixels FROM drawings ORDER BY id").fetchall()
-        images = (
-            np.stack([np.frombuffer(r["pixels"], dtype=np.uint8).reshape(28, 28) for r in rows])
-            if rows
-            else np.zeros((0, 28, 28), np.uint8)
-        )
-        return images, np.array([r["label"] for r in rows], dtype=np.int64), [r["id"] for r in rows]
-
-    def delete_drawing(self, drawing_id: int) -> None:
-        with self._db() as db:
-            db.execute("DELETE FROM drawings WHERE id=?", (drawing_id,))
+        """A run, its metrics and its weights, with any retrain of it."""
+        for k in (key, retrain_key(key)):
+            path = self.weights_path(k)
+            with self._db() as db:
+                for table in ("runs", *RUN_TABLES):
+                    db.execute(f"DELETE FROM {table} WHERE key=?", (k,))
+            path.unlink(missing_ok=True)
 
 
 def _decode(row: sqlite3.Row) -> Run | None:
@@ -327,18 +309,27 @@ def _decode(row: sqlite3.Row) -> Run | None:
         weights_sha256=row["weights_sha256"],
         parent=row["parent"],
         pid=row["pid"],
+        weights_file=row["weights_file"],
     )
 
 
-def _atomic_write(path: Path, blob: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over the target."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _fetch(db: sqlite3.Connection, key: str) -> Run | None:
+    row = db.execute("SELECT * FROM runs WHERE key=?", (key,)).fetchone()
+    return _decode(row) if row else None
+
+
+def _reset(db: sqlite3.Connection, config: RunConfig, key: str, status: str) -> None:
+    """A fresh row for `key`, without the metrics of whatever ran under it before."""
+    for table in RUN_TABLES:
+        db.execute(f"DELETE FROM {table} WHERE key=?", (key,))
+    db.execute(
+        "INSERT OR REPLACE INTO runs (key, config, status, created, pid, parent) VALUES (?, ?, ?, ?, ?, ?)",
+        (key, config.to_json(), status, time.time(), os.getpid(), config.init_from or None),
+    )
+
+
+def _promote(db: sqlite3.Connection, retrain: str, key: str) -> None:
+    """The finished retrain becomes the run: its row and metrics move to `key`, replacing the old ones."""
+    for table in ("runs", *RUN_TABLES):
+        db.execute(f"DELETE FROM {table} WHERE key=?", (key,))
+        db.execute(f"UPDATE {table} SET key=? WHERE key=?", (key, retrain))

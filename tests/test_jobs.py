@@ -63,16 +63,19 @@ def test_concurrent_submits_of_one_config_train_once(jobs, store, tiny):
     assert jobs.submit(tiny).state == "cached"
 
 
-def test_cancel_stops_a_running_job_within_a_second(jobs, store):
+def test_cancel_stops_a_running_job_within_a_step(jobs, store):
+    """Not timed (the machine may be busy): the steps trained after the request show it stopped at once."""
     load("mnist")
     sub = jobs.submit(LONG)
     assert wait_for(lambda: (store.get(sub.key).progress or {}).get("step", 0) > 0), "never started"
-    asked = time.perf_counter()
+    seen = store.get(sub.key).progress["step"]
     assert jobs.cancel(sub.key)
-    assert jobs.wait(sub.key, timeout=5)
-    took = time.perf_counter() - asked
+    assert jobs.wait(sub.key, timeout=30)
     run = store.get(sub.key)
-    assert run.status == "cancelled" and took < 1.0, took
+    assert run.status == "cancelled"
+    last = int(run.message.rsplit(" ", 1)[1])  # "cancelled at step N"
+    # progress is written every 20 steps, so it lags the process by up to 20; then one step to notice
+    assert seen <= last <= seen + 21 + 5, (seen, last)
     assert len(store.steps(sub.key)) > 0  # what it learned so far is kept
 
 

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from nnapp.errors import StoreError
 from nnapp.runs import train_or_load
-from nnapp.store import Store, StoreError
+from nnapp.store import Store
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

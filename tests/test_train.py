@@ -210,6 +210,7 @@ def test_stored_model_round_trip(tiny, store):
 def test_finetune_on_personal_drawings_is_a_new_cached_run(tiny, store):
     from nnapp.config import ConfigError
     from nnapp.metrics import evaluate_on
+    from nnapp.records import retrain_key
     from nnapp.runs import finetune_config
 
     parent = train_or_load(tiny, store)
@@ -231,4 +232,5 @@ def test_finetune_on_personal_drawings_is_a_new_cached_run(tiny, store):
     store.add_drawing(images[0], int(labels[0]))
     with pytest.raises(ConfigError, match="personal"):
         train_or_load(config, store, force=True)
-    assert store.get(config.key()).status == "failed"
+    assert store.get(retrain_key(config.key())).status == "failed"
+    assert store.get(config.key()).status == "done"  # the finished run is kept

@@ -11,10 +11,11 @@ from streamlit_drawable_canvas import st_canvas
 
 import ui
 from nnapp import charts
+from nnapp.errors import StoreError
 from nnapp.metrics import evaluate_on
 from nnapp.predict import ImageError, for_inference, load_image, preprocess, probabilities, saliency
 from nnapp.runs import finetune_config
-from nnapp.store import Store, StoreError
+from nnapp.store import Store
 
 CANVAS = 280
 

@@ -10,7 +10,8 @@ import streamlit as st
 
 import ui
 from nnapp import charts, export
-from nnapp.store import Store, StoreError
+from nnapp.errors import StoreError
+from nnapp.store import Store
 from ui import CHART_STEPS
 
 GALLERY_MAX = 60

@@ -12,6 +12,7 @@ from nnapp import charts
 from nnapp.arch import parameter_count, summary
 from nnapp.config import MODEL_KINDS, PADDINGS, PRECISIONS, RunConfig
 from nnapp.presets import DEFAULT_PRESET, PRESETS
+from nnapp.records import base_key
 from nnapp.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES
 from ui import CHART_STEPS
 
@@ -173,7 +174,7 @@ def launch(config: RunConfig) -> None:
 def live_view(key: str) -> None:
     """Progress, curves and cancel for one run; rerun every second while it is active."""
     store, jobs = ui.store(), ui.jobs()
-    run = store.get(key)
+    run = store.get(key) or store.get(base_key(key))  # a retrain that succeeded has become its run
     if run is None:
         st.warning("That run is no longer in the store.")
         return
@@ -181,8 +182,10 @@ def live_view(key: str) -> None:
     if st.session_state.get("live_active") == key and not active:
         st.session_state["live_active"] = None
         st.rerun()  # a full rerun redraws this view without the one-second refresh
-    st.subheader(f"{run.icon} Run {key[:8]}: {run.status}")
+    st.subheader(f"{run.icon} {'Retraining run' if run.is_retrain() else 'Run'} {key[:8]}: {run.status}")
     st.caption(run.config.describe())
+    if run.is_retrain():
+        st.caption("The finished run stays as it was until this retrain succeeds.")
     if run.status == "queued":
         pos = jobs.position(key)
         st.info(f"Waiting in the queue{f' (position {pos})' if pos else ''}: one run trains at a time.")
@@ -206,15 +209,16 @@ def live_view(key: str) -> None:
         )
     elif run.is_problem():
         st.error(f"{run.status}: {run.message or 'no details'}")
-    steps, epochs = store.steps(key, max_rows=CHART_STEPS), store.epochs(key)
+    steps, epochs = store.steps(run.key, max_rows=CHART_STEPS), store.epochs(run.key)
     if steps:
         st.plotly_chart(charts.curves(steps, epochs, run.config.steps_per_epoch()), key="live_curves")
     if run.has_weights() and st.button("Open in Results", key="open_results"):
-        ui.open_results(key)
+        ui.open_results(run.key)
 
 
 def main() -> None:
     st.title("Train")
+    ui.jobs().warm()  # a job process gets ready while the form is filled in
     if "layers_version" not in st.session_state:
         apply_config(PRESETS[DEFAULT_PRESET])
         st.session_state["preset"] = DEFAULT_PRESET
