@@ -28,6 +28,10 @@ from torch import nn
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import app_timing  # noqa: E402
+import speed  # noqa: E402
 
 from nnapp.config import RunConfig  # noqa: E402
 from nnapp.data import BUNDLED, IDX_FILES, load, split  # noqa: E402
@@ -341,16 +345,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one repeat, two seeds, skip the default and best presets")
     parser.add_argument("--best", action="store_true", help="also train the best preset (minutes)")
-    parser.add_argument("--only", nargs="*", type=int, help="run only these sections (1-6)")
+    parser.add_argument("--only", nargs="*", type=int, help="run only these sections (1-11)")
     args = parser.parse_args()
     device = pick_device()
     repeats = 1 if args.quick else 3
     seeds = [0, 1] if args.quick else [0, 1, 2]
-    only = set(args.only or range(1, 7))
+    only = set(args.only or range(1, 12))
     print(f"# nnapp benchmark, {time.strftime('%Y-%m-%d %H:%M')}")
-    print(
-        f"device: {device_label(device)} · torch {torch.__version__} · {platform.processor() or platform.machine()} · {os.cpu_count()} CPUs"
-    )
+    print(f"device: {device_label(device)} · torch {torch.__version__} · {platform.machine()}")
+    print(f"CPU: {speed.cpu_description()}")
     t0 = time.perf_counter()
     data = split(load("mnist"), 0.1, 0)
     if 1 in only:
@@ -368,6 +371,14 @@ def main() -> None:
         bench_predict(100 if args.quick else 300)
     if 6 in only:
         bench_cli_and_memory()
+    if 7 in only or 8 in only:
+        app_timing.bench_app(table, repeats=1 if args.quick else 3)
+    if 9 in only:
+        speed.bench_contention(table, repeats=1 if args.quick else 2)
+    if 10 in only:
+        speed.bench_cli_startup(table, repeats=3 if args.quick else 5)
+    if 11 in only:
+        speed.bench_fast_vs_reference(seeds, table)
     print(f"\nbenchmark took {time.perf_counter() - t0:.0f}s")
 
 

@@ -90,6 +90,11 @@ class WarmPool:
             self._spares.append(_start_process())
         return process
 
+    def pids(self) -> list[int]:
+        """The spare processes waiting for a job."""
+        with self._lock:
+            return [p.pid for p in self._spares if p.poll() is None]
+
     def close(self) -> None:
         with self._lock:
             for p in self._spares:

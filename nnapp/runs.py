@@ -11,6 +11,7 @@ import torch
 
 from nnapp.config import ConfigError, RunConfig
 from nnapp.data import Split, load, split
+from nnapp.device import ThreadGovernor, pick_device
 from nnapp.jobs import stop_file
 from nnapp.records import Claim, Progress, Run, base_key
 from nnapp.store import Store, pid_alive
@@ -60,11 +61,14 @@ def run_and_store(
     """
     key = key or config.key()
     store.set_status(key, "running", message="", progress=None)
+    governor = ThreadGovernor(torch.get_num_threads()) if pick_device().type == "cpu" else None
     try:
         data, init_state = prepare(config, store)
 
         def progress(p: Progress) -> None:
             store.set_progress(key, p.as_state(), p.steps, p.epoch_row)
+            if governor:
+                governor.tick()
             if on_progress:
                 on_progress(p)
 

@@ -114,8 +114,10 @@ class StepLog:
         self.pending: list[PendingStep] = []
 
     def add(self, pending: PendingStep) -> bool:
-        """Keep a step; True when a flush is due."""
+        """Keep a step; True when a flush is due (at once for the first step: a launch shows progress soonest)."""
         self.pending.append(pending)
+        if not self.rows:
+            return True
         return len(self.pending) >= REPORT_EVERY_STEPS or time.perf_counter() - self.last >= REPORT_EVERY_S
 
     def flush(self, epoch: int) -> tuple[list[dict], int | None]:

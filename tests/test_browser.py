@@ -134,7 +134,11 @@ def canvas_of(pg):
 
 
 def clear(pg):
+    """Clear the canvas and wait for its replacement: a cleared canvas is a new component, mounted anew."""
+    old = canvas_of(pg).element_handle()
     pg.get_by_role("button", name="Clear").click()
+    old.wait_for_element_state("hidden", timeout=30_000)
+    canvas_of(pg).wait_for(state="visible", timeout=30_000)
     settle(pg)
     pg.get_by_text("Draw a digit").first.wait_for(timeout=30_000)
 

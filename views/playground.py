@@ -48,7 +48,7 @@ def drawing_ui() -> np.ndarray | None:
         )
         if st.button("Clear", key="clear", icon=":material/ink_eraser:"):
             st.session_state["canvas_version"] = version + 1
-            st.rerun()
+            st.rerun(scope="fragment")
         image = result.image_data if result is not None else None
     with upload_tab:
         upload = st.file_uploader("A PNG or JPEG of one digit", type=["png", "jpg", "jpeg"], key="upload")
@@ -112,18 +112,27 @@ def compare_ui(runs, digit: np.ndarray, current) -> None:
             col.plotly_chart(charts.probabilities(probs.tolist(), names), key=f"probs_{run.key}")
 
 
-def personal_ui(run, digit: np.ndarray | None, predicted: int | None) -> None:
+def save_ui(digit: np.ndarray, predicted: int) -> None:
+    c1, c2 = st.columns([1, 3])
+    label = c1.selectbox("True label of this drawing", list(range(10)), index=predicted, key="true_label")
+    if c2.button("Save drawing to my set", key="save_drawing", icon=":material/save:"):
+        ui.store().add_drawing(np.round(digit * 255).astype(np.uint8), label)
+        st.toast(f"Saved a {label}.")
+        st.rerun()  # the whole page: the set below has changed
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def personal_evaluation(home: str, key: str, sha: str, images: np.ndarray, labels: np.ndarray) -> dict:
+    """A model's score on the personal set, worked out once per model and set."""
+    return evaluate_on(cached_model(home, key, sha), Store(home).get(key).config, images, labels)
+
+
+def personal_ui(run) -> None:
     store, jobs = ui.store(), ui.jobs()
     st.header("Your handwriting")
     st.caption(
         "Save drawings with their true label, see how a model reads them, and fine-tune a model on MNIST plus your drawings."
     )
-    if digit is not None:
-        c1, c2 = st.columns([1, 3])
-        label = c1.selectbox("True label of this drawing", list(range(10)), index=predicted or 0, key="true_label")
-        if c2.button("Save drawing to my set", key="save_drawing", icon=":material/save:"):
-            store.add_drawing(np.round(digit * 255).astype(np.uint8), label)
-            st.toast(f"Saved a {label}.")
     images, labels, ids = store.drawings()
     if not len(labels):
         st.info("Your set is empty: draw a digit, pick its true label and save it.")
@@ -134,7 +143,7 @@ def personal_ui(run, digit: np.ndarray | None, predicted: int | None) -> None:
         store.delete_drawing(ids[-1])
         st.rerun()
 
-    result = evaluate_on(model_for(run), run.config, images, labels)
+    result = personal_evaluation(str(store.home), run.key, run.weights_sha256, images, labels)
     st.metric(f"Accuracy of {run.key[:8]} on your set", f"{result['accuracy']:.1%}")
     with st.expander("Confusion matrix on your set"):
         st.plotly_chart(charts.confusion(result["confusion"], ui.class_names(run.config.dataset)), key="personal_cm")
@@ -166,7 +175,7 @@ def finetune_status(parent, child, images, labels, before: dict) -> None:
         st.error(f"Fine-tune {child.key[:8]} {child.status}: {child.message or ''}")
         return
     try:
-        after = evaluate_on(model_for(child), child.config, images, labels)
+        after = personal_evaluation(str(ui.store().home), child.key, child.weights_sha256, images, labels)
     except StoreError as err:
         st.error(str(err))
         return
@@ -206,6 +215,14 @@ def main() -> None:
         st.error(f"This run cannot be used: {err}")
         return
 
+    drawing_view(run, runs)
+    personal_ui(run)
+
+
+@st.fragment
+def drawing_view(run, runs) -> None:
+    """Everything that depends on the drawing. A fragment: a stroke reruns this alone, not the model list,
+    the personal set or its evaluation below."""
     left, right = st.columns([1, 1.4])
     with left:
         image = drawing_ui()
@@ -216,20 +233,18 @@ def main() -> None:
         if stages is None:
             st.markdown("### Draw a digit")
             st.caption("Draw one digit, 0–9, on the canvas: the prediction updates when you lift the pen.")
-            digit = predicted = None
-        else:
-            probs = prediction_ui(run, stages.digit)
-            digit, predicted = stages.digit, int(np.argmax(probs))
-            st.caption("What the model sees: the drawing turned into an MNIST digit")
-            stages_ui(stages)
-            with st.expander("Saliency: which pixels drove this prediction", expanded=False):
-                st.plotly_chart(charts.saliency(stages.digit, saliency(model_for(run), stages.digit)), key="saliency")
-            st.caption(
-                f"canvas → probabilities: {prep_ms + st.session_state['model_ms']:.2f} ms (preprocessing {prep_ms:.2f} ms, model {st.session_state['model_ms']:.2f} ms)"
-            )
-    if digit is not None:
-        compare_ui(runs, digit, run)
-    personal_ui(run, digit, predicted)
+            return
+        probs = prediction_ui(run, stages.digit)
+        st.caption("What the model sees: the drawing turned into an MNIST digit")
+        stages_ui(stages)
+        if st.toggle("Saliency: which pixels drove this prediction", key="show_saliency"):
+            st.plotly_chart(charts.saliency(stages.digit, saliency(model_for(run), stages.digit)), key="saliency")
+        total = prep_ms + st.session_state["model_ms"]
+        st.caption(
+            f"canvas → probabilities: {total:.2f} ms (preprocessing {prep_ms:.2f} ms, model {st.session_state['model_ms']:.2f} ms)"
+        )
+    compare_ui(runs, stages.digit, run)
+    save_ui(stages.digit, int(np.argmax(probs)))
 
 
 main()

@@ -23,6 +23,9 @@ SIMPLE = [
     "label_smoothing", "patience", "augment", "precision", "seed",
 ]  # fmt: skip
 CUSTOM = "(custom)"
+STATUS_EVERY = 0.5  # seconds between refreshes of a live run's status and progress bar...
+CURVES_EVERY = 3.0  # ...and of its curves
+LIVE_POINTS = 300  # per-step points in a live curve (CHART_STEPS once it has ended)
 
 
 def apply_config(config: RunConfig) -> None:
@@ -171,8 +174,9 @@ def launch(config: RunConfig) -> None:
     st.session_state["launch_state"] = submission.state
 
 
-def live_view(key: str) -> None:
-    """Progress, curves and cancel for one run; rerun every second while it is active."""
+def live_status(key: str) -> None:
+    """Status, progress and Cancel for one run. While it is active this reruns twice a second: it is
+    cheap (one row of the store, a progress bar), so a launch shows its first step at once."""
     store, jobs = ui.store(), ui.jobs()
     run = store.get(key) or store.get(base_key(key))  # a retrain that succeeded has become its run
     if run is None:
@@ -181,7 +185,7 @@ def live_view(key: str) -> None:
     active = jobs.is_active(key) or run.is_active()
     if st.session_state.get("live_active") == key and not active:
         st.session_state["live_active"] = None
-        st.rerun()  # a full rerun redraws this view without the one-second refresh
+        st.rerun()  # a full rerun redraws the page without the refreshes
     st.subheader(f"{run.icon} {'Retraining run' if run.is_retrain() else 'Run'} {key[:8]}: {run.status}")
     st.caption(run.config.describe())
     if run.is_retrain():
@@ -194,10 +198,8 @@ def live_view(key: str) -> None:
         done = p["step"] / max(p["total_steps"], 1)
         eta = f" · ETA {p['eta']:.0f}s" if p.get("eta") is not None else ""
         rate = f" · {p['samples_per_s']:,.0f} samples/s" if p.get("samples_per_s") else ""
-        st.progress(
-            min(done, 1.0),
-            text=f"{p['phase']} · epoch {p['epoch']}/{p['epochs']} · step {p['step']}/{p['total_steps']}{rate}{eta}",
-        )
+        text = f"{p['phase']} · epoch {p['epoch']}/{p['epochs']} · step {p['step']}/{p['total_steps']}{rate}{eta}"
+        st.progress(min(done, 1.0), text=text)
     elif run.status == "running":
         st.progress(0.0, text="loading data and building the model…")
     if run.is_active() and st.button("Cancel", key="cancel"):
@@ -207,13 +209,20 @@ def live_view(key: str) -> None:
         st.success(
             f"Test accuracy **{run.accuracy * 100:.2f}%** · {run.train_seconds:.1f}s of training on {run.device} ({run.precision})"
         )
+        if st.button("Open in Results", key="open_results"):
+            ui.open_results(run.key)
     elif run.is_problem():
         st.error(f"{run.status}: {run.message or 'no details'}")
-    steps, epochs = store.steps(run.key, max_rows=CHART_STEPS), store.epochs(run.key)
+
+
+def live_curves(key: str, points: int) -> None:
+    """The run's curves. Redrawing a chart costs the browser far more than the server, and the browser
+    shares the CPUs with training: while a run is active they refresh every few seconds, thinned."""
+    store = ui.store()
+    run = store.get(key) or store.get(base_key(key))
+    steps = store.steps(run.key, max_rows=points) if run else []
     if steps:
-        st.plotly_chart(charts.curves(steps, epochs, run.config.steps_per_epoch()), key="live_curves")
-    if run.has_weights() and st.button("Open in Results", key="open_results"):
-        ui.open_results(run.key)
+        st.plotly_chart(charts.curves(steps, store.epochs(run.key), run.config.steps_per_epoch()), key="live_curves")
 
 
 def main() -> None:
@@ -260,7 +269,8 @@ def main() -> None:
     active = ui.jobs().is_active(key) or (run is not None and run.is_active())
     if active:
         st.session_state["live_active"] = key
-    st.fragment(run_every=1.0 if active else None)(live_view)(key)
+    st.fragment(run_every=STATUS_EVERY if active else None)(live_status)(key)
+    st.fragment(run_every=CURVES_EVERY if active else None)(live_curves)(key, LIVE_POINTS if active else CHART_STEPS)
 
 
 main()

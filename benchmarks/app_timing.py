@@ -1,0 +1,200 @@
+"""What a user of the running app waits for, timed in headless Chromium: used by bench.py.
+
+    .venv/bin/python benchmarks/app_timing.py    # both measurements once, on a fresh store
+
+Needs Debian's chromium at /usr/bin/chromium and Playwright (the dev requirements).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.digits import canvas_path  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+PLACES = [(70, 40, 130, 200), (15, 15, 70, 100), (150, 130, 100, 130), (20, 10, 240, 260)]
+ONE_STROKE = [0, 1, 2, 3, 4, 5, 6, 7]  # a prediction appears once, after the mouse-up timed
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(home: str | Path):
+    """`streamlit run app.py` on loopback over the store in `home`; yields its URL."""
+    port = _free_port()
+    env = {**os.environ, "NNAPP_HOME": str(home)}
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.25)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@contextlib.contextmanager
+def browser_page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+def settle(page, timeout: float = 60_000) -> None:
+    page.wait_for_timeout(300)
+    page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=timeout)
+
+
+def mouse_up_to_prediction(url: str, drawings: int = 8) -> list[float]:
+    """Seconds from releasing the mouse after the last stroke of a digit to its prediction on the page."""
+    times = []
+    with browser_page() as page:
+        page.goto(url + "/playground")
+        page.get_by_text("Draw a digit").first.wait_for(timeout=120_000)
+        settle(page)
+        for i in range(drawings):
+            digit = ONE_STROKE[i % len(ONE_STROKE)]
+            canvas = page.locator("canvas.upper-canvas").first
+            canvas.wait_for(state="visible", timeout=60_000)
+            page.wait_for_timeout(500)  # a cleared canvas is a new component: let it mount
+            box = canvas.bounding_box()
+            (stroke,) = canvas_path(digit, PLACES[i % len(PLACES)])
+            page.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
+            page.mouse.down()
+            for (x0, y0), (x1, y1) in itertools.pairwise(stroke):
+                for t in (0.5, 1.0):
+                    page.mouse.move(box["x"] + x0 + (x1 - x0) * t, box["y"] + y0 + (y1 - y0) * t)
+            page.evaluate(
+                "() => { window.__shown = null; new MutationObserver((_, obs) => {"
+                " if (document.querySelector('[data-testid=predicted-digit]')) { window.__shown = performance.now(); obs.disconnect(); }"
+                " }).observe(document.body, {childList: true, subtree: true, characterData: true, attributes: true}); }"
+            )
+            start = page.evaluate("() => performance.now()")
+            page.mouse.up()
+            try:
+                page.wait_for_function("() => window.__shown !== null", timeout=60_000)
+            except Exception:
+                page.screenshot(path="/tmp/nn/fail.png")
+                print("failed at", i, digit, page.evaluate("() => !!document.querySelector('[data-testid=predicted-digit]')"))
+                raise
+            times.append((page.evaluate("() => window.__shown") - start) / 1000)
+            settle(page)
+            old = canvas.element_handle()
+            page.get_by_role("button", name="Clear").click()
+            old.wait_for_element_state("hidden", timeout=60_000)  # a cleared canvas is a new component
+            page.get_by_text("Draw a digit").first.wait_for(timeout=60_000)
+            settle(page)
+    return times
+
+
+def click_to_result(url: str, preset: str = "fast") -> dict:
+    """Train page, `preset`, retrain: seconds from the Launch click to the first progress and to the result."""
+    with browser_page() as page:
+        page.goto(url + "/train")
+        page.get_by_text("Start from a preset").first.wait_for(timeout=120_000)
+        settle(page)
+        page.get_by_label("Start from a preset").first.click()
+        page.get_by_role("option", name=preset, exact=True).click()
+        settle(page)
+        page.get_by_text("Retrain even if this configuration finished before").click()
+        settle(page)
+        page.wait_for_timeout(4000)  # let the page's job process finish warming up, as it has while a user fills in the form
+        start = time.perf_counter()
+        page.get_by_role("button", name="Launch").click()
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('[data-testid=stProgress]')].some(e => /step [1-9]/.test(e.innerText))",
+            timeout=120_000,
+            polling=20,
+        )
+        first = time.perf_counter() - start
+        page.get_by_text("Test accuracy").first.wait_for(timeout=600_000)
+        done = time.perf_counter() - start
+    return {"first_progress": first, "done": done}
+
+
+@contextlib.contextmanager
+def training_in_background(home: str | Path):
+    """The default preset training from the CLI meanwhile (a different store: the app's is not touched)."""
+    env = {**os.environ, "NNAPP_HOME": str(Path(home) / "background")}
+    cmd = [sys.executable, "-m", "nnapp", "train", "--preset", "default", "--force", "--quiet"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(8)  # past its start-up: training
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def bench_app(table, repeats: int = 3) -> None:
+    """Sections 7 and 8: launch to result in the Train page against the CLI, and drawing to prediction."""
+    from nnapp.presets import PRESETS
+    from nnapp.runs import train_or_load
+    from nnapp.store import Store
+
+    home = tempfile.mkdtemp(prefix="nnapp-app-timing-")
+    key = train_or_load(PRESETS["fast"], Store(home)).key
+    cli_home = tempfile.mkdtemp(prefix="nnapp-app-timing-cli-")
+    rows = []
+    with serve(home) as url:
+        for _ in range(repeats):  # interleaved with the CLI's training of the same config
+            app = click_to_result(url)
+            app_train = Store(home).get(key).train_seconds
+            cmd = [sys.executable, "-m", "nnapp", "train", "--preset", "fast", "--force", "--quiet"]
+            subprocess.run(cmd, cwd=ROOT, env={**os.environ, "NNAPP_HOME": cli_home}, capture_output=True, check=True)
+            rows.append([app["first_progress"], app["done"], app_train, Store(cli_home).get(key).train_seconds])
+        idle = mouse_up_to_prediction(url)
+        with training_in_background(home):
+            busy = mouse_up_to_prediction(url)
+    median = [statistics.median(column) for column in zip(*rows, strict=True)]
+    table(
+        "7. Launch in the app (fast preset, retrain; headless Chromium on the same machine): seconds",
+        ["click → first progress", "click → result", "training in the app", "training from the CLI", "app / CLI"],
+        [[*r, r[2] / r[3]] for r in rows] + [[*median, median[2] / median[3]]],
+    )
+    ms = lambda xs, f: f(xs) * 1000  # noqa: E731
+    table(
+        f"8. Playground: mouse-up → predicted digit shown (ms, {len(idle)} drawings each)",
+        ["while", "p50", "max"],
+        [["idle", ms(idle, statistics.median), ms(idle, max)], ["a training runs", ms(busy, statistics.median), ms(busy, max)]],
+    )
+
+
+def main() -> None:
+    from bench import table
+
+    bench_app(table, repeats=1)
+
+
+if __name__ == "__main__":
+    main()

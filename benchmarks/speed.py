@@ -1,0 +1,212 @@
+"""Sections of bench.py about what a user waits for: launch, drawing, a busy machine, the CLI, the fast preset.
+
+Each function prints one table; bench.py calls them. Figures are medians of repeats, and every comparison
+is measured side by side, interleaved, in the same run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cpu_description() -> str:
+    """The CPU model and the vector extensions that decide how fast these kernels run."""
+    model, flags = "unknown CPU", set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and model == "unknown CPU":
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    wanted = ["avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile"]
+    present = [f for f in wanted if f in flags]
+    return f"{model}, {os.cpu_count()} CPUs, {' '.join(present) or 'no AVX2'}"
+
+
+def cli(args: list[str], home: str, env: dict | None = None) -> tuple[float, subprocess.CompletedProcess]:
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "nnapp", *args],
+        cwd=ROOT,
+        env={**os.environ, "NNAPP_HOME": home, **(env or {})},
+        capture_output=True,
+        text=True,
+    )
+    return time.perf_counter() - start, proc
+
+
+def train_seconds_of(home: str, key: str) -> float:
+    from nnapp.store import Store
+
+    return Store(home).get(key).train_seconds
+
+
+# --- the reference recipe ---------------------------------------------------------------------------
+
+
+def reference_model() -> nn.Module:
+    """conv 24@5×5 / 32@3×3 with max-pooling, dense 256: the simple recipe the fast preset must match."""
+    return nn.Sequential(
+        nn.Conv2d(1, 24, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(24, 32, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32 * 5 * 5, 256),
+        nn.ReLU(),
+        nn.Linear(256, 10),
+    )
+
+
+def reference_run(data, seed: int, lr: float = 3e-3, batch: int = 256) -> tuple[float, float]:
+    """One epoch, batch 256, one-cycle Adam, fp32, channels_last, over in-memory tensors: (accuracy, seconds)."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = reference_model().to(memory_format=torch.channels_last)
+    x = ((data.train_x.unsqueeze(1).float() / 255 - 0.1307) / 0.3081).contiguous(memory_format=torch.channels_last)
+    y, steps = data.train_y, len(data.train_x) // batch
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    start = time.perf_counter()
+    perm = torch.randperm(len(x), generator=gen)
+    for b in range(steps):
+        idx = perm[b * batch : (b + 1) * batch]
+        loss = F.cross_entropy(model(x.index_select(0, idx)), y.index_select(0, idx))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        schedule.step()
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        test = ((data.test_x.unsqueeze(1).float() / 255 - 0.1307) / 0.3081).contiguous(memory_format=torch.channels_last)
+        accuracy = (model.eval()(test).argmax(1) == data.test_y).float().mean().item()
+    return accuracy, seconds
+
+
+def bench_fast_vs_reference(seeds: list[int], table) -> None:
+    from nnapp.data import load, split
+    from nnapp.presets import PRESETS
+    from nnapp.train import fit
+
+    rows, ratios = [], []
+    for seed in seeds:  # interleaved: a slow spell of the machine hits both
+        data = split(load("mnist"), 0.1, seed)
+        fast = fit(PRESETS["fast"].replace(seed=seed), data)
+        ref_acc, ref_s = reference_run(data, seed)
+        rows.append([seed, f"{fast.test['accuracy']:.2%}", fast.train_seconds, f"{ref_acc:.2%}", ref_s])
+        ratios.append(ref_s / fast.train_seconds)
+    rows.append(["median", "", statistics.median(r[2] for r in rows), "", statistics.median(r[4] for r in rows)])
+    table(
+        f"11. Fast preset vs the reference recipe (1 epoch each): speed ratio {statistics.median(ratios):.2f}× (reference s / fast s)",
+        ["seed", "fast accuracy", "fast s", "reference accuracy", "reference s"],
+        rows,
+    )
+
+
+# --- CLI ---------------------------------------------------------------------------------------------
+
+
+def bench_cli_startup(table, repeats: int = 5) -> None:
+    home = tempfile.mkdtemp(prefix="nnapp-bench-cli-")
+    _, trained = cli(["train", "--preset", "fast", "--quiet"], home)
+    key = trained.stdout.split()[1]
+    rows = []
+    for args in (["--help"], ["list"], ["show", key[:8]]):
+        times = [cli(args, home)[0] for _ in range(repeats)]
+        rows.append([f"python -m nnapp {' '.join(args)}", statistics.median(times), max(times)])
+    walls, trains = [], []
+    for _ in range(3):
+        wall, _ = cli(["train", "--preset", "fast", "--force", "--quiet"], home)
+        walls.append(wall)
+        trains.append(train_seconds_of(home, key))
+    rows.append(["train --preset fast --force: whole command", statistics.median(walls), max(walls)])
+    rows.append(["  of which training", statistics.median(trains), max(trains)])
+    rows.append(
+        [
+            "  the rest (start-up, data, evaluation, writing)",
+            statistics.median(w - t for w, t in zip(walls, trains, strict=True)),
+            "-",
+        ]
+    )
+    table("10. CLI start-up and the whole train command (seconds)", ["command", "median", "max"], rows)
+
+
+# --- a busy machine ------------------------------------------------------------------------------------
+
+TRAIN_ONCE = """
+import json, sys, torch
+from nnapp.presets import PRESETS
+mode, n = sys.argv[1], int(sys.argv[2])
+torch.set_num_threads(n)
+config = PRESETS["fast"].replace(seed=0)
+if mode == "governed":  # as the app and the CLI train: nnapp.runs, with its thread governor
+    from nnapp.runs import train_or_load
+    from nnapp.store import Store
+    import tempfile
+    seconds = train_or_load(config, Store(tempfile.mkdtemp())).train_seconds
+else:
+    from nnapp.train import fit
+    seconds = fit(config).train_seconds
+print(json.dumps({"seconds": seconds, "threads": torch.get_num_threads()}))
+"""
+
+
+@contextlib.contextmanager
+def busy_neighbour():
+    """Another process keeping one CPU fully busy."""
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def train_once(mode: str, threads: int, env: dict | None = None) -> float:
+    out = subprocess.run(
+        [sys.executable, "-c", TRAIN_ONCE, mode, str(threads)],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])["seconds"]
+
+
+def bench_contention(table, repeats: int = 2) -> None:
+    cpus = os.cpu_count() or 1
+    variants = [
+        ("nnapp (thread governor)", "governed", cpus, {}),
+        (f"{cpus} threads, fixed", "fixed", cpus, {}),
+        (f"{cpus} threads, fixed, OMP_WAIT_POLICY=PASSIVE", "fixed", cpus, {"OMP_WAIT_POLICY": "PASSIVE"}),
+        ("1 thread, fixed", "fixed", 1, {}),
+    ]
+    rows = []
+    for name, mode, threads, env in variants:
+        quiet = [train_once(mode, threads, env) for _ in range(repeats)]
+        with busy_neighbour():
+            busy = [train_once(mode, threads, env) for _ in range(repeats)]
+        rows.append([name, statistics.median(quiet), statistics.median(busy)])
+    table(
+        "9. Fast preset training with a busy neighbour (one process spinning on one CPU): seconds of training",
+        ["threads", "quiet machine", "one CPU busy"],
+        rows,
+    )
