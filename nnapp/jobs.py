@@ -297,4 +297,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from nnapp.process import exit_now
+
+    exit_now(main())

@@ -51,6 +51,7 @@ class Loop:
     steps_per_epoch: int
     log: StepLog
     on_progress: ProgressFn | None = None
+    threads: int = 1  # torch threads at the start (a governor may lend some to busy neighbours meanwhile)
     step: int = 0
     lr: float = 0.0
     train_seconds: float = 0.0
@@ -193,6 +194,7 @@ def setup(config: RunConfig, data: Split, device: torch.device, init_state: dict
         steps_per_epoch=steps_per_epoch,
         log=StepLog(config.batch_size),
         on_progress=on_progress,
+        threads=torch.get_num_threads(),
         lr=config.lr,
     )
 
@@ -336,7 +338,7 @@ def finish(loop: Loop, outcome: Outcome, callbacks: Sequence[Callback]) -> FitRe
             callback.on_fit_end(loop)
     result = FitResult(
         status=outcome.status,
-        device=device_label(loop.device, torch.get_num_threads()),
+        device=device_label(loop.device, loop.threads),
         precision="bf16" if loop.bf16 else "fp32",
         train_seconds=loop.train_seconds,
         epochs=loop.epochs,
