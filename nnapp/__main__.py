@@ -10,6 +10,7 @@ from pathlib import Path
 
 from nnapp.config import ConfigError, RunConfig, choices_help
 from nnapp.errors import DataError, StoreError
+from nnapp.fields import loads
 from nnapp.presets import DEFAULT_PRESET, PRESETS
 from nnapp.records import Run
 from nnapp.store import Store
@@ -48,17 +49,31 @@ def build_parser() -> Parser:
     return parser
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred bytes; anything near this is not one
+
+
+def read_config_file(path: Path) -> RunConfig:
+    """A --config file: UTF-8 JSON of config fields, at most 1 MiB."""
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as err:
+        raise CLIError(f"cannot read {path}: {err.strerror or err}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise CLIError(f"{path} is larger than {MAX_CONFIG_BYTES >> 20} MiB: not a config file")
+    try:
+        data = loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as err:
+        raise CLIError(f"{path} is not UTF-8 text (byte {err.start} cannot be read)") from None
+    except json.JSONDecodeError as err:
+        raise CLIError(f"{path} is not valid JSON: {err.msg} (line {err.lineno})") from None
+    except ValueError as err:
+        raise CLIError(f"{path} is not a config: {err}") from None
+    return RunConfig.from_dict(data)
+
+
 def load_config(args: argparse.Namespace) -> RunConfig:
-    if args.config:
-        try:
-            data = json.loads(args.config.read_text())
-        except OSError as err:
-            raise CLIError(f"cannot read {args.config}: {err.strerror}") from None
-        except json.JSONDecodeError as err:
-            raise CLIError(f"{args.config} is not valid JSON: {err.msg} (line {err.lineno})") from None
-        config = RunConfig.from_dict(data)
-    else:
-        config = PRESETS[args.preset or DEFAULT_PRESET]
+    config = read_config_file(args.config) if args.config else PRESETS[args.preset or DEFAULT_PRESET]
     config = config.with_overrides(args.set)
     problems = config.validate()
     if problems:

@@ -9,8 +9,9 @@ import streamlit as st
 
 import ui
 from nnapp import charts
-from nnapp.arch import parameter_count, summary
+from nnapp.arch import summary
 from nnapp.config import MODEL_KINDS, PADDINGS, PRECISIONS, RunConfig
+from nnapp.limits import estimate, size_text
 from nnapp.presets import DEFAULT_PRESET, PRESETS
 from nnapp.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES
 from ui import CHART_STEPS
@@ -226,9 +227,11 @@ def main() -> None:
             return
         problems = config.validate()
         slots.show(problems)
-        if not problems:
+        if not problems:  # sizes by arithmetic (nnapp.arch): the server never builds the model
+            need = estimate(config)
             st.markdown(
-                f"**{parameter_count(config):,} parameters** · {config.steps_per_epoch()} steps per epoch · key `{config.key()}`"
+                f"**{need.parameters:,} parameters** · about {size_text(need.total)} of memory to train · "
+                f"{config.steps_per_epoch()} steps per epoch · key `{config.key()}`"
             )
             with st.expander("Layer summary"):
                 st.dataframe(pd.DataFrame(summary(config)), hide_index=True, width="stretch")
