@@ -1,16 +1,18 @@
-"""`python -m nnapp train|list|show|export`: the engine without the browser."""
+"""`python -m nnapp train|list|show|export|import|delete`: the engine without the browser."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 from nnapp.config import ConfigError, RunConfig, choices_help
-from nnapp.errors import DataError, StoreError
+from nnapp.errors import BundleError, DataError, StoreError
 from nnapp.fields import loads
+from nnapp.files import os_error_text
 from nnapp.presets import DEFAULT_PRESET, PRESETS
 from nnapp.records import Run
 from nnapp.store import Store
@@ -26,7 +28,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog="python -m nnapp", description="Train, list, show and export nnapp runs.")
+    parser = Parser(prog="python -m nnapp", description="Train, list, show, export, import and delete nnapp runs.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     train = sub.add_parser(
         "train",
@@ -43,9 +45,13 @@ def build_parser() -> Parser:
     sub.add_parser("list", help="list stored runs")
     show = sub.add_parser("show", help="show one run")
     show.add_argument("key", help="a run key or an unambiguous prefix")
-    exp = sub.add_parser("export", help="write config, weights, TorchScript and metrics of a run")
+    exp = sub.add_parser("export", help="write a run as one zip bundle (config, weights, torch.export program, predict.py)")
     exp.add_argument("key")
-    exp.add_argument("--to", type=Path, required=True, metavar="DIR")
+    exp.add_argument("--to", type=Path, required=True, metavar="DIR|FILE.zip", help="a folder, or the bundle's file name")
+    imp = sub.add_parser("import", help="add the run in a bundle written by export, after checking every part of it")
+    imp.add_argument("file", type=Path, metavar="FILE.zip")
+    delete = sub.add_parser("delete", help="delete a run, its metrics and its weights (an unreadable run too)")
+    delete.add_argument("key", help="a run key or an unambiguous prefix")
     return parser
 
 
@@ -130,15 +136,24 @@ def cmd_train(args: argparse.Namespace, store: Store) -> int:
 
 def print_run(run: Run) -> None:
     print(f"run       {run.key}  [{run.status}]")
+    if run.is_unreadable():
+        print(f"problem   {run.message}")
+        print(f"          delete it with: python -m nnapp delete {run.key}")
+        return
     print(f"config    {run.config.describe()}")
     if run.device:
         print(f"device    {run.device} ({run.precision})")
     if run.train_seconds is not None:
         print(f"training  {run.train_seconds:.1f}s")
     if run.test:
-        print(f"test      accuracy {run.test['accuracy'] * 100:.2f}%  loss {run.test['loss']:.4f}")
+        print(f"test      accuracy {run.test['accuracy'] * 100:.2f}%  loss {number(run.test['loss'])}")
     if run.message:
         print(f"note      {run.message}")
+
+
+def number(value, spec: str = ".4f") -> str:
+    """A metric as text; '-' for a missing one (a NaN loss is stored as nothing)."""
+    return format(value, spec) if isinstance(value, (int, float)) else "-"
 
 
 def cmd_list(store: Store) -> int:
@@ -148,16 +163,21 @@ def cmd_list(store: Store) -> int:
         return 0
     print(f"{'key':16}  {'status':11}  {'test acc':>8}  {'train s':>7}  config")
     for run in runs:
+        if run.is_unreadable():
+            print(f"{run.key:16}  {run.status:11}  {'-':>8}  {'-':>7}  {run.message}")
+            continue
         acc = f"{run.accuracy * 100:.2f}%" if run.accuracy is not None else "-"
         secs = f"{run.train_seconds:.1f}" if run.train_seconds is not None else "-"
         print(f"{run.key:16}  {run.status:11}  {acc:>8}  {secs:>7}  {run.config.describe()}")
+    if store.readonly:
+        print(f"(the run store {store.home} is read-only)", file=sys.stderr)
     return 0
 
 
 def find(store: Store, prefix: str):
     run = store.find(prefix)
     if run is None:
-        raise CLIError(f"no single run matches {prefix!r}; see python -m nnapp list")
+        raise CLIError(f"no single run matches {prefix[:40]!r}; see python -m nnapp list")
     return run
 
 
@@ -166,11 +186,15 @@ def cmd_show(args: argparse.Namespace, store: Store) -> int:
 
     run = find(store, args.key)
     print_run(run)
-    print(summary_text(run.config))
-    for e in store.epochs(run.key):
-        print(
-            f"epoch {e['epoch']:3}: train loss {e['train_loss']:.4f} acc {e['train_acc']:.4f} | val loss {e['val_loss']:.4f} acc {e['val_acc']:.4f}"
-        )
+    if run.config is None:
+        return 0
+    if not run.is_unreadable():
+        print(summary_text(run.config))
+        for e in store.epochs(run.key):
+            print(
+                f"epoch {number(e['epoch'], '3')}: train loss {number(e['train_loss'])} acc {number(e['train_acc'])}"
+                f" | val loss {number(e['val_loss'])} acc {number(e['val_acc'])}"
+            )
     print(json.dumps(run.config.to_dict(), sort_keys=True))
     return 0
 
@@ -180,35 +204,75 @@ def cmd_export(args: argparse.Namespace, store: Store) -> int:
 
     run = find(store, args.key)
     if not run.has_weights():
-        raise CLIError(f"run {run.key} has no weights to export (status {run.status})")
+        reason = f"it is unreadable: {run.message}" if run.is_unreadable() else f"status {run.status}"
+        raise CLIError(f"run {run.key} has no weights to export ({reason})")
     for path in export(store, run.key, args.to):
         print(path)
     return 0
 
 
+def cmd_import(args: argparse.Namespace, store: Store) -> int:
+    from nnapp.importer import MAX_BUNDLE, import_bundle
+
+    try:
+        if args.file.stat().st_size > MAX_BUNDLE:
+            raise CLIError(f"{args.file} is larger than {MAX_BUNDLE >> 20} MiB: not an nnapp bundle")
+        blob = args.file.read_bytes()
+    except OSError as err:
+        raise CLIError(f"cannot read {os_error_text(err)}") from None
+    run = import_bundle(store, blob)
+    print(f"imported {run.key}: {run.config.describe()}")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace, store: Store) -> int:
+    run = find(store, args.key)
+    if run.is_active():
+        raise CLIError(f"run {run.key} is {run.status} in process {run.pid}; cancel it before deleting it")
+    store.delete(run.key)
+    print(f"deleted {run.key}")
+    return 0
+
+
+COMMANDS = {
+    "list": lambda args, store: cmd_list(store),
+    "show": cmd_show,
+    "export": cmd_export,
+    "import": cmd_import,
+    "delete": cmd_delete,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
+    args = None
     try:
         args = build_parser().parse_args(argv)
         store = Store()
         if args.command == "train":
             return cmd_train(args, store)
-        if args.command == "list":
-            return cmd_list(store)
-        if args.command == "show":
-            return cmd_show(args, store)
-        return cmd_export(args, store)
+        return COMMANDS[args.command](args, store)
     except CLIError as err:
-        print(f"nnapp: error: {err}", file=sys.stderr)
-        return 2
+        return fail(str(err))
     except ConfigError as err:
-        print(f"nnapp: error: invalid config: {err}", file=sys.stderr)
-        return 2
-    except (DataError, StoreError) as err:
-        print(f"nnapp: error: {err}", file=sys.stderr)
-        return 2
+        return fail(f"invalid config: {err}")
+    except (DataError, StoreError, BundleError) as err:
+        return fail(str(err))
+    except OSError as err:
+        return fail(f"cannot {getattr(args, 'command', 'start')}: {os_error_text(err)}")
+    except MemoryError:
+        return fail("out of memory; try a smaller network or batch")
     except KeyboardInterrupt:
         print("\nnnapp: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # a bug: one line, as every error; NNAPP_DEBUG=1 shows the traceback
+        if os.environ.get("NNAPP_DEBUG"):
+            raise
+        return fail(f"unexpected {type(err).__name__}: {str(err)[:200]} (NNAPP_DEBUG=1 shows where)", status=1)
+
+
+def fail(message: str, status: int = 2) -> int:
+    print(f"nnapp: error: {' '.join(message.split())}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

@@ -15,11 +15,24 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-STATUSES = ("queued", "running", "done", "failed", "cancelled", "diverged", "interrupted")
+STATUSES = ("queued", "running", "done", "failed", "cancelled", "diverged", "interrupted")  # what the store writes
 ACTIVE = ("queued", "running")  # someone is (or will be) training it
 FINISHED = ("done", "diverged")  # ended in a way that training it again would repeat: served from the store
-PROBLEMS = ("failed", "cancelled", "diverged", "interrupted")  # ended early: shown as an error with its message
-ICONS = {"queued": "…", "running": "▶", "done": "✓", "failed": "✗", "cancelled": "■", "diverged": "↯", "interrupted": "!"}
+# Never written: a row the store cannot read back (damaged JSON, a wrong type, a config this version
+# refuses) is shown with this status, its key and the reason, and can be deleted; every other run reads on.
+UNREADABLE = "unreadable"
+SHOWN = (*STATUSES, UNREADABLE)  # every status a Run can have
+PROBLEMS = ("failed", "cancelled", "diverged", "interrupted", UNREADABLE)  # shown as an error with its message
+ICONS = {
+    "queued": "…",
+    "running": "▶",
+    "done": "✓",
+    "failed": "✗",
+    "cancelled": "■",
+    "diverged": "↯",
+    "interrupted": "!",
+    UNREADABLE: "⚠",
+}
 
 
 @dataclass
@@ -72,20 +85,20 @@ class Run:
     """One row of the runs table, decoded."""
 
     key: str
-    config: RunConfig
+    config: RunConfig | None  # None only for an unreadable run whose config could not be read
     status: str
     created: float
-    started: float | None
-    finished: float | None
-    device: str | None
-    precision: str | None
-    message: str | None
-    progress: dict | None
-    test: dict | None
-    train_seconds: float | None
-    weights_sha256: str | None
-    parent: str | None
-    pid: int | None  # the process that last wrote its status
+    started: float | None = None
+    finished: float | None = None
+    device: str | None = None
+    precision: str | None = None
+    message: str | None = None
+    progress: dict | None = None
+    test: dict | None = None
+    train_seconds: float | None = None
+    weights_sha256: str | None = None
+    parent: str | None = None
+    pid: int | None = None  # the process that last wrote its status
 
     @property
     def accuracy(self) -> float | None:
@@ -105,10 +118,17 @@ class Run:
     def is_problem(self) -> bool:
         return self.status in PROBLEMS
 
+    def is_unreadable(self) -> bool:
+        """Its row could not be read back: `message` says why; it can only be shown by key and deleted."""
+        return self.status == UNREADABLE
+
     def has_weights(self) -> bool:
         return self.status == "done" and bool(self.weights_sha256)
 
     def label(self) -> str:
         """'✓ 1a2b3c4d · mnist cnn 32-64 | adamw 0.001 | 3 ep · 99.12%'"""
+        if self.is_unreadable():
+            reason = self.message if len(self.message or "") <= 60 else self.message[:59] + "…"
+            return f"{self.icon} {self.key[:16]} · unreadable: {reason}"
         acc = f" · {self.accuracy * 100:.2f}%" if self.accuracy is not None else ""
         return f"{self.icon} {self.key[:8]} · {self.config.describe()}{acc}"

@@ -6,18 +6,22 @@ import hashlib
 import json
 import os
 import sqlite3
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nnapp.config import ConfigError, RunConfig
+from nnapp.config import RunConfig
+from nnapp.database import Database, can_fall_back
+from nnapp.drawings import Drawings
 from nnapp.errors import StoreError
+from nnapp.fields import KEY
+from nnapp.files import atomic_write as _atomic_write
+from nnapp.files import clean_temp_files, os_error_text
 from nnapp.records import ACTIVE, STATUSES, FitResult, Run
+from nnapp.rows import decode
 
 if TYPE_CHECKING:
     import torch
@@ -64,42 +68,59 @@ def default_home() -> Path:
 
 
 def pid_alive(pid: int | None) -> bool:
-    if not pid:
+    if not isinstance(pid, int) or pid <= 0:  # 0 and negative pids name process groups, not a process
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:
         return True
     return True
 
 
-class Store:
-    """All reads and writes of runs. Each call opens its own short connection, so threads can share a Store."""
+class Store(Drawings):
+    """All reads and writes of runs. Each call opens its own short connection, so threads can share a Store.
+
+    A store whose folder cannot be written is opened read-only (`readonly`): runs can be listed and shown,
+    and a write says so in one sentence. Every SQLite or file-system failure is a StoreError.
+    """
 
     def __init__(self, home: Path | str | None = None):
         self.home = Path(home) if home is not None else default_home()
-        self.home.mkdir(parents=True, exist_ok=True)
-        (self.home / "weights").mkdir(exist_ok=True)
         self.db_path = self.home / "runs.sqlite"
-        with self._db() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
-        self.mark_interrupted()
+        self.database = Database(self.db_path)
+        try:
+            self._create()
+        except (StoreError, OSError) as err:
+            if not (self.db_path.is_file() and can_fall_back(err)):
+                raise (
+                    err if isinstance(err, StoreError) else StoreError(f"cannot create a run store: {os_error_text(err)}")
+                ) from None
+            self.database.open_readonly()
+        if not self.readonly:
+            self.mark_interrupted()
+            clean_temp_files(self.home / "weights", pid_alive)
 
     def __repr__(self) -> str:
         return f"Store({str(self.home)!r})"
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.db_path, timeout=30)
-        db.row_factory = sqlite3.Row
-        try:
-            with db:  # one transaction: committed whole or rolled back whole
-                yield db
-        finally:
-            db.close()
+    @property
+    def readonly(self) -> bool:
+        """Opened without write access: runs list and show; writing raises a StoreError saying so."""
+        return self.database.readonly
+
+    def _create(self) -> None:
+        for folder in (self.home, self.home / "weights"):
+            if folder.exists() and not folder.is_dir():
+                raise StoreError(f"the run store {folder} is a file, not a folder: point NNAPP_HOME at a folder")
+            folder.mkdir(parents=True, exist_ok=True)
+        with self._db() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+
+    def _db(self):
+        return self.database.connect()
 
     # --- runs ---------------------------------------------------------------------------------
 
@@ -184,15 +205,19 @@ class Store:
             )
 
     def get(self, key: str) -> Run | None:
+        """The run with this key (unreadable when its row is damaged), or None."""
         with self._db() as db:
             row = db.execute("SELECT * FROM runs WHERE key=?", (key,)).fetchone()
-        return _decode(row) if row else None
+        return decode(row) if row else None
 
     def find(self, prefix: str) -> Run | None:
         """A run by its key or an unambiguous prefix of it."""
+        if not prefix:
+            return None
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         with self._db() as db:
-            rows = db.execute("SELECT * FROM runs WHERE key LIKE ? LIMIT 2", (prefix + "%",)).fetchall()
-        return _decode(rows[0]) if len(rows) == 1 else None
+            rows = db.execute("SELECT * FROM runs WHERE key LIKE ? ESCAPE '\\' LIMIT 2", (pattern,)).fetchall()
+        return decode(rows[0]) if len(rows) == 1 else None
 
     def runs(self, status: str | tuple[str, ...] | None = None) -> list[Run]:
         """Every run, newest first."""
@@ -203,15 +228,15 @@ class Store:
             args = statuses
         with self._db() as db:
             rows = db.execute(query + " ORDER BY created DESC", args).fetchall()
-        return [run for run in map(_decode, rows) if run is not None]
+        return [decode(row) for row in rows]
 
     def counts(self) -> dict[str, int]:
-        with self._db() as db:
-            return {r["status"]: r["n"] for r in db.execute("SELECT status, COUNT(*) AS n FROM runs GROUP BY status")}
+        """Runs by status as they read (an unreadable row counts as 'unreadable')."""
+        return dict(Counter(run.status for run in self.runs()))
 
     def epochs(self, key: str) -> list[dict]:
         with self._db() as db:
-            return [dict(r) for r in db.execute("SELECT * FROM epochs WHERE key=? ORDER BY epoch", (key,))]
+            return [_metrics(r) for r in db.execute("SELECT * FROM epochs WHERE key=? ORDER BY epoch", (key,))]
 
     def steps(self, key: str, max_rows: int | None = None) -> list[dict]:
         """Per-step metrics; with `max_rows`, every k-th step so that at most about that many come back."""
@@ -220,25 +245,52 @@ class Store:
                 count = db.execute("SELECT COUNT(*) FROM steps WHERE key=?", (key,)).fetchone()[0]
                 every = max(1, -(-count // max_rows))
                 rows = db.execute("SELECT * FROM steps WHERE key=? AND step % ? = 0 ORDER BY step", (key, every))
-                return [dict(r) for r in rows]
-            return [dict(r) for r in db.execute("SELECT * FROM steps WHERE key=? ORDER BY step", (key,))]
+                return [_metrics(r) for r in rows]
+            return [_metrics(r) for r in db.execute("SELECT * FROM steps WHERE key=? ORDER BY step", (key,))]
 
     def predictions(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """Each test image's predicted class and its probability; None when absent or damaged."""
         with self._db() as db:
             row = db.execute("SELECT pred, prob FROM predictions WHERE key=?", (key,)).fetchone()
-        if row is None:
+        if row is None or not isinstance(row["pred"], bytes) or not isinstance(row["prob"], bytes):
+            return None
+        if len(row["prob"]) != 4 * len(row["pred"]):
             return None
         return np.frombuffer(row["pred"], dtype=np.uint8), np.frombuffer(row["prob"], dtype=np.float32)
 
     def delete(self, key: str) -> None:
+        """Remove a run, its metrics and its weights (an unreadable run too)."""
         with self._db() as db:
             for table in ("runs", "epochs", "steps", "predictions"):
                 db.execute(f"DELETE FROM {table} WHERE key=?", (key,))
-        self.weights_path(key).unlink(missing_ok=True)
+        if KEY.fullmatch(key):  # a damaged row's key names no file of ours
+            self.weights_path(key).unlink(missing_ok=True)
+
+    def add_run(self, run: Run, weights: bytes, epochs: list[dict], predictions: tuple[bytes, bytes] | None) -> None:
+        """Store a finished run made elsewhere (an imported bundle): weights first, then its rows; never over a stored run."""
+        if (existing := self.get(run.key)) is not None:
+            raise StoreError(f"run {run.key} is already in the store ({existing.status}); delete it first to import it again")
+        _atomic_write(self.weights_path(run.key), weights)
+        row = {
+            "key": run.key, "config": run.config.to_json(), "status": run.status, "created": run.created,
+            "started": run.started, "finished": run.finished, "device": run.device, "precision": run.precision,
+            "message": run.message, "test": json.dumps(run.test), "train_seconds": run.train_seconds,
+            "weights_sha256": hashlib.sha256(weights).hexdigest(), "parent": run.parent,
+        }  # fmt: skip
+        with self._db() as db:
+            db.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+            cells = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
+            db.executemany(
+                "INSERT INTO epochs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(run.key, *(e[c] for c in cells)) for e in epochs]
+            )
+            if predictions:
+                db.execute("INSERT INTO predictions VALUES (?, ?, ?)", (run.key, *predictions))
 
     # --- weights ------------------------------------------------------------------------------
 
     def weights_path(self, key: str) -> Path:
+        if not KEY.fullmatch(key):
+            raise StoreError(f"{key[:40]!r} is not a run key")
         return self.home / "weights" / f"{key}.safetensors"
 
     def _write_weights(self, key: str, state_dict: dict[str, torch.Tensor]) -> str:
@@ -264,81 +316,25 @@ class Store:
             raise StoreError(f"the weights of run {key} are corrupted: {path.name} fails its checksum")
         from safetensors.torch import load as load_safetensors  # torch: the CLI's list and show start without it
 
-        return load_safetensors(blob)
+        try:
+            return load_safetensors(blob)
+        except Exception as err:  # safetensors raises its own error type for a damaged header
+            raise StoreError(f"the weights of run {key} cannot be read: {path.name} is not a safetensors file") from err
 
     def load_model(self, key: str) -> tuple[torch.nn.Module, RunConfig]:
         """Rebuild the model from the stored config and load its weights (eval mode, CPU)."""
         from nnapp.models import build_model
 
+        state = self.load_weights(key)  # first: it checks the run has weights and a readable config
         run = self.get(key)
-        if run is None:
-            raise StoreError(f"no run {key}")
         model = build_model(run.config)
-        model.load_state_dict(self.load_weights(key))
+        try:
+            model.load_state_dict(state)
+        except RuntimeError:
+            raise StoreError(f"the weights of run {key} do not fit the network its config describes") from None
         return model.eval(), run.config
 
-    # --- personal handwriting -----------------------------------------------------------------
 
-    def add_drawing(self, pixels: np.ndarray, label: int) -> int:
-        """Save a 28×28 uint8 digit with its true label; returns its id."""
-        arr = np.asarray(pixels, dtype=np.uint8)
-        if arr.shape != (28, 28) or not 0 <= int(label) <= 9:
-            raise ValueError("a drawing is 28×28 pixels with a label from 0 to 9")
-        with self._db() as db:
-            cur = db.execute(
-                "INSERT INTO drawings (label, pixels, created) VALUES (?, ?, ?)", (int(label), arr.tobytes(), time.time())
-            )
-            return int(cur.lastrowid)
-
-    def drawings(self) -> tuple[np.ndarray, np.ndarray, list[int]]:
-        """All saved drawings: images (N×28×28 uint8), labels (N), ids."""
-        with self._db() as db:
-            rows = db.execute("SELECT id, label, pixels FROM drawings ORDER BY id").fetchall()
-        images = (
-            np.stack([np.frombuffer(r["pixels"], dtype=np.uint8).reshape(28, 28) for r in rows])
-            if rows
-            else np.zeros((0, 28, 28), np.uint8)
-        )
-        return images, np.array([r["label"] for r in rows], dtype=np.int64), [r["id"] for r in rows]
-
-    def delete_drawing(self, drawing_id: int) -> None:
-        with self._db() as db:
-            db.execute("DELETE FROM drawings WHERE id=?", (drawing_id,))
-
-
-def _decode(row: sqlite3.Row) -> Run | None:
-    try:
-        config = RunConfig.from_dict(json.loads(row["config"]))
-    except (ConfigError, json.JSONDecodeError, TypeError):
-        return None  # written by an incompatible version: skipped, never fatal
-    return Run(
-        key=row["key"],
-        config=config,
-        status=row["status"],
-        created=row["created"],
-        started=row["started"],
-        finished=row["finished"],
-        device=row["device"],
-        precision=row["precision"],
-        message=row["message"],
-        progress=json.loads(row["progress"]) if row["progress"] else None,
-        test=json.loads(row["test"]) if row["test"] else None,
-        train_seconds=row["train_seconds"],
-        weights_sha256=row["weights_sha256"],
-        parent=row["parent"],
-        pid=row["pid"],
-    )
-
-
-def _atomic_write(path: Path, blob: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over the target."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _metrics(row: sqlite3.Row) -> dict:
+    """A metrics row with every value a number or None, whatever a damaged column holds."""
+    return {k: v if isinstance(v, (int, float)) and not isinstance(v, bool) else None for k, v in dict(row).items()}

@@ -14,6 +14,7 @@ from nnapp.config import MODEL_KINDS, PADDINGS, PRECISIONS, RunConfig
 from nnapp.limits import estimate, size_text
 from nnapp.presets import DEFAULT_PRESET, PRESETS
 from nnapp.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES
+from nnapp.store import StoreError
 from ui import CHART_STEPS
 
 # Fields set by one plain widget each (layers are tables, handled apart).
@@ -164,7 +165,7 @@ def config_ui() -> tuple[RunConfig, Slots]:
 def launch(config: RunConfig) -> None:
     try:
         submission = ui.jobs().submit(config, force=st.session_state.get("force", False))
-    except ValueError as err:
+    except (ValueError, StoreError) as err:  # a config refused at launch, a read-only or damaged store
         st.error(str(err))
         return
     st.session_state["watch_run"] = submission.key
@@ -177,6 +178,9 @@ def live_view(key: str) -> None:
     run = store.get(key)
     if run is None:
         st.warning("That run is no longer in the store.")
+        return
+    if run.is_unreadable():
+        st.error(f"Run `{run.key}` cannot be read: {run.message}")
         return
     active = jobs.is_active(key) or run.is_active()
     if st.session_state.get("live_active") == key and not active:
