@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from nnapp.config import ConfigError, RunConfig, choices_help
+from nnapp.database import READ_ONLY
 from nnapp.errors import BundleError, DataError, StoreError
 from nnapp.fields import loads
 from nnapp.files import os_error_text
@@ -248,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         store = Store()
+        if store.readonly and args.command in ("train", "import", "delete"):
+            raise StoreError(f"the run store {store.home} {READ_ONLY}")
         if args.command == "train":
             return cmd_train(args, store)
         return COMMANDS[args.command](args, store)

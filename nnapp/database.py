@@ -10,10 +10,11 @@ from pathlib import Path
 
 from nnapp.errors import StoreError
 
+READ_ONLY = "is read-only: runs can be listed, shown and exported, not written"
 REASONS = {  # what SQLite says -> what the user reads
     "not a database": "is not an SQLite database: move it away to start a new store, or set NNAPP_HOME",
     "malformed": "is damaged (SQLite: database disk image is malformed)",
-    "readonly": "is read-only: runs can be listed and shown, not written",
+    "readonly": READ_ONLY,
     "locked": "is locked by another process (waited 30 s)",
     "unable to open": "cannot be opened: check the permissions of its folder",
 }

@@ -20,7 +20,10 @@ def atomic_write(path: Path, blob: bytes) -> None:
     A reader sees the old file or the new one, never half of one; a writer killed midway leaves a
     NAME.PID.*.tmp file that clean_temp_files removes once that process is gone.
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.{os.getpid()}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.{os.getpid()}.", suffix=".tmp")
+    except OSError as err:  # name the file being written, not the temporary one
+        raise OSError(err.errno, err.strerror, str(path)) from None
     try:
         os.fchmod(fd, 0o644)  # as an ordinary new file, not mkstemp's owner-only mode
         with os.fdopen(fd, "wb") as f:

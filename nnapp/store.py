@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nnapp.config import RunConfig
-from nnapp.database import Database, can_fall_back
+from nnapp.database import READ_ONLY, Database, can_fall_back
 from nnapp.drawings import Drawings
 from nnapp.errors import StoreError
 from nnapp.fields import KEY
@@ -115,6 +115,8 @@ class Store(Drawings):
             if folder.exists() and not folder.is_dir():
                 raise StoreError(f"the run store {folder} is a file, not a folder: point NNAPP_HOME at a folder")
             folder.mkdir(parents=True, exist_ok=True)
+            if not os.access(folder, os.W_OK | os.X_OK):  # found now, not after a training has run
+                raise StoreError(f"the run store {folder} {READ_ONLY}")
         with self._db() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
