@@ -143,13 +143,13 @@ def check_weights(config: RunConfig, blob: bytes) -> None:
             k: (DTYPES.get(str(v.dtype), str(v.dtype)), list(v.shape)) for k, v in build_model(config).state_dict().items()
         }
     found = {k: (v.get("dtype"), v.get("shape")) for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)}
-    problems = [f"{name} is missing" for name in expected if name not in found]
-    problems += [f"{shown(name)} is not in the network" for name in found if name not in expected]
-    problems += [
+    problems = [
         f"{name} is {_tensor(*found[name])}, the network's is {_tensor(*want)}"
         for name, want in expected.items()
         if name in found and found[name] != want
     ]
+    problems += _names("missing", [name for name in expected if name not in found])
+    problems += _names("not in the network", [name for name in found if name not in expected])
     if problems:
         raise BundleError(f"weights.safetensors does not match its config: {'; '.join(problems[:4])}")
     from safetensors.torch import load
@@ -173,9 +173,16 @@ def _safetensors_header(blob: bytes) -> dict:
     return header
 
 
+def _names(what: str, names: list[str]) -> list[str]:
+    if not names:
+        return []
+    more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+    return [f"{what}: {', '.join(shown(n) for n in names[:3])}{more}"]
+
+
 def _tensor(dtype, shape) -> str:
     dims = "×".join(map(str, shape)) if isinstance(shape, list) else shown(shape)
-    return f"{shown(dtype)} {dims}"
+    return f"{dtype if isinstance(dtype, str) else shown(dtype)} {dims}"[:60]
 
 
 def _run(manifest: dict, config: RunConfig, test: dict, sha: str) -> Run:
