@@ -124,6 +124,20 @@ def test_results_show_an_unreadable_run_and_delete_it(good, store):
     assert at.selectbox(key="results_pick").value == good.key
 
 
+def test_compare_lists_an_unreadable_run_and_deletes_it(good, store):
+    damage(store, good.key, BAD, {"config": '{"lr": "fast"}'})
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page(PAGES["compare"].path).run()
+    table = at.dataframe[0].value
+    assert dict(zip(table["key"], table["status"], strict=True)) == {good.key: "done", BAD: "unreadable"}
+    at.session_state["runs_table"] = {"selection": {"rows": [list(table["key"]).index(BAD)], "columns": []}}
+    at.run()
+    at.checkbox(key="confirm_delete").check().run()
+    at.button(key="delete").click().run()
+    assert not at.exception, at.exception
+    assert store.get(BAD) is None and [r.key for r in store.runs()] == [good.key]
+
+
 def test_damaged_metrics_predictions_and_drawings_are_left_out(good, store, capsys):
     with sqlite3.connect(store.db_path) as db:
         db.execute("UPDATE epochs SET val_loss='lots', train_loss=NULL WHERE key=?", (good.key,))
