@@ -4,9 +4,6 @@ no error details for the browser, and links that open a run (?run=KEY) on Result
 import os
 import re
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -138,26 +135,14 @@ CHROMIUM = "/usr/bin/chromium"
 
 @pytest.fixture(scope="module")
 def shared_server(fast_run):
-    """`streamlit run app.py` listening on every interface with a password, as ./run-app.sh --share runs it."""
+    """The app listening on every interface with a password, as ./run-app.sh --share starts it."""
     if not os.path.exists(CHROMIUM):
         pytest.skip("Debian's chromium is not installed")
-    from tests.test_browser import free_port
+    from tests.test_browser import serve
 
     store, run = fast_run
-    port = free_port()
-    env = {**os.environ, "NNAPP_HOME": str(store.home), "NNAPP_PASSWORD": PASSWORD}
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "0.0.0.0"]
-    proc = subprocess.Popen(cmd + ["--client.showErrorDetails", "none"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.5)
-    yield url, run
-    proc.terminate()
-    proc.wait(10)
+    with serve(store.home, address="0.0.0.0", env={"NNAPP_PASSWORD": PASSWORD}) as url:
+        yield url, run
 
 
 @pytest.mark.browser
