@@ -181,7 +181,9 @@ def pick_linked_run(
     elif wanted is not None:
         st.session_state[key] = wanted
     run = pick_run(runs, key, label=label, default=fallback)
-    st.query_params["run"] = st.session_state[followed] = run.key
+    if link != run.key:  # only a change is sent to the browser
+        st.query_params["run"] = run.key
+    st.session_state[followed] = run.key
     return run
 
 

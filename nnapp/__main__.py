@@ -216,11 +216,14 @@ def cmd_import(args: argparse.Namespace, store: Store) -> int:
     from nnapp.importer import MAX_BUNDLE, import_bundle
 
     try:
-        if args.file.stat().st_size > MAX_BUNDLE:
-            raise CLIError(f"{args.file} is larger than {MAX_BUNDLE >> 20} MiB: not an nnapp bundle")
-        blob = args.file.read_bytes()
+        if args.file.is_dir() or not args.file.is_file():  # a folder, a device such as /dev/zero, nothing at all
+            raise CLIError(f"{args.file} is not a file")
+        with args.file.open("rb") as f:
+            blob = f.read(MAX_BUNDLE + 1)
     except OSError as err:
         raise CLIError(f"cannot read {os_error_text(err)}") from None
+    if len(blob) > MAX_BUNDLE:
+        raise CLIError(f"{args.file} is larger than {MAX_BUNDLE >> 20} MiB: not an nnapp bundle")
     run = import_bundle(store, blob)
     print(f"imported {run.key}: {run.config.describe()}")
     return 0
@@ -246,6 +249,8 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     args = None
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="backslashreplace")  # a file name that is not UTF-8 prints, escaped
     try:
         args = build_parser().parse_args(argv)
         store = Store()
