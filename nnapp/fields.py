@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from nnapp.registry import DATASETS
+
 MAX_TEXT = 200  # characters in a string field; every name and key is far shorter
 MAX_SET_VALUE = 10_000  # characters in one --set value
 MAX_ITEMS = 1_000  # entries in a list read from JSON, before the field's own (much lower) limit applies
@@ -22,6 +24,7 @@ MAX_HIDDEN_LAYERS = 16
 MAX_CONV_BLOCKS = 8
 MAX_WIDTH = 8192
 MAX_CHANNELS = 1024
+MAX_IMAGES = max(spec.train_size for _, spec in DATASETS.items())  # the largest training set nnapp knows
 KEY = re.compile(r"[0-9a-f]{16}")  # a run key: RunConfig.key()
 FINGERPRINT = re.compile(r"[0-9a-f]{12}")  # personal drawings: runs.personal_fingerprint()
 
@@ -55,12 +58,12 @@ class Range:
 
 RANGES: dict[str, Range] = {
     "val_fraction": Range(0, 0.5, open_low=True, open_high=True),
-    "train_subset": Range(0, 1_000_000, whole=True),  # and at most the data set's training images
+    "train_subset": Range(0, MAX_IMAGES, whole=True),  # and at most the data set's own training images
     "dropout": Range(0, 1, open_high=True),
     "lr": Range(0, 10, open_low=True),
     "momentum": Range(0, 1, open_high=True),
     "weight_decay": Range(0, 1),
-    "batch_size": Range(1, 1_000_000, whole=True),  # and at most the training images
+    "batch_size": Range(1, MAX_IMAGES, whole=True),  # and at most the training images after the split
     "epochs": Range(1, 1000, whole=True),
     "label_smoothing": Range(0, 1, open_high=True),
     "patience": Range(0, 1000, whole=True),
