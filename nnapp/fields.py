@@ -34,17 +34,20 @@ class Range:
     """A number from `low` to `high`; `open_low`/`open_high` leave the end itself out."""
 
     low: float
-    high: float
+    high: float | None  # None: no upper end of its own (another field sets it)
     open_low: bool = False
     open_high: bool = False
     whole: bool = False  # a whole number
 
     def __str__(self) -> str:
+        kind = "a whole number" if self.whole else "a number"
         low = f"above {self.low:g}" if self.open_low else f"at least {self.low:g}"
+        if self.high is None:
+            return f"{kind} {low}"
         high = f"below {self.high:g}" if self.open_high else f"at most {self.high:g}"
         if self.whole and not self.open_low and not self.open_high:
             return f"a whole number from {self.low:,} to {self.high:,}"
-        return f"{'a whole number' if self.whole else 'a number'} {low} and {high}"
+        return f"{kind} {low} and {high}"
 
     def problem(self, value: Any) -> str | None:
         if not is_number(value) or (self.whole and not isinstance(value, int)):
@@ -52,7 +55,7 @@ class Range:
         if isinstance(value, float) and not math.isfinite(value):
             return f"must be {self}"
         too_low = value <= self.low if self.open_low else value < self.low
-        too_high = value >= self.high if self.open_high else value > self.high
+        too_high = self.high is not None and (value >= self.high if self.open_high else value > self.high)
         return f"must be {self}" if too_low or too_high else None
 
 
@@ -63,7 +66,7 @@ RANGES: dict[str, Range] = {
     "lr": Range(0, 10, open_low=True),
     "momentum": Range(0, 1, open_high=True),
     "weight_decay": Range(0, 1),
-    "batch_size": Range(1, MAX_IMAGES, whole=True),  # and at most the training images after the split
+    "batch_size": Range(1, None, whole=True),  # at most the training images after the split: RunConfig's check
     "epochs": Range(1, 1000, whole=True),
     "label_smoothing": Range(0, 1, open_high=True),
     "patience": Range(0, 1000, whole=True),
@@ -206,8 +209,9 @@ def parse_value(name: str, text: str) -> Any:
     if len(text) > MAX_SET_VALUE:
         raise ValueError(f"the value is too long ({len(text):,} characters)")
     if re.fullmatch(r"-?\d{31,}", text):  # beyond every range; Python would refuse past 4,300 digits anyway
-        rule = f"must be {RANGES[name]}, not " if name in RANGES else ""
-        raise ValueError(f"{rule}a number with {len(text.lstrip('-')):,} digits")
+        digits = f"a number with {len(text.lstrip('-')):,} digits"
+        bounded = name in RANGES and RANGES[name].high is not None
+        raise ValueError(f"must be {RANGES[name]}, not {digits}" if bounded else f"{digits} is out of range")
     if name == "hidden" and text and all(part.strip().isdigit() for part in text.split(",")):
         return [_int(part) for part in text.split(",")]
     if name == "conv" and ":" in text and not text.startswith("["):
