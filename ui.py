@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 import time
 from dataclasses import dataclass
 
@@ -15,6 +18,9 @@ from nnapp.registry import DATASETS
 from nnapp.store import Store, default_home
 
 CHART_STEPS = 800  # per-step points drawn in a curve; longer runs are thinned evenly
+PASSWORD_ENV = "NNAPP_PASSWORD"  # or `password = "..."` in .streamlit/secrets.toml
+MIN_PASSWORD = 8
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,61 @@ def navigation() -> list[st.Page]:
 def page_link(name: str) -> None:
     page = PAGES[name]
     st.page_link(page.path, label=f"Go to {page.title}", icon=page.icon)
+
+
+def configured_password() -> str | None:
+    """The password of this server: NNAPP_PASSWORD, else `password` in Streamlit's secrets; None when neither is set."""
+    if os.environ.get(PASSWORD_ENV):
+        return os.environ[PASSWORD_ENV]
+    try:
+        value = st.secrets.get("password")
+    except Exception:  # no secrets file, or one that does not parse: no password from there
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def is_shared() -> bool:
+    """Whether the server listens beyond this machine: server.address unset (all interfaces) or not a loopback one."""
+    return st.get_option("server.address") not in LOOPBACK
+
+
+def gate() -> bool:
+    """Whether this browser session may see the app; app.py runs no page until it says yes.
+
+    Shared on a network, the server needs a password and shows the browser no error details; a password
+    set on a local server is asked for too. The typed password is compared in constant time.
+    """
+    shared, password = is_shared(), configured_password()
+    if shared:
+        st.set_option("client.showErrorDetails", "none")  # tracebacks name the server's files
+    if password is None:
+        if shared:
+            st.error(
+                f"This nnapp server is open to the network without a password. Set {PASSWORD_ENV}, or `password` in "
+                ".streamlit/secrets.toml, and start it again with ./run-app.sh --share."
+            )
+        return not shared
+    if len(password) < MIN_PASSWORD:
+        st.error(f"The password set for this server is shorter than {MIN_PASSWORD} characters; set a longer one and restart it.")
+        return False
+    signed_in = hashlib.sha256(password.encode()).hexdigest()  # a new password signs every session out
+    if st.session_state.get("signed_in") == signed_in:
+        return True
+    return sign_in(password, signed_in)
+
+
+def sign_in(password: str, token: str) -> bool:
+    st.title("nnapp")
+    with st.form("sign_in"):
+        typed = st.text_input("Password", type="password", key="password")
+        submitted = st.form_submit_button("Sign in")
+    if submitted and hmac.compare_digest(typed.encode(), password.encode()):
+        st.session_state["signed_in"] = token
+        st.rerun()
+    if submitted:
+        time.sleep(1)  # each wrong guess costs a second
+        st.error("Wrong password.")
+    return False
 
 
 @st.cache_resource
@@ -94,7 +155,7 @@ def class_names(dataset: str) -> list[str]:
 
 
 def ago(t: float | None) -> str:
-    if not t:
+    if not t or not 0 < t < 2**33:  # a damaged row's time: not worth a traceback
         return "-"
     s = time.time() - t
     if s < 60:
@@ -104,6 +165,26 @@ def ago(t: float | None) -> str:
     if s < 86400:
         return f"{s / 3600:.1f} h ago"
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+
+def pick_linked_run(
+    runs: list[Run], key: str, asked: str, fallback: str, label: str = "Run", missing: str = "There is no run {} here."
+) -> Run:
+    """A run picker that links work with: the run another page asked for (session state `asked`), else the one
+    the address names (?run=KEY, a link a teammate sent), else the one picked before, else `fallback`. The
+    address then names the run shown, so it can be copied and sent on."""
+    link = st.query_params.get("run")
+    followed = f"{key}_link"  # the address this page last wrote: a rerun must not undo a pick made since
+    wanted = st.session_state.pop(asked, None) or (link if link != st.session_state.get(followed) else None)
+    if wanted is not None and wanted not in {r.key for r in runs}:
+        st.warning(missing.format(f"`{wanted[:40]}`"))
+    elif wanted is not None:
+        st.session_state[key] = wanted
+    run = pick_run(runs, key, label=label, default=fallback)
+    if link != run.key:  # only a change is sent to the browser
+        st.query_params["run"] = run.key
+    st.session_state[followed] = run.key
+    return run
 
 
 def pick_run(runs: list[Run], key: str, label: str = "Run", default: str | None = None) -> Run | None:

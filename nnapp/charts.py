@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -11,12 +13,16 @@ VAL = "#ff7f0e"
 LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2), height=330)
 
 
-def smooth(values: list[float], weight: float = 0.9) -> list[float]:
-    """Exponential moving average with bias correction, as TensorBoard draws it."""
-    out, avg = [], 0.0
-    for i, v in enumerate(values, start=1):
+def smooth(values: list[float | None], weight: float = 0.9) -> list[float | None]:
+    """Exponential moving average with bias correction, as TensorBoard draws it; a missing value stays a gap."""
+    out, avg, seen = [], 0.0, 0
+    for v in values:
+        if v is None:
+            out.append(None)
+            continue
+        seen += 1
         avg = weight * avg + (1 - weight) * v
-        out.append(avg / (1 - weight**i))
+        out.append(avg / (1 - weight**seen))
     return out
 
 
@@ -25,6 +31,8 @@ def curves(steps: list[dict], epochs: list[dict], steps_per_epoch: int) -> go.Fi
 
     The x axis is in epochs, so per-step and per-epoch points line up.
     """
+    steps = [s for s in steps if s["step"] is not None]  # a damaged row: left out, not a traceback
+    epochs = [e for e in epochs if e["epoch"] is not None]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
     x = [s["step"] / max(steps_per_epoch, 1) for s in steps]
     ex = [e["epoch"] for e in epochs]
@@ -46,7 +54,7 @@ def curves(steps: list[dict], epochs: list[dict], steps_per_epoch: int) -> go.Fi
 
 def _acc_range(steps: list[dict], epochs: list[dict]) -> list[float]:
     values = [e["val_acc"] for e in epochs] + smooth([s["acc"] for s in steps])[len(steps) // 5 :]
-    low = min(values, default=0.0)
+    low = min((v for v in values if v is not None and math.isfinite(v)), default=0.0)
     return [max(0.0, low - 0.02), 1.0]
 
 

@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any
 
+from nnapp.fields import coerce, field_problems
+from nnapp.fields import parse_value as parse_value  # the CLI's --set reader, long imported from here
 from nnapp.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES, DatasetSpec, Registry
 
 # Bump when a change to the training code would change the result of an existing config:
@@ -72,13 +74,13 @@ class RunConfig:
         if not isinstance(data, dict):
             raise ConfigError({"config": "expected a JSON object"})
         known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
+        unknown = sorted(str(k) for k in set(data) - set(known))
         if unknown:
-            raise ConfigError({k: "unknown field" for k in unknown})
+            raise ConfigError({k[:40]: "unknown field" for k in unknown[:10]})
         values, problems = {}, {}
         for name, value in data.items():
             try:
-                values[name] = _coerce(name, value, known[name].default)
+                values[name] = coerce(name, value, known[name].default)
             except (TypeError, ValueError) as err:
                 problems[name] = str(err)
         if problems:
@@ -96,73 +98,65 @@ class RunConfig:
             name, sep, text = item.partition("=")
             name = name.strip().replace("-", "_")
             if not sep or not name:
-                problems[item or "--set"] = "expected field=value"
-                continue
-            if name not in data:
-                problems[name] = "unknown field"
-                continue
-            data[name] = parse_value(name, text.strip())
+                problems[item[:40] or "--set"] = "expected field=value"
+            elif name not in data:
+                problems[name[:40]] = "unknown field"
+            else:
+                try:
+                    data[name] = parse_value(name, text.strip())
+                except ValueError as err:
+                    problems[name] = str(err)
         if problems:
             raise ConfigError(problems)
         return RunConfig.from_dict(data)
 
-    def validate(self) -> dict[str, str]:
-        """Every problem with this config, by field name; empty when it can be trained."""
-        p: dict[str, str] = {}
-        for name, options in CHOICES.items():
-            _choice(p, name, getattr(self, name), options)
-        if not 0 < self.val_fraction < 0.5:
-            p["val_fraction"] = "must be above 0 and below 0.5"
-        if self.train_subset < 0:
-            p["train_subset"] = "must be 0 (all) or a positive number of images"
-        if not 0 <= self.dropout < 1:
-            p["dropout"] = "must be at least 0 and below 1"
-        if not self.lr > 0 or self.lr > 10:
-            p["lr"] = "must be above 0 (and at most 10)"
-        if not 0 <= self.momentum < 1:
-            p["momentum"] = "must be at least 0 and below 1"
-        if self.weight_decay < 0:
-            p["weight_decay"] = "must not be negative"
-        if not 0 <= self.label_smoothing < 1:
-            p["label_smoothing"] = "must be at least 0 and below 1"
-        if self.label_smoothing and self.loss in LOSSES and not LOSSES[self.loss].smoothing:
-            p["label_smoothing"] = f"applies to {', '.join(n for n, s in LOSSES.items() if s.smoothing)} only"
-        if not 1 <= self.epochs <= 1000:
-            p["epochs"] = "must be between 1 and 1000"
-        if self.patience < 0:
-            p["patience"] = "must be 0 (off) or a number of epochs"
-        if any(w < 1 or w > 8192 for w in self.hidden):
-            p["hidden"] = "each width must be between 1 and 8192"
-        if self.model == "mlp" and not self.hidden:
-            p["hidden"] = "an MLP needs at least one hidden layer"
-        if self.model == "cnn":
-            problem = self._conv_problem()
-            if problem:
-                p["conv"] = problem
-        train_images = self.train_images()
-        if self.batch_size < 1:
-            p["batch_size"] = "must be at least 1"
-        elif train_images >= 1 and self.batch_size > train_images:
-            p["batch_size"] = f"is larger than the training set ({train_images} images)"
-        if self.train_subset and train_images < 1:
-            p["train_subset"] = "leaves no training images after the validation split"
+    def validate(self, limits: bool = True) -> dict[str, str]:
+        """Every problem with this config, by field name; empty when it can be trained.
+
+        With `limits`, also the network's size and the memory its training needs on this machine
+        (nnapp.limits); the config of a stored or imported run is read without them.
+        """
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        p = field_problems(values, CHOICES)
+        self._combined_problems(p)
+        if limits and not p:
+            from nnapp.limits import size_problems  # it reads nnapp.arch, which imports this module
+
+            p.update(size_problems(self))
         return p
+
+    def _combined_problems(self, p: dict[str, str]) -> None:
+        """Fields that are fine alone but not together; each check runs once its fields passed their own."""
+
+        def ok(*names: str) -> bool:
+            return not any(n in p for n in names)
+
+        if ok("loss", "label_smoothing") and self.label_smoothing and not LOSSES[self.loss].smoothing:
+            p["label_smoothing"] = f"applies to {', '.join(n for n, s in LOSSES.items() if s.smoothing)} only"
+        if ok("model", "hidden") and self.model == "mlp" and not self.hidden:
+            p["hidden"] = "an MLP needs at least one hidden layer"
+        if ok("model", "conv", "padding", "dataset") and self.model == "cnn" and (problem := self._conv_problem()):
+            p["conv"] = problem
+        spec = self.data_spec()
+        if ok("dataset", "train_subset") and self.train_subset > spec.train_size:
+            p["train_subset"] = f"is more than the {spec.train_size:,} training images of {spec.title}"
+        if not ok("dataset", "train_subset", "val_fraction"):
+            return
+        train_images = self.train_images()
+        if train_images < 1:
+            p["train_subset"] = "leaves no training images after the validation split"
+        elif ok("batch_size") and self.batch_size > train_images:
+            p["batch_size"] = f"is larger than the training set ({train_images} images)"
 
     def _conv_problem(self) -> str | None:
         if not self.conv:
             return "a CNN needs at least one conv block"
         size = self.data_spec().image_size
-        for i, (channels, kernel, pool) in enumerate(self.conv, start=1):
-            if not 1 <= channels <= 1024:
-                return f"block {i}: channels must be between 1 and 1024"
-            if kernel < 1 or kernel % 2 == 0:
-                return f"block {i}: kernel must be an odd number (1, 3, 5, 7…)"
+        for i, (_, kernel, pool) in enumerate(self.conv, start=1):
             if kernel > size:
                 return f"block {i}: kernel {kernel} is bigger than the {size}×{size} feature map"
             if self.padding == "valid":
                 size = size - kernel + 1
-            if pool < 1:
-                return f"block {i}: pool must be 1 (none) or more"
             if pool > size:
                 return f"block {i}: pool {pool} is bigger than the {size}×{size} feature map"
             size //= pool
@@ -213,66 +207,3 @@ CHOICES: dict[str, tuple[str, ...] | Registry] = {
 def choices_help() -> str:
     """'dataset: mnist, fashion_mnist, kmnist; model: mlp, cnn; …' for the CLI's help."""
     return "; ".join(f"{name}: {', '.join(options)}" for name, options in CHOICES.items())
-
-
-def _choice(problems: dict[str, str], name: str, value: str, options: tuple[str, ...] | Registry) -> None:
-    if value not in options:
-        problems[name] = f"unknown value {value!r}; choose from {', '.join(options)}"
-
-
-def _coerce(name: str, value: Any, default: Any) -> Any:
-    """Turn a JSON value into the type of the field's default."""
-    if isinstance(default, bool):
-        if isinstance(value, bool):
-            return value
-        raise TypeError("expected true or false")
-    if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise TypeError("expected a whole number")
-        return value
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError("expected a number")
-        return float(value)
-    if isinstance(default, str):
-        if not isinstance(value, str):
-            raise TypeError("expected a string")
-        return value
-    if name == "hidden":
-        if not isinstance(value, (list, tuple)) or not all(_is_int(v) for v in value):
-            raise TypeError("expected a list of whole numbers, e.g. [128, 64]")
-        return tuple(int(v) for v in value)
-    if name == "conv":
-        ok = isinstance(value, (list, tuple)) and all(
-            isinstance(b, (list, tuple)) and len(b) == 3 and all(_is_int(v) for v in b) for b in value
-        )
-        if not ok:
-            raise TypeError("expected a list of [channels, kernel, pool] blocks, e.g. [[32, 3, 2]]")
-        return tuple(tuple(int(v) for v in b) for b in value)
-    raise TypeError(f"unsupported field {name}")
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def parse_value(name: str, text: str) -> Any:
-    """Read a --set value: JSON where it parses, with short forms for the layer fields.
-
-    hidden=128,64   conv=32:3:2,64:3:2   augment=true   dataset=mnist
-    """
-    if name == "hidden" and text and all(part.strip().isdigit() for part in text.split(",")):
-        return [int(part) for part in text.split(",")]
-    if name == "conv" and ":" in text and not text.startswith("["):
-        try:
-            return [[int(v) for v in block.split(":")] for block in text.split(",")]
-        except ValueError:
-            return text
-    if name in ("hidden", "conv") and text in ("", "none"):
-        return []
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text

@@ -1,4 +1,4 @@
-"""The personal handwriting set of the run store: labelled 28×28 drawings a user saved."""
+"""Personal handwriting kept in the run store's database: 28×28 digits with their true labels."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 
 
 class Drawings:
-    """The drawings part of Store: `self._db()` comes from it."""
+    """The drawings part of nnapp.store.Store (which provides _db)."""
 
     def add_drawing(self, pixels: np.ndarray, label: int) -> int:
         """Save a 28×28 uint8 digit with its true label; returns its id."""
@@ -22,9 +22,10 @@ class Drawings:
             return int(cur.lastrowid)
 
     def drawings(self) -> tuple[np.ndarray, np.ndarray, list[int]]:
-        """All saved drawings: images (N×28×28 uint8), labels (N), ids."""
+        """All saved drawings: images (N×28×28 uint8), labels (N), ids. A damaged row is left out."""
         with self._db() as db:
             rows = db.execute("SELECT id, label, pixels FROM drawings ORDER BY id").fetchall()
+        rows = [r for r in rows if isinstance(r["pixels"], bytes) and len(r["pixels"]) == 28 * 28 and r["label"] in range(10)]
         images = (
             np.stack([np.frombuffer(r["pixels"], dtype=np.uint8).reshape(28, 28) for r in rows])
             if rows

@@ -8,9 +8,8 @@ from torch import nn
 
 from nnapp.config import RunConfig
 from nnapp.device import autocast
+from nnapp.limits import EVAL_BATCH
 from nnapp.registry import LOSSES
-
-EVAL_BATCH = 2000
 
 
 def to_pixels(x: torch.Tensor, device: torch.device) -> torch.Tensor:

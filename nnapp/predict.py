@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin
 from torch import nn
 
 BOX = 20  # MNIST fits each digit's bounding box into 20×20...
@@ -19,7 +19,11 @@ SIZE = 28  # ...then places it in 28×28 by its centre of mass
 CENTRE = 14.0  # where MNIST's centres of mass sit (mean over the training set: 13.99, 14.00)
 STROKE = 2.8  # typical MNIST stroke width in pixels, measured as 2·area/boundary of the ink
 MIN_INK = 0.1  # an image whose strongest ink is below this is empty
-MAX_UPLOAD_PIXELS = 4096 * 4096
+MAX_UPLOAD_PIXELS = 24_000_000  # a 24-megapixel photo; the header says the size before any pixel is decoded
+WORK_SIDE = 1024  # an upload's long side after decoding: preprocessing then costs milliseconds, not seconds
+# A digit's PNG needs no text metadata: cap what its text chunks may decompress to (Pillow allows 1 and 64 MB).
+PngImagePlugin.MAX_TEXT_CHUNK = 64 * 1024
+PngImagePlugin.MAX_TEXT_MEMORY = 256 * 1024
 
 
 class ImageError(ValueError):
@@ -158,16 +162,35 @@ def preprocess(image: np.ndarray) -> Stages | None:
 
 
 def load_image(data: bytes) -> np.ndarray:
-    """Decode an uploaded PNG or JPEG to RGBA; anything else raises ImageError."""
+    """Decode an uploaded PNG or JPEG to RGBA, its long side at most WORK_SIDE; anything else raises ImageError.
+
+    The size is checked from the header before a pixel is decoded, and every failure of the decoders
+    (truncated files, bad checksums, metadata that would decompress to megabytes, odd modes) is an ImageError.
+    """
     try:
-        img = Image.open(io.BytesIO(data))
-        if img.width * img.height > MAX_UPLOAD_PIXELS:
-            raise ImageError(f"The image is {img.width}×{img.height} pixels; the limit is 4096×4096.")
-        if img.format not in ("PNG", "JPEG"):
-            raise ImageError(f"That is a {img.format} image; upload a PNG or JPEG.")
-        return np.asarray(img.convert("RGBA"))
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as err:
+        with Image.open(io.BytesIO(data)) as img:
+            if img.format not in ("PNG", "JPEG"):
+                raise ImageError(f"That is a {img.format or 'non-image'} file; upload a PNG or JPEG.")
+            if img.width * img.height > MAX_UPLOAD_PIXELS:
+                raise ImageError(
+                    f"The image is {img.width:,}×{img.height:,} pixels; the limit is {MAX_UPLOAD_PIXELS / 1e6:.0f} megapixels."
+                )
+            img.draft("RGB", (WORK_SIDE, WORK_SIDE))  # JPEG: decode at a fraction of the size straight away
+            img = ImageOps.exif_transpose(img)  # a phone photo the right way up
+            img.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)  # the digit ends up 20 px tall anyway
+            return np.asarray(_eight_bit(img).convert("RGBA"))
+    except ImageError:
+        raise
+    except Exception as err:  # Pillow raises OSError, ValueError, SyntaxError, struct.error, DecompressionBombError...
         raise ImageError("That file is not an image nnapp can read; upload a PNG or JPEG of a digit.") from err
+
+
+def _eight_bit(img: Image.Image) -> Image.Image:
+    """16-bit and float grey images scaled to 8 bits (Pillow's own conversion clips them)."""
+    if img.mode not in ("I", "I;16", "I;16B", "I;16L", "F"):
+        return img
+    a = np.asarray(img, dtype=np.float64)
+    return Image.fromarray((a * (255 / max(float(a.max()), 1.0))).clip(0, 255).astype(np.uint8))
 
 
 def to_input(digit: np.ndarray) -> torch.Tensor:

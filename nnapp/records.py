@@ -15,12 +15,25 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-STATUSES = ("queued", "running", "done", "failed", "cancelled", "diverged", "interrupted")
+STATUSES = ("queued", "running", "done", "failed", "cancelled", "diverged", "interrupted")  # what the store writes
 ACTIVE = ("queued", "running")  # someone is (or will be) training it
 FINISHED = ("done", "diverged")  # ended in a way that training it again would repeat: served from the store
-PROBLEMS = ("failed", "cancelled", "diverged", "interrupted")  # ended early: shown as an error with its message
+# Never written: a row the store cannot read back (damaged JSON, a wrong type, a config this version
+# refuses) is shown with this status, its key and the reason, and can be deleted; every other run reads on.
+UNREADABLE = "unreadable"
+SHOWN = (*STATUSES, UNREADABLE)  # every status a Run can have
+PROBLEMS = ("failed", "cancelled", "diverged", "interrupted", UNREADABLE)  # shown as an error with its message
 RETRAIN = ".retrain"  # a forced retrain trains under key + RETRAIN; the finished run stays as it is until it succeeds
-ICONS = {"queued": "…", "running": "▶", "done": "✓", "failed": "✗", "cancelled": "■", "diverged": "↯", "interrupted": "!"}
+ICONS = {
+    "queued": "…",
+    "running": "▶",
+    "done": "✓",
+    "failed": "✗",
+    "cancelled": "■",
+    "diverged": "↯",
+    "interrupted": "!",
+    UNREADABLE: "⚠",
+}
 
 
 def retrain_key(key: str) -> str:
@@ -97,20 +110,20 @@ class Run:
     """One row of the runs table, decoded."""
 
     key: str
-    config: RunConfig
+    config: RunConfig | None  # None only for an unreadable run whose config could not be read
     status: str
     created: float
-    started: float | None
-    finished: float | None
-    device: str | None
-    precision: str | None
-    message: str | None
-    progress: dict | None
-    test: dict | None
-    train_seconds: float | None
-    weights_sha256: str | None
-    parent: str | None
-    pid: int | None  # the process that last wrote its status
+    started: float | None = None
+    finished: float | None = None
+    device: str | None = None
+    precision: str | None = None
+    message: str | None = None
+    progress: dict | None = None
+    test: dict | None = None
+    train_seconds: float | None = None
+    weights_sha256: str | None = None
+    parent: str | None = None
+    pid: int | None = None  # the process that last wrote its status
     weights_file: str | None = None  # under the store's weights/ folder; None: the original KEY.safetensors
 
     @property
@@ -131,6 +144,10 @@ class Run:
     def is_problem(self) -> bool:
         return self.status in PROBLEMS
 
+    def is_unreadable(self) -> bool:
+        """Its row could not be read back: `message` says why; it can only be shown by key and deleted."""
+        return self.status == UNREADABLE
+
     def has_weights(self) -> bool:
         return self.status == "done" and bool(self.weights_sha256)
 
@@ -139,6 +156,9 @@ class Run:
 
     def label(self) -> str:
         """'✓ 1a2b3c4d · mnist cnn 32-64 | adamw 0.001 | 3 ep · 99.12%'"""
+        if self.is_unreadable():
+            reason = self.message if len(self.message or "") <= 60 else self.message[:59] + "…"
+            return f"{self.icon} {self.key[:16]} · unreadable: {reason}"
         acc = f" · {self.accuracy * 100:.2f}%" if self.accuracy is not None else ""
         return f"{self.icon} {self.key[:8]} · {self.config.describe()}{acc}"
 

@@ -72,6 +72,7 @@ class OptimizerSpec:
     lr: float  # a peak learning rate that usually works for these networks, offered in the help
     momentum: bool = False  # takes the config's momentum, and one-cycle cycles it as torch's OneCycleLR does
     fused: bool = True  # has a fused kernel (one call updates every tensor) on CPU and CUDA
+    state: int = 2  # tensors of state it keeps per parameter (Adam's two moments, SGD's momentum): the memory check reads it
 
     def build(self, params, lr: float, weight_decay: float, momentum: float, fused: bool) -> torch.optim.Optimizer:
         kwargs: dict[str, Any] = {"lr": lr, "weight_decay": weight_decay}
@@ -133,7 +134,7 @@ class DatasetSpec:
 OPTIMIZERS: Registry[OptimizerSpec] = Registry(
     "optimizer",
     {
-        "sgd": OptimizerSpec("torch.optim.SGD", "SGD with momentum", 0.05, momentum=True),
+        "sgd": OptimizerSpec("torch.optim.SGD", "SGD with momentum", 0.05, momentum=True, state=1),
         "adam": OptimizerSpec("torch.optim.Adam", "Adam", 3e-3),
         "adamw": OptimizerSpec("torch.optim.AdamW", "Adam with decoupled weight decay", 3e-3),
     },

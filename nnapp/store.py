@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections import Counter
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import numpy as np
 
-from nnapp.config import ConfigError, RunConfig
+from nnapp.config import RunConfig
+from nnapp.database import READ_ONLY, Database, can_fall_back
 from nnapp.drawings import Drawings
+from nnapp.errors import StoreError
+from nnapp.files import clean_temp_files, os_error_text
 from nnapp.records import ACTIVE, RETRAIN, STATUSES, Claim, FitResult, Run, base_key, retrain_key
+from nnapp.rows import decode
 from nnapp.tasks import Tasks
 from nnapp.weights import WeightFiles
 
@@ -67,11 +70,11 @@ def default_home() -> Path:
 
 
 def pid_alive(pid: int | None) -> bool:
-    if not pid:
+    if not isinstance(pid, int) or pid <= 0:  # 0 and negative pids name process groups, not a process
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:
         return True
@@ -79,49 +82,54 @@ def pid_alive(pid: int | None) -> bool:
 
 
 class Store(WeightFiles, Drawings, Tasks):
-    """All reads and writes of runs. Each call opens its own short connection, so threads can share a Store."""
+    """All reads and writes of runs. Each call opens its own short connection, so threads can share a Store.
+
+    A store whose folder cannot be written is opened read-only (`readonly`): runs can be listed and shown,
+    and a write says so in one sentence. Every SQLite or file-system failure is a StoreError.
+    """
 
     def __init__(self, home: Path | str | None = None):
         self.home = Path(home) if home is not None else default_home()
-        self.home.mkdir(parents=True, exist_ok=True)
-        (self.home / "weights").mkdir(exist_ok=True)
         self.db_path = self.home / "runs.sqlite"
+        self.database = Database(self.db_path)
+        try:
+            self._create()
+        except (StoreError, OSError) as err:
+            if not (self.db_path.is_file() and can_fall_back(err)):
+                raise (
+                    err if isinstance(err, StoreError) else StoreError(f"cannot create a run store: {os_error_text(err)}")
+                ) from None
+            self.database.open_readonly()
+        if not self.readonly:
+            self.mark_interrupted()
+            clean_temp_files(self.home / "weights", pid_alive)
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.home)!r})"
+
+    @property
+    def readonly(self) -> bool:
+        """Opened without write access: runs list and show; writing raises a StoreError saying so."""
+        return self.database.readonly
+
+    def _create(self) -> None:
+        for folder in (self.home, self.home / "weights"):
+            if folder.exists() and not folder.is_dir():
+                raise StoreError(f"the run store {folder} is a file, not a folder: point NNAPP_HOME at a folder")
+            folder.mkdir(parents=True, exist_ok=True)
+            if not os.access(folder, os.W_OK | os.X_OK):  # found now, not after a training has run
+                raise StoreError(f"the run store {folder} {READ_ONLY}")
         with self._db() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
             if "weights_file" not in {r["name"] for r in db.execute("PRAGMA table_info(runs)")}:
                 db.execute("ALTER TABLE runs ADD COLUMN weights_file TEXT")  # a store from before content-named weights
-        self.mark_interrupted()
 
-    def __repr__(self) -> str:
-        return f"Store({str(self.home)!r})"
+    def _db(self) -> AbstractContextManager:
+        return self.database.connect()
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.db_path, timeout=30)
-        db.row_factory = sqlite3.Row
-        try:
-            with db:  # one transaction: committed whole or rolled back whole
-                yield db
-        finally:
-            db.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction taken at its start (BEGIN IMMEDIATE): read-then-write without a race
-        against other processes."""
-        db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        finally:
-            db.close()
+    def _transaction(self) -> AbstractContextManager:
+        return self.database.transaction()
 
     # --- runs ---------------------------------------------------------------------------------
 
@@ -206,7 +214,7 @@ class Store(WeightFiles, Drawings, Tasks):
         beside it (unlisted) with its status, and the run it was to replace is left as it was."""
         sha = name = None
         if result.status == "done":
-            sha, name = self.write_weights(base_key(key), result.state_dict)
+            sha, name = self.write_weights(key, result.state_dict)
         replaced = self.weights_path(base_key(key)) if key != base_key(key) and sha else None
         with self._db() as db:
             if result.predictions is not None:
@@ -214,21 +222,12 @@ class Store(WeightFiles, Drawings, Tasks):
                     "INSERT OR REPLACE INTO predictions VALUES (?, ?, ?)",
                     (key, result.predictions.astype(np.uint8).tobytes(), result.probabilities.astype(np.float32).tobytes()),
                 )
+            test = json.dumps(result.test) if result.test else None
             db.execute(
                 "UPDATE runs SET status=?, finished=?, device=?, precision=?, message=?, test=?, train_seconds=?,"
                 " weights_sha256=?, weights_file=? WHERE key=?",
-                (
-                    result.status,
-                    time.time(),
-                    result.device,
-                    result.precision,
-                    result.message,
-                    json.dumps(result.test) if result.test else None,
-                    result.train_seconds,
-                    sha,
-                    name,
-                    key,
-                ),
+                (result.status, time.time(), result.device, result.precision, result.message, test, result.train_seconds)
+                + (sha, name, key),
             )
             if replaced is not None:
                 _promote(db, key, base_key(key))
@@ -236,30 +235,34 @@ class Store(WeightFiles, Drawings, Tasks):
             replaced.unlink(missing_ok=True)
 
     def get(self, key: str) -> Run | None:
+        """The run with this key (unreadable when its row is damaged), or None."""
         with self._db() as db:
             row = db.execute("SELECT * FROM runs WHERE key=?", (key,)).fetchone()
-        return _decode(row) if row else None
+        return decode(row) if row else None
 
     def find(self, prefix: str) -> Run | None:
         """A run by its key or an unambiguous prefix of it."""
+        if not prefix:
+            return None
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         with self._db() as db:
-            rows = db.execute(f"SELECT * FROM runs WHERE key LIKE ? AND {NOT_RETRAIN} LIMIT 2", (prefix + "%",)).fetchall()
-        return _decode(rows[0]) if len(rows) == 1 else None
+            query = f"SELECT * FROM runs WHERE key LIKE ? ESCAPE '\\' AND {NOT_RETRAIN} LIMIT 2"
+            rows = db.execute(query, (pattern,)).fetchall()
+        return decode(rows[0]) if len(rows) == 1 else None
 
     def runs(self) -> list[Run]:
-        """Every run, newest first."""
+        """Every run, newest first (retrains in progress are not runs of their own)."""
         with self._db() as db:
             rows = db.execute(f"SELECT * FROM runs WHERE {NOT_RETRAIN} ORDER BY created DESC").fetchall()
-        return [run for run in map(_decode, rows) if run is not None]
+        return [decode(row) for row in rows]
 
     def counts(self) -> dict[str, int]:
-        with self._db() as db:
-            rows = db.execute(f"SELECT status, COUNT(*) AS n FROM runs WHERE {NOT_RETRAIN} GROUP BY status")
-            return {r["status"]: r["n"] for r in rows}
+        """Runs by status as they read (an unreadable row counts as 'unreadable')."""
+        return dict(Counter(run.status for run in self.runs()))
 
     def epochs(self, key: str) -> list[dict]:
         with self._db() as db:
-            return [dict(r) for r in db.execute("SELECT * FROM epochs WHERE key=? ORDER BY epoch", (key,))]
+            return [_metrics(r) for r in db.execute("SELECT * FROM epochs WHERE key=? ORDER BY epoch", (key,))]
 
     def steps(self, key: str, max_rows: int | None = None) -> list[dict]:
         """Per-step metrics; with `max_rows`, every k-th step so that at most about that many come back."""
@@ -268,57 +271,64 @@ class Store(WeightFiles, Drawings, Tasks):
                 count = db.execute("SELECT COUNT(*) FROM steps WHERE key=?", (key,)).fetchone()[0]
                 every = max(1, -(-count // max_rows))
                 rows = db.execute("SELECT * FROM steps WHERE key=? AND step % ? = 0 ORDER BY step", (key, every))
-                return [dict(r) for r in rows]
-            return [dict(r) for r in db.execute("SELECT * FROM steps WHERE key=? ORDER BY step", (key,))]
+                return [_metrics(r) for r in rows]
+            return [_metrics(r) for r in db.execute("SELECT * FROM steps WHERE key=? ORDER BY step", (key,))]
 
     def predictions(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """Each test image's predicted class and its probability; None when absent or damaged."""
         with self._db() as db:
             row = db.execute("SELECT pred, prob FROM predictions WHERE key=?", (key,)).fetchone()
-        if row is None:
+        if row is None or not isinstance(row["pred"], bytes) or not isinstance(row["prob"], bytes):
+            return None
+        if len(row["prob"]) != 4 * len(row["pred"]):
             return None
         return np.frombuffer(row["pred"], dtype=np.uint8), np.frombuffer(row["prob"], dtype=np.float32)
 
+    def add_run(self, run: Run, weights: bytes, epochs: list[dict], predictions: tuple[bytes, bytes] | None) -> None:
+        """Store a finished run made elsewhere (an imported bundle): weights first, then its rows; never over a stored run."""
+        if (existing := self.get(run.key)) is not None:
+            raise StoreError(f"run {run.key} is already in the store ({existing.status}); delete it first to import it again")
+        sha, name = self.write_weights(run.key, weights)
+        row = {
+            "key": run.key, "config": run.config.to_json(), "status": run.status, "created": run.created,
+            "started": run.started, "finished": run.finished, "device": run.device, "precision": run.precision,
+            "message": run.message, "test": json.dumps(run.test), "train_seconds": run.train_seconds,
+            "weights_sha256": sha, "parent": run.parent, "weights_file": name,
+        }  # fmt: skip
+        with self._db() as db:
+            db.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+            cells = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
+            db.executemany(
+                "INSERT INTO epochs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(run.key, *(e[c] for c in cells)) for e in epochs]
+            )
+            if predictions:
+                db.execute("INSERT INTO predictions VALUES (?, ?, ?)", (run.key, *predictions))
+
     def delete(self, key: str) -> None:
-        """A run, its metrics and its weights, with any retrain of it."""
+        """Remove a run, its metrics and its weights (an unreadable run too), with any retrain of it."""
         for k in (key, retrain_key(key)):
-            path = self.weights_path(k)
+            try:
+                path = self.weights_path(k)
+            except StoreError:  # a damaged row's key names no file of ours
+                path = None
             with self._db() as db:
                 for table in ("runs", *RUN_TABLES):
                     db.execute(f"DELETE FROM {table} WHERE key=?", (k,))
-            path.unlink(missing_ok=True)
+            if path is not None:
+                path.unlink(missing_ok=True)
 
 
-def _decode(row: sqlite3.Row) -> Run | None:
-    try:
-        config = RunConfig.from_dict(json.loads(row["config"]))
-    except (ConfigError, json.JSONDecodeError, TypeError):
-        return None  # written by an incompatible version: skipped, never fatal
-    return Run(
-        key=row["key"],
-        config=config,
-        status=row["status"],
-        created=row["created"],
-        started=row["started"],
-        finished=row["finished"],
-        device=row["device"],
-        precision=row["precision"],
-        message=row["message"],
-        progress=json.loads(row["progress"]) if row["progress"] else None,
-        test=json.loads(row["test"]) if row["test"] else None,
-        train_seconds=row["train_seconds"],
-        weights_sha256=row["weights_sha256"],
-        parent=row["parent"],
-        pid=row["pid"],
-        weights_file=row["weights_file"],
-    )
+def _metrics(row) -> dict:
+    """A metrics row with every value a number or None, whatever a damaged column holds."""
+    return {k: v if isinstance(v, (int, float)) and not isinstance(v, bool) else None for k, v in dict(row).items()}
 
 
-def _fetch(db: sqlite3.Connection, key: str) -> Run | None:
+def _fetch(db, key: str) -> Run | None:
     row = db.execute("SELECT * FROM runs WHERE key=?", (key,)).fetchone()
-    return _decode(row) if row else None
+    return decode(row) if row else None
 
 
-def _reset(db: sqlite3.Connection, config: RunConfig, key: str, status: str) -> None:
+def _reset(db, config: RunConfig, key: str, status: str) -> None:
     """A fresh row for `key`, without the metrics of whatever ran under it before."""
     for table in RUN_TABLES:
         db.execute(f"DELETE FROM {table} WHERE key=?", (key,))
@@ -328,7 +338,7 @@ def _reset(db: sqlite3.Connection, config: RunConfig, key: str, status: str) -> 
     )
 
 
-def _promote(db: sqlite3.Connection, retrain: str, key: str) -> None:
+def _promote(db, retrain: str, key: str) -> None:
     """The finished retrain becomes the run: its row and metrics move to `key`, replacing the old ones."""
     for table in ("runs", *RUN_TABLES):
         db.execute(f"DELETE FROM {table} WHERE key=?", (key,))

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nnapp.config import RunConfig
+from nnapp.config import ConfigError, RunConfig
 from nnapp.data import Split, augment, load, split
 from nnapp.device import autocast, device_label, pick_device, use_bf16
 from nnapp.metrics import evaluate, report, to_pixels
@@ -168,6 +168,9 @@ def make_schedule(config: RunConfig, steps_per_epoch: int) -> Schedule | None:
 
 def setup(config: RunConfig, data: Split, device: torch.device, init_state: dict | None, on_progress: ProgressFn | None) -> Loop:
     """The model, optimiser, schedule and device-resident training tensors for one run."""
+    steps_per_epoch = len(data.train_x) // config.batch_size
+    if steps_per_epoch < 1:  # validate() refuses such configs; a split handed in directly is checked here
+        raise ConfigError({"batch_size": f"is larger than the {len(data.train_x)} training images: no step would run"})
     channels_last = config.model == "cnn" and device.type != "mps"
     torch.manual_seed(config.seed)
     model = build_model(config).to(device)
@@ -178,7 +181,6 @@ def setup(config: RunConfig, data: Split, device: torch.device, init_state: dict
     train_x = to_pixels(data.train_x, device)  # converted once: batches are slices of resident tensors
     if channels_last:
         train_x = train_x.contiguous(memory_format=torch.channels_last)
-    steps_per_epoch = len(data.train_x) // config.batch_size
     return Loop(
         config=config,
         data=data,

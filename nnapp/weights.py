@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nnapp.config import RunConfig
 from nnapp.errors import StoreError
+from nnapp.fields import RUN_KEY
+from nnapp.files import atomic_write
+from nnapp.records import base_key
 
 if TYPE_CHECKING:
     import torch
@@ -25,18 +26,18 @@ class WeightFiles:
     get: Callable[[str], Run | None]
 
     def weights_path(self, key: str) -> Path:
+        if not RUN_KEY.fullmatch(key):
+            raise StoreError(f"{key[:40]!r} is not a run key")
         run = self.get(key)
         name = run.weights_file if run is not None and run.weights_file else f"{key}.safetensors"
         return self.home / "weights" / name
 
-    def write_weights(self, key: str, state_dict: dict[str, torch.Tensor]) -> tuple[str, str]:
-        """Write a run's weights; returns (sha256, file name). The name carries the checksum, so a retrain
-        never overwrites the file the finished run still points at."""
-        from safetensors.torch import save as save_safetensors  # torch: the CLI's list and show start without it
-
-        blob = save_safetensors({k: v.contiguous() for k, v in state_dict.items()}, metadata={"key": key})
+    def write_weights(self, key: str, blob_or_state: bytes | dict[str, torch.Tensor]) -> tuple[str, str]:
+        """Write a run's weights (safetensors bytes, or a state dict); returns (sha256, file name). The name
+        carries the checksum, so a retrain never overwrites the file the finished run still points at."""
+        blob = blob_or_state if isinstance(blob_or_state, bytes) else _serialise(key, blob_or_state)
         sha = hashlib.sha256(blob).hexdigest()
-        name = f"{key}-{sha[:16]}.safetensors"
+        name = f"{base_key(key)}-{sha[:16]}.safetensors"
         atomic_write(self.home / "weights" / name, blob)
         return sha, name
 
@@ -56,29 +57,26 @@ class WeightFiles:
             raise StoreError(f"the weights of run {key} are corrupted: {path.name} fails its checksum")
         from safetensors.torch import load as load_safetensors  # torch: the CLI's list and show start without it
 
-        return load_safetensors(blob)
+        try:
+            return load_safetensors(blob)
+        except Exception as err:  # safetensors raises its own error type for a damaged header
+            raise StoreError(f"the weights of run {key} cannot be read: {path.name} is not a safetensors file") from err
 
     def load_model(self, key: str) -> tuple[torch.nn.Module, RunConfig]:
         """Rebuild the model from the stored config and load its weights (eval mode, CPU)."""
         from nnapp.models import build_model
 
+        state = self.load_weights(key)  # first: it checks the run has weights and a readable config
         run = self.get(key)
-        if run is None:
-            raise StoreError(f"no run {key}")
         model = build_model(run.config)
-        model.load_state_dict(self.load_weights(key))
+        try:
+            model.load_state_dict(state)
+        except RuntimeError:
+            raise StoreError(f"the weights of run {key} do not fit the network its config describes") from None
         return model.eval(), run.config
 
 
-def atomic_write(path: Path, blob: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over the target."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _serialise(key: str, state_dict: dict[str, torch.Tensor]) -> bytes:
+    from safetensors.torch import save as save_safetensors  # torch: the CLI's list and show start without it
+
+    return save_safetensors({k: v.contiguous() for k, v in state_dict.items()}, metadata={"key": base_key(key)})

@@ -1,5 +1,6 @@
 """The running app in headless Chromium: every page, and digits drawn on the real canvas with the mouse."""
 
+import contextlib
 import itertools
 import os
 import socket
@@ -31,26 +32,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(fast_run):
-    """`streamlit run app.py` on a free port, over a store holding the fast preset trained on MNIST."""
-    store, run = fast_run
-    home = store.home
+@contextlib.contextmanager
+def serve(home: Path, address: str = "127.0.0.1", env: dict | None = None):
+    """`streamlit run app.py` on a free port over the store in `home`; yields its URL once it answers."""
     port = free_port()
-    env = {**os.environ, "NNAPP_HOME": str(home)}
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true",
-        "--server.address",
-        "127.0.0.1",
-    ]
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"]
+    cmd += ["--server.address", address]
+    env = {**os.environ, "NNAPP_HOME": str(home), **(env or {})}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(120):
@@ -62,9 +50,19 @@ def server(fast_run):
     else:
         proc.kill()
         raise RuntimeError("streamlit did not start:\n" + proc.stdout.read().decode())
-    yield url, run
-    proc.terminate()
-    proc.wait(10)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def server(fast_run):
+    """The app over a store holding the fast preset trained on MNIST."""
+    store, run = fast_run
+    with serve(store.home) as url:
+        yield url, run
 
 
 @pytest.fixture(scope="module")

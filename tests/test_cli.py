@@ -1,7 +1,9 @@
+import io
 import json
 import os
 import subprocess
 import sys
+import zipfile
 
 import torch
 
@@ -74,7 +76,10 @@ def test_train_cache_list_show_export(home, tmp_path):
     out = tmp_path / "export"
     exported = cli("export", key, "--to", str(out), home=home)
     assert exported.returncode == 0, exported.stderr
-    assert json.loads((out / "config.json").read_text())["hidden"] == [32]
-    scripted = torch.jit.load(str(out / "model.torchscript.pt"))
-    assert scripted(torch.rand(2, 1, 28, 28)).shape == (2, 10)
-    assert (out / "metrics.csv").read_text().count("\n") == 3
+    bundle = out / f"nnapp-{key}.zip"
+    assert exported.stdout.strip() == str(bundle)
+    with zipfile.ZipFile(bundle) as zf:
+        assert json.loads(zf.read("config.json"))["hidden"] == [32]
+        assert zf.read("metrics.csv").decode().count("\n") == 3
+        program = torch.export.load(io.BytesIO(zf.read("model.pt2"))).module()
+    assert program(torch.rand(2, 1, 28, 28)).shape == (2, 10)

@@ -130,7 +130,7 @@ def test_reloading_the_train_page_reattaches_to_the_running_job(home):
 def test_invalid_lr_is_explained_and_disables_launch(home):
     at = app("train")
     at.number_input(key="cfg_lr").set_value(-1.0).run()
-    assert at.error[0].value == "must be above 0 (and at most 10)"
+    assert at.error[0].value == "must be a number above 0 and at most 10"
     assert at.button(key="launch").disabled
     at.number_input(key="cfg_lr").set_value(1e-3).run()
     assert not at.error and not at.button(key="launch").disabled
@@ -152,7 +152,7 @@ def test_results_show_metrics_confusion_matrix_gallery_and_downloads(stored_run)
     assert at.subheader[2].value.startswith("Misclassified test images (")
     assert len(at.get("plotly_chart")) == 2  # curves and confusion matrix
     assert image_captions(at)
-    assert {b.key for b in at.get("download_button")} >= {"dl_config", "dl_metrics", "dl_weights", "dl_torchscript"}
+    assert {b.key for b in at.get("download_button")} >= {"dl_config", "dl_metrics", "dl_weights", "dl_bundle"}
 
 
 def test_clicking_a_confusion_cell_filters_the_gallery(stored_run, store):

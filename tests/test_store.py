@@ -89,13 +89,17 @@ def test_delete_removes_run_and_weights(tiny, store):
     assert store.get(run.key) is None and not store.weights_path(run.key).exists()
 
 
-def test_unreadable_config_row_is_skipped(tiny, store):
+def test_unreadable_config_row_is_shown_as_unreadable(tiny, store):
     train_or_load(tiny, store)
     import sqlite3
 
     with sqlite3.connect(store.db_path) as db:
-        db.execute("INSERT INTO runs (key, config, status, created) VALUES ('bad', '{\"future_field\": 1}', 'done', 0)")
-    assert [r.key for r in store.runs()] == [tiny.key()]
+        db.execute(
+            "INSERT INTO runs (key, config, status, created) VALUES ('00000000000000ff', '{\"future_field\": 1}', 'done', 0)"
+        )
+    runs = store.runs()
+    assert [(r.key, r.status) for r in runs] == [(tiny.key(), "done"), ("00000000000000ff", "unreadable")]
+    assert runs[1].message == "its config cannot be read: future_field: unknown field"
 
 
 def test_drawings_round_trip(store):

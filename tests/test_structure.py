@@ -76,3 +76,14 @@ def test_the_cli_lists_and_shows_without_torch():
     code = "import sys, nnapp.__main__, nnapp.arch, nnapp.store; assert 'torch' not in sys.modules"
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_readme_names_tests_that_exist():
+    """Each promise in the README's Reliability section names the test that checks it: those tests must exist."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Reliability", 1)[1].split("\n## ", 1)[0]
+    files = set(re.findall(r"(test_\w+)\.py", section))
+    names = set(re.findall(r"\b(test_\w+)\b(?!\.py)", section)) - files
+    defined = {name for path in (ROOT / "tests").glob("test_*.py") for name, _ in functions(path)}
+    assert files <= {p.stem for p in (ROOT / "tests").glob("test_*.py")}, files
+    assert names and names <= defined, sorted(names - defined)

@@ -7,36 +7,40 @@ import streamlit as st
 
 import ui
 from nnapp import charts
-from nnapp.records import STATUSES
+from nnapp.records import SHOWN
 
 HYPER = ["model", "lr", "batch_size", "epochs", "optimizer", "activation", "dropout"]
+COLUMNS = [
+    "key", "status", "test accuracy", "train s", "dataset", "model", "conv", "hidden", "optimizer", "lr", "schedule",
+    "batch_size", "epochs", "activation", "dropout", "augment", "created",
+]  # fmt: skip
 
 
 def table(runs) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "key": r.key,
-                "status": r.status,
-                "test accuracy": r.accuracy,
-                "train s": r.train_seconds,
-                "dataset": r.config.dataset,
-                "model": r.config.model,
-                "conv": "-".join(str(c[0]) for c in r.config.conv) if r.config.model == "cnn" else "",
-                "hidden": "-".join(map(str, r.config.hidden)),
-                "optimizer": r.config.optimizer,
-                "lr": r.config.lr,
-                "schedule": r.config.schedule,
-                "batch_size": r.config.batch_size,
-                "epochs": r.config.epochs,
-                "activation": r.config.activation,
-                "dropout": r.config.dropout,
-                "augment": r.config.augment,
-                "created": pd.Timestamp(r.created, unit="s"),
-            }
-            for r in runs
-        ]
-    )
+    return pd.DataFrame([row(r) if r.config else {"key": r.key, "status": r.status} for r in runs], columns=COLUMNS)
+
+
+def row(r) -> dict:
+    """A run's line in the table; an unreadable run keeps whatever of its config could be read."""
+    return {
+        "key": r.key,
+        "status": r.status,
+        "test accuracy": r.accuracy,
+        "train s": r.train_seconds,
+        "dataset": r.config.dataset,
+        "model": r.config.model,
+        "conv": "-".join(str(c[0]) for c in r.config.conv) if r.config.model == "cnn" else "",
+        "hidden": "-".join(map(str, r.config.hidden)),
+        "optimizer": r.config.optimizer,
+        "lr": r.config.lr,
+        "schedule": r.config.schedule,
+        "batch_size": r.config.batch_size,
+        "epochs": r.config.epochs,
+        "activation": r.config.activation,
+        "dropout": r.config.dropout,
+        "augment": r.config.augment,
+        "created": pd.to_datetime(r.created, unit="s", errors="coerce"),
+    }
 
 
 def delete_ui(store, picked: list) -> None:
@@ -63,9 +67,9 @@ def main() -> None:
     df = table(runs)
     by_key = {r.key: r for r in runs}
     f1, f2, f3 = st.columns(3)
-    statuses = f1.multiselect("Status", [s for s in STATUSES if s in set(df.status)], key="filter_status")
-    datasets = f2.multiselect("Data set", sorted(set(df.dataset)), key="filter_dataset")
-    kinds = f3.multiselect("Model kind", sorted(set(df.model)), key="filter_model")
+    statuses = f1.multiselect("Status", [s for s in SHOWN if s in set(df.status)], key="filter_status")
+    datasets = f2.multiselect("Data set", sorted(set(df.dataset.dropna())), key="filter_dataset")
+    kinds = f3.multiselect("Model kind", sorted(set(df.model.dropna())), key="filter_model")
     mask = pd.Series(True, index=df.index)
     for column, chosen in (("status", statuses), ("dataset", datasets), ("model", kinds)):
         if chosen:

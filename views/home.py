@@ -5,7 +5,7 @@ import streamlit as st
 import ui
 from nnapp.device import device_label
 from nnapp.presets import DEFAULT_PRESET, PRESETS
-from nnapp.records import ICONS, STATUSES
+from nnapp.records import ICONS, SHOWN, STATUSES
 
 
 def main() -> None:
@@ -18,8 +18,9 @@ def main() -> None:
     st.caption(f"Device: **{device_label()}** · runs stored in `{store.home}`")
 
     counts = store.counts()
-    cols = st.columns(len(STATUSES))
-    for col, status in zip(cols, STATUSES, strict=True):
+    shown = [s for s in SHOWN if s in STATUSES or counts.get(s)]  # 'unreadable' only when there is one
+    cols = st.columns(len(shown))
+    for col, status in zip(cols, shown, strict=True):
         col.metric(f"{ICONS[status]} {status}", counts.get(status, 0))
 
     runs = store.runs()

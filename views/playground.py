@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import numpy as np
@@ -53,11 +54,29 @@ def drawing_ui() -> np.ndarray | None:
     with upload_tab:
         upload = st.file_uploader("A PNG or JPEG of one digit", type=["png", "jpg", "jpeg"], key="upload")
         if upload is not None:
-            try:
-                return load_image(upload.getvalue())
-            except ImageError as err:
-                st.error(str(err))
+            decoded, problem = decode_upload(upload_digest(upload), upload.getvalue())
+            if problem:
+                st.error(problem)
+            return decoded
     return image
+
+
+def upload_digest(upload) -> str:
+    """The upload's SHA-256, worked out once per uploaded file rather than on every rerun."""
+    digests = st.session_state.setdefault("upload_digests", {})
+    if upload.file_id not in digests:
+        digests.clear()  # only the latest upload is kept
+        digests[upload.file_id] = hashlib.sha256(upload.getvalue()).hexdigest()
+    return digests[upload.file_id]
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def decode_upload(digest: str, _data: bytes) -> tuple[np.ndarray | None, str | None]:
+    """An upload decoded once per content (the digest is the cache key), its failure included: (RGBA, None) or (None, why)."""
+    try:
+        return load_image(_data), None
+    except ImageError as err:
+        return None, str(err)
 
 
 def stages_ui(stages) -> None:
@@ -205,10 +224,9 @@ def main() -> None:
         ui.page_link("train")
         return
     best = max(runs, key=lambda r: r.accuracy or 0)
-    wanted = st.session_state.pop("playground_run", None)
-    if wanted in {r.key for r in runs}:
-        st.session_state["playground_pick"] = wanted
-    run = ui.pick_run(runs, "playground_pick", label="Model", default=best.key)
+    run = ui.pick_linked_run(
+        runs, "playground_pick", "playground_run", best.key, "Model", missing="Run {} is not a finished MNIST model to try here."
+    )
     try:
         model_for(run)
     except StoreError as err:

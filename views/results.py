@@ -1,7 +1,8 @@
-"""Results: one run's curves, confusion matrix, per-class metrics, misclassified digits and exports."""
+"""Results: one run's curves, confusion matrix, per-class metrics, misclassified digits, export and import."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -10,16 +11,48 @@ import streamlit as st
 
 import ui
 from nnapp import charts, export
-from nnapp.errors import StoreError
+from nnapp.errors import BundleError, StoreError
+from nnapp.importer import import_bundle
 from nnapp.store import Store
 from ui import CHART_STEPS
 
 GALLERY_MAX = 60
+UPLOAD_UNPACKED = 256 << 20  # what an uploaded bundle may unpack to; larger runs: python -m nnapp import
 
 
-@st.cache_data(show_spinner="Tracing the model…", max_entries=8)
-def torchscript(home: str, key: str, sha: str) -> bytes:
-    return export.torchscript_bytes(Store(home), key)
+@st.cache_data(show_spinner=False, max_entries=4)
+def bundle(home: str, key: str, sha: str) -> bytes:
+    """The run's zip bundle, made when the download button is clicked (torch.export takes a few seconds)."""
+    return export.bundle_bytes(Store(home), key)
+
+
+def import_ui(store: Store) -> None:
+    """Upload a bundle that `export` wrote: checked in full, then opened here."""
+    with st.expander("Import a run (a bundle exported from nnapp)"):
+        upload = st.file_uploader("Run bundle (.zip)", type=["zip"], key="import_bundle")
+        if upload is None:
+            return
+        blob = upload.getvalue()
+        digest = hashlib.sha256(blob).hexdigest()
+        done = st.session_state.setdefault("imported", {})
+        if digest not in done:  # each upload is checked and stored once, not on every rerun
+            try:
+                run = import_bundle(store, blob, limit=UPLOAD_UNPACKED)
+                done[digest] = ("ok", f"Imported run {run.key}: {run.config.describe()}.")
+                st.session_state["results_run"] = run.key
+            except (BundleError, StoreError) as err:
+                done[digest] = ("error", f"Not imported: {err}")
+        kind, message = done[digest]
+        (st.success if kind == "ok" else st.error)(message)
+
+
+def unreadable_ui(store: Store, run) -> None:
+    st.error(f"Run `{run.key}` cannot be read: {run.message}. The other runs are not affected.")
+    if st.button("Delete this run", key="delete_unreadable"):
+        store.delete(run.key)
+        st.session_state.pop("results_pick", None)
+        st.query_params.pop("run", None)
+        st.rerun()
 
 
 def downloads(store: Store, run) -> None:
@@ -34,12 +67,19 @@ def downloads(store: Store, run) -> None:
         return
     try:
         weights = export.weights_bytes(store, run.key)
-        script = torchscript(str(store.home), run.key, run.weights_sha256)
     except StoreError as err:
         st.error(f"Weights unavailable: {err}")
         return
     cols[2].download_button("Weights (safetensors)", weights, f"{run.key}.safetensors", key="dl_weights")
-    cols[3].download_button("TorchScript", script, f"{run.key}.torchscript.pt", key="dl_torchscript")
+    home, sha = str(store.home), run.weights_sha256
+    cols[3].download_button(
+        "Bundle (zip)",
+        lambda: bundle(home, run.key, sha),
+        export.bundle_name(run.key),
+        "application/zip",
+        key="dl_bundle",
+        help="config, weights, metrics, a torch.export program and predict.py; import it into another nnapp",
+    )
 
 
 def gallery(run, store: Store) -> None:
@@ -50,6 +90,9 @@ def gallery(run, store: Store) -> None:
     pred, prob = stored
     images, labels = ui.test_images(run.config.dataset)
     names = ui.class_names(run.config.dataset)
+    if len(pred) != len(labels) or pred.max(initial=0) >= len(names):
+        st.info("This run's stored predictions do not match the test set.")
+        return
     wrong = np.flatnonzero(pred != labels)
     st.subheader(f"Misclassified test images ({len(wrong)} of {len(labels):,})")
     c1, c2, c3 = st.columns(3)
@@ -99,17 +142,15 @@ def pick_cell(event, names: list[str]) -> None:
 def main() -> None:
     st.title("Results")
     store = ui.store()
-    runs = ui.runs_or_hint("No runs yet: train one on the Train page.")
+    import_ui(store)
+    runs = ui.runs_or_hint("No runs yet: train one on the Train page, or import one above.")
     if not runs:
         return
-    default = st.session_state.pop("results_run", None) or st.query_params.get("run")
-    if default is None:
-        done = [r for r in runs if r.has_weights()]
-        default = done[0].key if done else runs[0].key
-    if default in {r.key for r in runs}:
-        st.session_state["results_pick"] = default
-    run = ui.pick_run(runs, "results_pick", default=default)
-    st.query_params["run"] = run.key
+    done = [r for r in runs if r.has_weights()]
+    run = ui.pick_linked_run(runs, "results_pick", "results_run", fallback=(done or runs)[0].key)
+    if run.is_unreadable():
+        unreadable_ui(store, run)
+        return
 
     c = st.columns(4)
     c[0].metric("Status", f"{run.icon} {run.status}")

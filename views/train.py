@@ -9,8 +9,10 @@ import streamlit as st
 
 import ui
 from nnapp import charts
-from nnapp.arch import parameter_count, summary
+from nnapp.arch import summary
 from nnapp.config import MODEL_KINDS, PADDINGS, PRECISIONS, RunConfig
+from nnapp.errors import StoreError
+from nnapp.limits import estimate, size_text
 from nnapp.presets import DEFAULT_PRESET, PRESETS
 from nnapp.records import base_key
 from nnapp.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES
@@ -167,7 +169,7 @@ def config_ui() -> tuple[RunConfig, Slots]:
 def launch(config: RunConfig) -> None:
     try:
         submission = ui.jobs().submit(config, force=st.session_state.get("force", False))
-    except ValueError as err:
+    except (ValueError, StoreError) as err:  # a config refused at launch, a read-only or damaged store
         st.error(str(err))
         return
     st.session_state["watch_run"] = submission.key
@@ -181,6 +183,9 @@ def live_status(key: str) -> None:
     run = store.get(key) or store.get(base_key(key))  # a retrain that succeeded has become its run
     if run is None:
         st.warning("That run is no longer in the store.")
+        return
+    if run.is_unreadable():
+        st.error(f"Run `{run.key}` cannot be read: {run.message}")
         return
     active = jobs.is_active(key) or run.is_active()
     if st.session_state.get("live_active") == key and not active:
@@ -239,9 +244,11 @@ def main() -> None:
             return
         problems = config.validate()
         slots.show(problems)
-        if not problems:
+        if not problems:  # sizes by arithmetic (nnapp.arch): the server never builds the model
+            need = estimate(config)
             st.markdown(
-                f"**{parameter_count(config):,} parameters** · {config.steps_per_epoch()} steps per epoch · key `{config.key()}`"
+                f"**{need.parameters:,} parameters** · about {size_text(need.total)} of memory to train · "
+                f"{config.steps_per_epoch()} steps per epoch · key `{config.key()}`"
             )
             with st.expander("Layer summary"):
                 st.dataframe(pd.DataFrame(summary(config)), hide_index=True, width="stretch")

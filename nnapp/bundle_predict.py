@@ -1,0 +1,91 @@
+"""Predict the digit in image files with the model of this bundle (written by nnapp's export).
+
+    python predict.py digit.png [another.jpg ...]
+
+Needs Python 3.10+ with torch, numpy and Pillow; not nnapp. nnapp copies this file into every bundle as
+predict.py and never imports it. Each step is a function of its own (load the model, read an image, make
+it an MNIST-style digit, predict, report), so a step can be added without touching the others.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+HERE = Path(__file__).resolve().parent
+BOX, SIZE = 20, 28  # MNIST fits a digit's bounding box into 20×20, then centres its mass in 28×28
+
+
+def load_model(folder: Path = HERE) -> torch.nn.Module:
+    """The network as saved by torch.export (model.pt2): (N, 1, 28, 28) pixels in [0, 1] -> (N, classes) logits."""
+    return torch.export.load(str(folder / "model.pt2")).module()
+
+
+def class_names(folder: Path = HERE) -> list[str]:
+    return json.loads((folder / "manifest.json").read_text())["classes"]
+
+
+def read_image(path: Path) -> np.ndarray:
+    """The image as ink in [0, 1] (bright ink on a dark ground), whatever its colours or orientation."""
+    with Image.open(path) as img:
+        grey = np.asarray(ImageOps.exif_transpose(img).convert("L"), dtype=np.float32) / 255
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    return 1 - grey if np.median(border) > 0.5 else grey  # dark ink on a light ground: invert
+
+
+def to_digit(ink: np.ndarray) -> np.ndarray | None:
+    """Crop to the ink, fit into 20×20, place its centre of mass at the middle of 28×28; None without ink."""
+    if ink.max() < 0.1:
+        return None
+    rows, cols = np.flatnonzero((ink > 0.1 * ink.max()).any(1)), np.flatnonzero((ink > 0.1 * ink.max()).any(0))
+    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    scale = BOX / max(crop.shape)
+    width, height = max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))
+    box = np.asarray(Image.fromarray(crop).resize((width, height), Image.Resampling.LANCZOS)).clip(0, None)
+    box /= max(float(box.max()), 1e-6)
+    ys, xs = np.indices(box.shape)
+    mass = box.sum()
+    top = min(max(round(SIZE / 2 - (box * ys).sum() / mass), 0), SIZE - height)
+    left = min(max(round(SIZE / 2 - (box * xs).sum() / mass), 0), SIZE - width)
+    digit = np.zeros((SIZE, SIZE), np.float32)
+    digit[top : top + height, left : left + width] = box
+    return digit
+
+
+@torch.inference_mode()
+def predict(model: torch.nn.Module, digit: np.ndarray) -> np.ndarray:
+    """Class probabilities for one 28×28 digit."""
+    return model(torch.from_numpy(digit).reshape(1, 1, SIZE, SIZE)).softmax(1)[0].numpy()
+
+
+def report(path: str, names: list[str], probs: np.ndarray | None) -> str:
+    if probs is None:
+        return f"{path}: no ink found"
+    best = int(np.argmax(probs))
+    return f"{path}: {names[best]} ({probs[best]:.1%})"
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print("usage: python predict.py IMAGE [IMAGE ...]", file=sys.stderr)
+        return 2
+    model, names = load_model(), class_names()
+    failed = 0
+    for path in argv:
+        try:
+            digit = to_digit(read_image(Path(path)))
+        except (OSError, ValueError) as err:  # missing, unreadable or not an image
+            print(f"{path}: cannot read it ({err})", file=sys.stderr)
+            failed = 1
+            continue
+        print(report(path, names, None if digit is None else predict(model, digit)))
+    return failed
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,245 @@
+"""Export and import of run bundles: a faithful round trip, a predict.py that runs without nnapp, and tampered
+bundles refused with what does not match, nothing stored and nothing unpickled."""
+
+import hashlib
+import io
+import json
+import os
+import pickle
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from nnapp.__main__ import main
+from nnapp.config import RunConfig
+from nnapp.errors import BundleError
+from nnapp.export import bundle_bytes
+from nnapp.importer import import_bundle
+from nnapp.models import build_model
+from nnapp.presets import PRESETS
+from nnapp.store import Store
+from tests.digits import render
+from ui import PAGES
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+MARKER = Path("/tmp") / f"nnapp-unpickled-{os.getpid()}"
+
+
+@pytest.fixture(scope="module")
+def exported(fast_run):
+    """(bundle bytes, the run it was made from, its store)."""
+    store, run = fast_run
+    return bundle_bytes(store, run.key), run, store
+
+
+def unpack(blob: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
+def repack(blob: bytes, files: dict | None = None, manifest: dict | None = None, checksums: bool = True) -> bytes:
+    """The bundle with files replaced (None removes one) and manifest fields changed; checksums redone unless told not."""
+    parts = unpack(blob)
+    for name, data in (files or {}).items():
+        if data is None:
+            parts.pop(name, None)
+        else:
+            parts[name] = data
+    meta = json.loads(parts["manifest.json"])
+    meta.update(manifest or {})
+    if checksums:
+        meta["files"] = {n: hashlib.sha256(d).hexdigest() for n, d in parts.items() if n != "manifest.json"}
+    parts["manifest.json"] = json.dumps(meta).encode()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in parts.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+class Payload:
+    """Unpickling this runs a command: the test fails if the marker file appears."""
+
+    def __reduce__(self):
+        return (os.system, (f"touch {MARKER}",))
+
+
+def test_a_bundle_round_trips_into_another_store(exported, tmp_path):
+    blob, run, source = exported
+    target = Store(tmp_path / "other")
+    imported = import_bundle(target, blob)
+    assert imported.key == run.key and imported.config == run.config and imported.status == "done"
+    assert imported.test == run.test and imported.weights_sha256 == run.weights_sha256
+    assert imported.device == run.device and imported.train_seconds == run.train_seconds
+    assert target.epochs(run.key) == source.epochs(run.key)
+    for mine, theirs in zip(target.predictions(run.key), source.predictions(run.key), strict=True):
+        assert np.array_equal(mine, theirs)
+    x = torch.rand(4, 1, 28, 28)
+    assert torch.equal(target.load_model(run.key)[0](x), source.load_model(run.key)[0](x))
+
+
+def test_predict_py_runs_from_the_bundle_folder_without_nnapp(exported, tmp_path):
+    blob, run, _ = exported
+    with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+        zf.extractall(tmp_path)
+    for digit in range(10):
+        Image.fromarray(render(digit, box=(40 + 5 * digit, 30, 120, 190))).save(tmp_path / f"{digit}.png")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    no_nnapp = subprocess.run([sys.executable, "-I", "-c", "import nnapp"], cwd=tmp_path, env=clean, capture_output=True)
+    assert no_nnapp.returncode != 0  # the script below cannot be leaning on nnapp
+    images = [f"{d}.png" for d in range(10)]
+    proc = subprocess.run(
+        [sys.executable, "-I", "predict.py", *images], cwd=tmp_path, env=clean, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    answers = dict(line.split(": ", 1) for line in proc.stdout.strip().splitlines())
+    right = [d for d in range(10) if answers[f"{d}.png"].startswith(f"{d} (")]
+    assert len(right) >= 8, answers
+
+
+def test_the_program_in_the_bundle_computes_what_the_network_does(exported):
+    blob, run, store = exported
+    program = torch.export.load(io.BytesIO(unpack(blob)["model.pt2"])).module()
+    model = store.load_model(run.key)[0]
+    x = torch.rand(3, 1, 28, 28)
+    assert torch.allclose(program(x), model(x), atol=1e-5)
+
+
+NARROWER = PRESETS["fast"].replace(conv=((8, 3, 2), (32, 3, 2)))  # 8 channels in the first block instead of 16
+
+
+def other_weights(config: RunConfig = NARROWER) -> bytes:
+    """Weights of another network."""
+    from safetensors.torch import save
+
+    return save({k: v.contiguous() for k, v in build_model(config).state_dict().items()})
+
+
+TAMPERED = [
+    ("a byte of the weights", lambda b, p: repack(b, {"weights.safetensors": flip(p["weights.safetensors"])}, checksums=False),
+     "weights.safetensors fails its checksum"),
+    ("another network's weights", lambda b, p: repack(b, {"weights.safetensors": other_weights()}),
+     "weights.safetensors does not match its config: 1.weight is F32 8×1×3×3, the network's is F32 16×1×3×3"),
+    ("weights without batch norm", lambda b, p: repack(b, {"weights.safetensors": other_weights(PRESETS["fast"].replace(batch_norm=False))}),
+     "missing: '3.weight', '3.bias', '3.running_mean' and 15 more; not in the network: '1.bias', '10.bias', '4.bias' and 3 more"),
+    ("a changed config", lambda b, p: repack(b, {"config.json": edit_config(p, hidden=[64])}), "does not match its config (whose key is"),
+    ("a changed config with its key", lambda b, p: repack(b, {"config.json": edit_config(p, hidden=[64])},
+     {"key": RunConfig.from_dict({**json.loads(p["config.json"]), "hidden": [64]}).key()}),
+     "weights.safetensors does not match its config"),
+    ("an invalid config", lambda b, p: repack(b, {"config.json": edit_config(p, lr=float("nan"))}), "lr: must be a number"),
+    ("an accuracy of 150%", lambda b, p: repack(b, manifest={"test": {**json.loads(p["manifest.json"])["test"], "accuracy": 1.5}}),
+     "has no accuracy between 0 and 1"),
+    ("another engine version", lambda b, p: repack(b, manifest={"engine": "0"}), "trained by nnapp engine '0'"),
+    ("another data set's files", lambda b, p: repack(b, manifest={"data": "mnist-v2"}), "trained on data 'mnist-v2'"),
+    ("an extra file", lambda b, p: repack(b, {"evil.pkl": pickle.dumps(Payload())}), "files nnapp does not write: 'evil.pkl'"),
+    ("a pickle as the weights", lambda b, p: repack(b, {"weights.safetensors": pickle.dumps(Payload())}), "not a safetensors file"),
+    ("no manifest", lambda b, p: repack_without_manifest(p), "lacks manifest.json"),
+    ("text in the metrics", lambda b, p: repack(b, {"metrics.csv": b"epoch,train_loss\n1,lots\n"}), "metrics.csv row 1"),
+    ("predictions of class 99", lambda b, p: repack(b, {"predictions.u8": bytes([99]) * 10_000}), "classes the data set does not have"),
+    ("an unfinished run", lambda b, p: repack(b, manifest={"run": {"status": "failed"}}), "did not finish"),
+    ("not a zip", lambda b, p: b"PK\x03\x04 certainly not a zip", "not an nnapp bundle"),
+    ("nothing", lambda b, p: b"", "not an nnapp bundle"),
+]  # fmt: skip
+
+
+def flip(data: bytes) -> bytes:
+    return data[:-10] + bytes([data[-10] ^ 0xFF]) + data[-9:]
+
+
+def edit_config(parts: dict, **changes) -> bytes:
+    return json.dumps({**json.loads(parts["config.json"]), **changes}).encode()
+
+
+def repack_without_manifest(parts: dict) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in parts.items():
+            if name != "manifest.json":
+                zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_a_zip_bomb_is_refused_before_it_is_unpacked(tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in ("manifest.json", "config.json", "weights.safetensors", "metrics.csv"):
+            zf.writestr(name, b"\x00" * (8 << 20))  # 32 MiB of zeros pack into 32 KiB
+    assert len(buf.getvalue()) < 100_000
+    with pytest.raises(BundleError, match="unpacks to more than 16 MiB"):
+        import_bundle(Store(tmp_path), buf.getvalue(), limit=16 << 20)
+
+
+@pytest.mark.parametrize("what, make, says", TAMPERED, ids=[t[0] for t in TAMPERED])
+def test_a_tampered_bundle_says_what_does_not_match_and_stores_nothing(exported, tmp_path, what, make, says):
+    blob, _, _ = exported
+    bad = make(blob, unpack(blob))
+    target = Store(tmp_path / "other")
+    with pytest.raises(BundleError) as err:
+        import_bundle(target, bad)
+    assert says in str(err.value), str(err.value)
+    assert "\n" not in str(err.value)
+    assert target.runs() == [] and not list((target.home / "weights").iterdir())
+    assert not MARKER.exists()
+
+
+def test_import_never_unpickles_the_program_it_carries(exported, tmp_path):
+    blob, run, _ = exported
+    bad = repack(blob, {"model.pt2": pickle.dumps(Payload())})  # checksums redone: the import itself must not load it
+    assert import_bundle(Store(tmp_path / "other"), bad).key == run.key
+    assert not MARKER.exists()
+
+
+def test_import_and_export_on_the_command_line(exported, tmp_path, monkeypatch, capsys):
+    blob, run, _ = exported
+    monkeypatch.setenv("NNAPP_HOME", str(tmp_path / "home"))
+    (tmp_path / "run.zip").write_bytes(blob)
+    (tmp_path / "tampered.zip").write_bytes(repack(blob, manifest={"engine": "0"}))
+
+    def cli(*args):
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        assert code == 0 or (err.startswith("nnapp: error:") and len(err.strip().splitlines()) == 1), err
+        return code, out + err
+
+    assert cli("import", str(tmp_path / "tampered.zip")) == (
+        2,
+        "nnapp: error: the run was trained by nnapp engine '0'; this nnapp is 1\n",
+    )
+    assert cli("import", str(tmp_path / "run.zip"))[0] == 0
+    code, said = cli("import", str(tmp_path / "run.zip"))
+    assert code == 2 and "already in the store" in said
+    assert cli("import", str(tmp_path / "missing.zip"))[0] == 2
+    assert cli("import", str(tmp_path))[0] == 2  # a folder
+    code, said = cli("export", run.key, "--to", str(tmp_path / "run.zip"))
+    assert code == 2 and "already exists" in said and (tmp_path / "run.zip").read_bytes() == blob
+    code, said = cli("export", run.key, "--to", str(tmp_path / "run.zip" / "inside"))
+    assert code == 2 and "is a file, not a folder" in said
+    code, said = cli("export", run.key, "--to", "/proc/nnapp/bundle.zip")
+    assert code == 2 and "cannot write /proc/nnapp/bundle.zip" in said
+    assert [r.key for r in Store().runs()] == [run.key]
+
+
+def test_a_bundle_uploaded_on_the_results_page(exported, home):
+    blob, run, _ = exported
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page(PAGES["results"].path).run()
+    at.file_uploader(key="import_bundle").upload(
+        "bad.zip", repack(blob, {"weights.safetensors": other_weights()}), "application/zip"
+    )
+    at.run()
+    assert not at.exception and at.error[0].value.startswith("Not imported: weights.safetensors does not match its config")
+    assert Store().runs() == []
+    at.file_uploader(key="import_bundle").set_value(("run.zip", blob, "application/zip")).run()
+    assert not at.exception, at.exception
+    assert at.success[0].value.startswith(f"Imported run {run.key}")
+    assert at.selectbox(key="results_pick").value == run.key and at.query_params["run"] == run.key
+    at.run()  # a rerun neither imports it again nor says it is already there
+    assert not at.error and at.success[0].value.startswith(f"Imported run {run.key}")
