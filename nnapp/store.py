@@ -235,6 +235,8 @@ class Store:
             for table in ("runs", "epochs", "steps", "predictions"):
                 db.execute(f"DELETE FROM {table} WHERE key=?", (key,))
         self.weights_path(key).unlink(missing_ok=True)
+        for extra in (self.home / "ood").glob(f"{key}.*"):  # its not-a-digit check (nnapp.ood)
+            extra.unlink(missing_ok=True)
 
     # --- weights ------------------------------------------------------------------------------
 
