@@ -1,4 +1,4 @@
-"""What a stored run can be exported as: config JSON, safetensors weights, TorchScript, metrics CSV."""
+"""What a stored run can be exported as: config JSON, safetensors weights, TorchScript, metrics CSV, not-a-digit check."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from nnapp import ood
 from nnapp.store import Store
 
 
@@ -46,15 +47,23 @@ def metrics_csv(store: Store, key: str) -> bytes:
     return buf.getvalue().encode()
 
 
+def not_digit_json(store: Store, key: str) -> bytes | None:
+    """The not-a-digit check (nnapp.ood.bundle_entry) as JSON; None for a run that has none (not MNIST)."""
+    entry = ood.bundle_entry(store, key)
+    return json.dumps(entry).encode() if entry else None
+
+
 def export(store: Store, key: str, to: Path) -> list[Path]:
-    """Write config.json, weights.safetensors, model.torchscript.pt and metrics.csv into `to`."""
+    """Write config.json, weights.safetensors, model.torchscript.pt, metrics.csv and not-a-digit.json into `to`."""
     to.mkdir(parents=True, exist_ok=True)
     files = {
         "config.json": config_json(store, key),
         "weights.safetensors": weights_bytes(store, key),
         "model.torchscript.pt": torchscript_bytes(store, key),
         "metrics.csv": metrics_csv(store, key),
+        "not-a-digit.json": not_digit_json(store, key),
     }
+    files = {name: blob for name, blob in files.items() if blob is not None}
     paths = []
     for name, blob in files.items():
         path = to / name
