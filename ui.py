@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from nnapp import ood
 from nnapp.data import load
 from nnapp.device import set_threads
 from nnapp.jobs import JobManager
@@ -131,3 +132,29 @@ def open_train(watch: str | None = None) -> None:
     if watch:
         st.session_state["watch_run"] = watch
     st.switch_page(PAGES["train"].path)
+
+
+@st.cache_resource
+def _checks() -> dict:
+    """Per process: not-a-digit checks loaded, by (key, weights checksum), and the processes making them."""
+    return {"loaded": {}, "making": {}}
+
+
+def not_digit_check(run: Run) -> dict | str | None:
+    """The run's not-a-digit check (nnapp.ood); a sentence while it is being made, or why there is none;
+    None for a run that cannot have one. A missing check is made in a process of its own: no page waits."""
+    if not run.has_weights() or not ood.available(run.config):
+        return None
+    checks, key = _checks(), (run.key, run.weights_sha256)
+    if key in checks["loaded"]:
+        return checks["loaded"][key]
+    stats = ood.load_stats(store(), run.key)
+    if stats is not None:
+        checks["loaded"][key] = stats
+        return stats
+    proc = checks["making"].get(key)
+    if proc is None:
+        checks["making"][key] = ood.start(store(), run.key)
+    elif proc.poll() not in (None, 0):
+        return f"The not-a-digit check could not be made: {ood.failure(store(), run.key)}."
+    return "The not-a-digit check for this run is being made (once per run, a few seconds on a CPU)."
