@@ -145,7 +145,7 @@ def not_digit_check(run: Run) -> dict | str | None:
     None for a run that cannot have one. A missing check is made in a process of its own: no page waits."""
     if not run.has_weights() or not ood.available(run.config):
         return None
-    checks, key = _checks(), (run.key, run.weights_sha256)
+    checks, key = _checks(), (str(store().home), run.key, run.weights_sha256)
     if key in checks["loaded"]:
         return checks["loaded"][key]
     stats = ood.load_stats(store(), run.key)
@@ -153,8 +153,8 @@ def not_digit_check(run: Run) -> dict | str | None:
         checks["loaded"][key] = stats
         return stats
     proc = checks["making"].get(key)
-    if proc is None:
+    if proc is None or proc.poll() == 0:  # not started, or made and gone since (deleted with its run)
         checks["making"][key] = ood.start(store(), run.key)
-    elif proc.poll() not in (None, 0):
+    elif proc.poll() is not None:
         return f"The not-a-digit check could not be made: {ood.failure(store(), run.key)}."
     return "The not-a-digit check for this run is being made (once per run, a few seconds on a CPU)."

@@ -1,7 +1,7 @@
 """Not a digit: a check on what a trained network computes, for every MNIST run, old and new.
 
 The network's own activations (each conv block's output averaged over the four quadrants of the image,
-each hidden layer, the logits) go into a small head, one hidden layer of 64, trained once per run to
+each hidden layer, the logits) go into a small head, one hidden layer of 128, trained once per run to
 tell digits (the run's training digits, and digits drawn on a canvas) from drawings that are not digits
 (nnapp.nondigits: font glyphs, scribbles, outlines, cut and overlaid MNIST digits): outlier exposure,
 after the fact, on frozen features, so runs trained before this existed get it too. The threshold is
