@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load as load_arrays
 from safetensors.numpy import save as save_arrays
 from torch import nn
@@ -186,7 +186,7 @@ def load_stats(store: Store, key: str) -> dict | None:
             "rates": json.loads(meta["rates"]),
             "seconds": float(meta["seconds"]),
         }
-    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+    except (OSError, ValueError, KeyError, SafetensorError):
         return None  # unreadable: made again
 
 

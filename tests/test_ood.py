@@ -90,6 +90,8 @@ def test_a_check_made_for_other_weights_is_made_again(store, tiny):
     with store._db() as db:  # as if the run had been trained again: its weights' checksum changes
         db.execute("UPDATE runs SET weights_sha256='0' WHERE key=?", (run.key,))
     assert ood.load_stats(store, run.key) is None
+    ood.path(store, run.key).write_bytes(b"garbage")  # a damaged file is made again, never an error
+    assert ood.load_stats(store, run.key) is None
     store.delete(run.key)
     assert not list((store.home / "ood").glob(f"{run.key}.*"))
     assert first["threshold"] > -np.inf
