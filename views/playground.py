@@ -257,7 +257,7 @@ def main() -> None:
             with st.expander("Saliency: which pixels drove this prediction", expanded=False):
                 st.plotly_chart(charts.saliency(stages.digit, saliency(model_for(run), stages.digit)), key="saliency")
             st.caption(
-                f"canvas → probabilities: {prep_ms + st.session_state['model_ms']:.2f} ms (preprocessing {prep_ms:.2f} ms, model {st.session_state['model_ms']:.2f} ms)"
+                f"canvas → probabilities: {prep_ms + st.session_state['model_ms']:.2f} ms (preprocessing {prep_ms:.2f} ms, model and not-a-digit check {st.session_state['model_ms']:.2f} ms)"
             )
     if digit is not None:
         compare_ui(runs, digit, run)
