@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from nnapp import ood
 from nnapp.data import load
 from nnapp.device import set_threads
 from nnapp.jobs import JobManager
@@ -212,3 +213,29 @@ def open_train(watch: str | None = None) -> None:
     if watch:
         st.session_state["watch_run"] = watch
     st.switch_page(PAGES["train"].path)
+
+
+@st.cache_resource
+def _checks() -> dict:
+    """Per process: not-a-digit checks loaded, by (store, key, weights checksum)."""
+    return {}
+
+
+def not_digit_check(run: Run) -> dict | str | None:
+    """The run's not-a-digit check (nnapp.ood); a sentence while it is being made, or why there is none;
+    None for a run that cannot have one. A missing check is made by a background job: no page waits."""
+    if not run.has_weights() or not ood.available(run.config):
+        return None
+    checks, key = _checks(), (str(store().home), run.key, run.weights_sha256)
+    if key in checks:
+        return checks[key]
+    stats = ood.load_stats(store(), run.key)
+    if stats is not None:
+        checks[key] = stats
+        return stats
+    task = store().task(ood.task_key(run))
+    if task is not None and task.is_problem():
+        return f"The not-a-digit check could not be made: {task.message}."
+    if task is None or task.is_done():  # never asked for, or made and gone since (its file was deleted)
+        jobs().submit_task("not_a_digit", ood.task_key(run), {"key": run.key}, force=True)
+    return "The not-a-digit check for this run is being made (once per run, a few seconds on a CPU)."

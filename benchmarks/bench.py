@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench.py            # all but the best preset (about 8 minutes on 2 CPU cores)
     .venv/bin/python benchmarks/bench.py --best     # also trains the best preset (about 3 minutes more)
     .venv/bin/python benchmarks/bench.py --quick    # fewer repeats, no default/best preset training
+    .venv/bin/python benchmarks/bench.py --only 7   # the not-a-digit check: families compared, its costs
 
 Prints one table per comparison: medians over repeats, and the ratios.
 """
@@ -31,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import app_timing  # noqa: E402
+import notdigit  # noqa: E402
 import speed  # noqa: E402
 
 from nnapp.config import RunConfig  # noqa: E402
@@ -345,12 +347,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one repeat, two seeds, skip the default and best presets")
     parser.add_argument("--best", action="store_true", help="also train the best preset (minutes)")
-    parser.add_argument("--only", nargs="*", type=int, help="run only these sections (1-11)")
+    parser.add_argument("--only", nargs="*", type=int, help="run only these sections (1-12)")
     args = parser.parse_args()
     device = pick_device()
     repeats = 1 if args.quick else 3
     seeds = [0, 1] if args.quick else [0, 1, 2]
-    only = set(args.only or range(1, 12))
+    only = set(args.only or range(1, 13))
     print(f"# nnapp benchmark, {time.strftime('%Y-%m-%d %H:%M')}")
     print(f"device: {device_label(device)} · torch {torch.__version__} · {platform.machine()}")
     print(f"CPU: {speed.cpu_description()}")
@@ -379,6 +381,9 @@ def main() -> None:
         speed.bench_cli_startup(table, repeats=3 if args.quick else 5)
     if 11 in only:
         speed.bench_fast_vs_reference(seeds, table)
+    if 12 in only:
+        presets = ["fast", "seed-mlp"] if args.quick else ["fast", "default", "seed-mlp"]
+        notdigit.bench_not_a_digit(table, presets, store, 100 if args.quick else 300)
     print(f"\nbenchmark took {time.perf_counter() - t0:.0f}s")
 
 

@@ -1,4 +1,4 @@
-"""`python -m nnapp train|list|show|export|import|delete`: the engine without the browser."""
+"""`python -m nnapp train|list|show|predict|export|import|delete`: the engine without the browser."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog="python -m nnapp", description="Train, list, show, export, import and delete nnapp runs.")
+    parser = Parser(prog="python -m nnapp", description="Train, list, show, try, export, import and delete nnapp runs.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     train = sub.add_parser(
         "train",
@@ -53,6 +53,9 @@ def build_parser() -> Parser:
     imp.add_argument("file", type=Path, metavar="FILE.zip")
     delete = sub.add_parser("delete", help="delete a run, its metrics and its weights (an unreadable run too)")
     delete.add_argument("key", help="a run key or an unambiguous prefix")
+    pred = sub.add_parser("predict", help="read digits from PNG or JPEG images, or say they are not digits")
+    pred.add_argument("key", help="a run key or an unambiguous prefix")
+    pred.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     return parser
 
 
@@ -220,6 +223,49 @@ def cmd_export(args: argparse.Namespace, store: Store) -> int:
     return 0
 
 
+def read_images(paths: list[Path]) -> list:
+    """Every image decoded before anything is predicted, so a bad file costs no work."""
+    from nnapp.predict import ImageError, load_image
+
+    images = []
+    for path in paths:
+        try:
+            images.append(load_image(path.read_bytes()))
+        except OSError as err:
+            raise CLIError(f"cannot read {path}: {err.strerror}") from None
+        except ImageError as err:
+            raise CLIError(f"{path}: {err}") from None
+    return images
+
+
+def cmd_predict(args: argparse.Namespace, store: Store) -> int:
+    from nnapp import ood
+    from nnapp.device import set_threads
+    from nnapp.predict import for_inference, preprocess
+
+    run = find(store, args.key)
+    if not run.has_weights():
+        raise CLIError(f"run {run.key} has no weights to predict with (status {run.status})")
+    images = read_images(args.images)
+    if ood.available(run.config) and ood.load_stats(store, run.key) is None:
+        print(f"making the not-a-digit check of run {run.key[:8]} (once per run, a few seconds)", file=sys.stderr)
+    stats = ood.ensure(store, run.key)
+    set_threads(1)  # one digit at a time: one thread is the fastest
+    model = for_inference(store.load_model(run.key)[0])
+    names = run.config.data_spec().classes
+    for path, image in zip(args.images, images, strict=True):
+        stages = preprocess(image)
+        if stages is None:
+            print(f"{path}: empty (no ink)")
+            continue
+        v = ood.judge(model, stages.digit, stats)
+        guess = f"probability {v.probabilities[v.digit]:.1%}"
+        check = f"not-a-digit score {v.score:.2f}, threshold {v.threshold:.2f}" if stats else "no not-a-digit check"
+        answer = names[v.digit] if v.is_digit else f"not a digit (best guess {names[v.digit]})"
+        print(f"{path}: {answer}  [{guess}; {check}]")
+    return 0
+
+
 def cmd_import(args: argparse.Namespace, store: Store) -> int:
     from nnapp.importer import MAX_BUNDLE, import_bundle
 
@@ -249,6 +295,7 @@ def cmd_delete(args: argparse.Namespace, store: Store) -> int:
 COMMANDS = {
     "list": lambda args, store: cmd_list(store),
     "show": cmd_show,
+    "predict": cmd_predict,
     "export": cmd_export,
     "import": cmd_import,
     "delete": cmd_delete,

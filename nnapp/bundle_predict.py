@@ -30,6 +30,18 @@ def class_names(folder: Path = HERE) -> list[str]:
     return json.loads((folder / "manifest.json").read_text())["classes"]
 
 
+def load_check(folder: Path = HERE) -> dict | None:
+    """The run's not-a-digit check (not-a-digit.json), where the bundle has one."""
+    path = folder / "not-a-digit.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def not_digit_score(features: np.ndarray, check: dict) -> float:
+    """Above check["threshold"]: not a digit. The same arithmetic as nnapp.ood.score_numpy."""
+    w1, b1, w2, b2 = (np.asarray(check[k], np.float32) for k in ("w1", "b1", "w2", "b2"))
+    return float((np.maximum(np.asarray(features, np.float32) @ w1 + b1, 0) @ w2 + b2)[0])
+
+
 def read_image(path: Path) -> np.ndarray:
     """The image as ink in [0, 1] (bright ink on a dark ground), whatever its colours or orientation."""
     with Image.open(path) as img:
@@ -58,23 +70,31 @@ def to_digit(ink: np.ndarray) -> np.ndarray | None:
 
 
 @torch.inference_mode()
-def predict(model: torch.nn.Module, digit: np.ndarray) -> np.ndarray:
-    """Class probabilities for one 28×28 digit."""
-    return model(torch.from_numpy(digit).reshape(1, 1, SIZE, SIZE)).softmax(1)[0].numpy()
+def predict(model: torch.nn.Module, digit: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Class probabilities for one 28×28 digit, and the features the not-a-digit check reads (if the
+    program returns them)."""
+    out = model(torch.from_numpy(digit).reshape(1, 1, SIZE, SIZE))
+    logits, features = out if isinstance(out, tuple) else (out, None)
+    return logits.softmax(1)[0].numpy(), None if features is None else features.numpy()
 
 
-def report(path: str, names: list[str], probs: np.ndarray | None) -> str:
+def report(path: str, names: list[str], probs: np.ndarray | None, score: float | None = None, threshold: float = 0.0) -> str:
     if probs is None:
         return f"{path}: no ink found"
     best = int(np.argmax(probs))
-    return f"{path}: {names[best]} ({probs[best]:.1%})"
+    if score is None:
+        return f"{path}: {names[best]} ({probs[best]:.1%})"
+    check = f"not-a-digit score {score:.2f}, threshold {threshold:.2f}"
+    if score > threshold:
+        return f"{path}: not a digit (best guess {names[best]}, {probs[best]:.1%}; {check})"
+    return f"{path}: {names[best]} ({probs[best]:.1%}; {check})"
 
 
 def main(argv: list[str]) -> int:
     if not argv:
         print("usage: python predict.py IMAGE [IMAGE ...]", file=sys.stderr)
         return 2
-    model, names = load_model(), class_names()
+    model, names, check = load_model(), class_names(), load_check()
     failed = 0
     for path in argv:
         try:
@@ -83,7 +103,12 @@ def main(argv: list[str]) -> int:
             print(f"{path}: cannot read it ({err})", file=sys.stderr)
             failed = 1
             continue
-        print(report(path, names, None if digit is None else predict(model, digit)))
+        if digit is None:
+            print(report(path, names, None))
+            continue
+        probs, features = predict(model, digit)
+        score = not_digit_score(features, check) if check and features is not None else None
+        print(report(path, names, probs, score, check["threshold"] if check else 0.0))
     return failed
 
 

@@ -2,7 +2,8 @@
 
 A bundle holds the portable form (config.json, weights.safetensors, metrics.csv), the network as a
 torch.export program (model.pt2), a runnable predict.py that needs no nnapp, the test predictions, and
-manifest.json: the run's record, its class names and every file's SHA-256.
+manifest.json: the run's record, its class names and every file's SHA-256. An MNIST run's program also
+returns the features its not-a-digit check reads, and not-a-digit.json holds that check (nnapp.ood).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from nnapp import ood
 from nnapp.config import ENGINE_VERSION
 from nnapp.errors import BundleError
 from nnapp.files import atomic_write, os_error_text
@@ -28,6 +30,7 @@ README = """\
 An nnapp run: {describe}
   predict.py IMAGE...   predicts digits in image files (needs torch, numpy and Pillow, not nnapp)
   model.pt2             the network as a torch.export program: torch.export.load("model.pt2").module()
+                        (with not-a-digit.json beside it, it returns (logits, features): the check reads both)
   weights.safetensors   the weights; config.json describes the network they belong to
   metrics.csv           per-epoch metrics; manifest.json: the run's record and every file's SHA-256
 Import the whole zip into another nnapp with: python -m nnapp import {name}
@@ -44,9 +47,11 @@ def weights_bytes(store: Store, key: str) -> bytes:
     return store.weights_path(key).read_bytes()
 
 
-def program_bytes(store: Store, key: str) -> bytes:
-    """The network as a torch.export program (.pt2), batch size free: torch.export.load(...).module()."""
+def program_bytes(store: Store, key: str, with_features: bool = False) -> bytes:
+    """The network as a torch.export program (.pt2), batch size free: torch.export.load(...).module().
+    `with_features`: it returns (logits, the features of the not-a-digit check) instead of logits."""
     model, config = store.load_model(key)
+    model = ood.WithFeatures(model) if with_features else model
     size = config.data_spec().image_size
     batch = torch.export.Dim("batch", min=1, max=65536)
     program = torch.export.export(model, (torch.zeros(2, 1, size, size),), dynamic_shapes=({0: batch},))
@@ -71,14 +76,17 @@ def bundle_name(key: str) -> str:
 def bundle_bytes(store: Store, key: str) -> bytes:
     """The run as one zip bundle."""
     run = store.get(key)
+    check = ood.bundle_entry(store, key)  # made now if the run has none yet (a few seconds)
     files = {
         "config.json": config_json(store, key),
         "weights.safetensors": weights_bytes(store, key),
         "metrics.csv": metrics_csv(store, key),
-        "model.pt2": program_bytes(store, key),
+        "model.pt2": program_bytes(store, key, with_features=bool(check)),
         "predict.py": SCRIPT.read_bytes(),
         "README.txt": README.format(describe=run.config.describe(), name=bundle_name(key)).encode(),
     }
+    if check:
+        files["not-a-digit.json"] = json.dumps(check).encode()
     predictions = store.predictions(key)
     if predictions is not None:
         files["predictions.u8"], files["probabilities.f32"] = (a.tobytes() for a in predictions)

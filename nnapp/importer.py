@@ -26,7 +26,7 @@ from nnapp.store import Store
 
 MAX_BUNDLE = 1 << 30  # bytes, packed or unpacked: 100M float parameters twice (safetensors and model.pt2), and change
 REQUIRED = ("manifest.json", "config.json", "weights.safetensors", "metrics.csv")
-OPTIONAL = ("model.pt2", "predict.py", "README.txt", "predictions.u8", "probabilities.f32")
+OPTIONAL = ("model.pt2", "predict.py", "README.txt", "predictions.u8", "probabilities.f32", "not-a-digit.json")
 DTYPES = {"torch.float32": "F32", "torch.int64": "I64"}
 
 

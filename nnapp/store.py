@@ -15,6 +15,7 @@ from nnapp.config import RunConfig
 from nnapp.database import READ_ONLY, Database, can_fall_back
 from nnapp.drawings import Drawings
 from nnapp.errors import StoreError
+from nnapp.fields import RUN_KEY
 from nnapp.files import clean_temp_files, os_error_text
 from nnapp.records import ACTIVE, RETRAIN, STATUSES, Claim, FitResult, Run, base_key, retrain_key
 from nnapp.rows import decode
@@ -316,6 +317,9 @@ class Store(WeightFiles, Drawings, Tasks):
                     db.execute(f"DELETE FROM {table} WHERE key=?", (k,))
             if path is not None:
                 path.unlink(missing_ok=True)
+        if RUN_KEY.fullmatch(key):
+            for extra in (self.home / "ood").glob(f"{key}.*"):  # its not-a-digit check (nnapp.ood)
+                extra.unlink(missing_ok=True)
 
 
 def _metrics(row) -> dict:

@@ -29,7 +29,13 @@ class TaskSpec:
 
 
 # Training is the "train" kind (runs.train_task); the rest report through the tasks table.
-TASKS: Registry[TaskSpec] = Registry("task", {"train": TaskSpec("nnapp.runs.train_task", "train a run")})
+TASKS: Registry[TaskSpec] = Registry(
+    "task",
+    {
+        "train": TaskSpec("nnapp.runs.train_task", "train a run"),
+        "not_a_digit": TaskSpec("nnapp.ood.check_task", "make a run's not-a-digit check"),
+    },
+)
 
 
 class TaskHandle:

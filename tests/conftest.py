@@ -45,3 +45,12 @@ def fast_run(tmp_path_factory):
 
     store = Store(tmp_path_factory.mktemp("fast-runs"))
     return store, train_or_load(PRESETS["fast"], store)
+
+
+@pytest.fixture(scope="session")
+def fast_check(fast_run):
+    """The fast run's not-a-digit check, made once per session (a few seconds): its statistics."""
+    from nnapp import ood
+
+    store, run = fast_run
+    return ood.ensure(store, run.key)

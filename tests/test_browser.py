@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.digits import canvas_path
+from tests.nondigits import SHAPES
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,8 +59,9 @@ def serve(home: Path, address: str = "127.0.0.1", env: dict | None = None):
 
 
 @pytest.fixture(scope="module")
-def server(fast_run):
-    """The app over a store holding the fast preset trained on MNIST."""
+def server(fast_run, fast_check):
+    """The app over a store holding the fast preset trained on MNIST and its not-a-digit check (as a job
+    leaves them: nothing is made in the background while the tests draw)."""
     store, run = fast_run
     with serve(store.home) as url:
         yield url, run
@@ -178,3 +180,21 @@ def test_saved_drawing_appears_in_the_personal_set(server, page):
     page.get_by_text("1 drawings").first.wait_for(timeout=30_000)
     assert page.get_by_text("on your set").count() >= 1  # the model is evaluated on it
     no_exception(page)
+
+
+def test_a_letter_drawn_on_the_canvas_is_not_a_digit(server, page):
+    """Letters and a hash sign get "not a digit?" as the big answer, with the best guess still shown below it."""
+    url, _ = server
+    page.goto(url + "/playground")
+    page.get_by_text("Draw a digit").first.wait_for(timeout=30_000)
+    settle(page)
+    answers = {}
+    for name, (left, top, w, h) in (("A", PLACES[0]), ("W", PLACES[3]), ("#", PLACES[2])):
+        draw(page, canvas_of(page), [[(left + x * w, top + y * h) for x, y in stroke] for stroke in SHAPES[name]])
+        settle(page)
+        answers[name] = predicted(page)
+        if name == "A":
+            assert page.get_by_text("best guess").count() >= 1 and page.get_by_text("not-a-digit score").count() >= 1
+            page.screenshot(path=str(ARTIFACTS / "playground-not-a-digit.png"), full_page=True)
+        clear(page)
+    assert all(a == "not a digit?" for a in answers.values()), answers

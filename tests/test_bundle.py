@@ -26,6 +26,7 @@ from nnapp.models import build_model
 from nnapp.presets import PRESETS
 from nnapp.store import Store
 from tests.digits import render
+from tests.nondigits import SHAPES, strokes_image
 from ui import PAGES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,8 +35,8 @@ MARKER = Path("/tmp") / f"nnapp-unpickled-{os.getpid()}"
 
 
 @pytest.fixture(scope="module")
-def exported(fast_run):
-    """(bundle bytes, the run it was made from, its store)."""
+def exported(fast_run, fast_check):
+    """(bundle bytes, the run it was made from, its store); the run has its not-a-digit check."""
     store, run = fast_run
     return bundle_bytes(store, run.key), run, store
 
@@ -92,10 +93,12 @@ def test_predict_py_runs_from_the_bundle_folder_without_nnapp(exported, tmp_path
         zf.extractall(tmp_path)
     for digit in range(10):
         Image.fromarray(render(digit, box=(40 + 5 * digit, 30, 120, 190))).save(tmp_path / f"{digit}.png")
+    for name in ("W", "#"):
+        Image.fromarray(strokes_image(SHAPES[name], (40, 30, 200, 220), 16)).save(tmp_path / f"{name}.png")
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     no_nnapp = subprocess.run([sys.executable, "-I", "-c", "import nnapp"], cwd=tmp_path, env=clean, capture_output=True)
     assert no_nnapp.returncode != 0  # the script below cannot be leaning on nnapp
-    images = [f"{d}.png" for d in range(10)]
+    images = [f"{d}.png" for d in range(10)] + ["W.png", "#.png"]
     proc = subprocess.run(
         [sys.executable, "-I", "predict.py", *images], cwd=tmp_path, env=clean, capture_output=True, text=True, timeout=120
     )
@@ -103,14 +106,26 @@ def test_predict_py_runs_from_the_bundle_folder_without_nnapp(exported, tmp_path
     answers = dict(line.split(": ", 1) for line in proc.stdout.strip().splitlines())
     right = [d for d in range(10) if answers[f"{d}.png"].startswith(f"{d} (")]
     assert len(right) >= 8, answers
+    assert all("not-a-digit score" in a for a in answers.values())  # the bundle's check is used
+    assert answers["W.png"].startswith("not a digit (best guess") or answers["#.png"].startswith("not a digit (best guess")
 
 
 def test_the_program_in_the_bundle_computes_what_the_network_does(exported):
+    """Its logits are the network's; its features and not-a-digit.json give the app's not-a-digit score."""
+    from nnapp import ood
+    from nnapp.predict import for_inference
+
     blob, run, store = exported
     program = torch.export.load(io.BytesIO(unpack(blob)["model.pt2"])).module()
     model = store.load_model(run.key)[0]
     x = torch.rand(3, 1, 28, 28)
-    assert torch.allclose(program(x), model(x), atol=1e-5)
+    logits, features = program(x)
+    assert torch.allclose(logits, model(x), atol=1e-5)
+    check = json.loads(unpack(blob)["not-a-digit.json"])
+    for image in x[:, 0].numpy():
+        verdict = ood.judge(for_inference(model), image, ood.load_stats(store, run.key))
+        score = ood.score_numpy(program(torch.from_numpy(image).reshape(1, 1, 28, 28))[1].detach().numpy(), check)[0]
+        assert score == pytest.approx(verdict.score, abs=1e-4) and check["threshold"] == verdict.threshold
 
 
 NARROWER = PRESETS["fast"].replace(conv=((8, 3, 2), (32, 3, 2)))  # 8 channels in the first block instead of 16

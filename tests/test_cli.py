@@ -50,6 +50,8 @@ def test_bad_arguments_are_one_line_errors(home, tmp_path, capsys):
         ["train", "--config", str(unknown)],
         ["show", "deadbeef"],
         ["export", "deadbeef", "--to", str(tmp_path)],
+        ["predict", "deadbeef", str(bad_json)],
+        ["predict"],
         ["frobnicate"],
         [],
     ]
@@ -82,4 +84,30 @@ def test_train_cache_list_show_export(home, tmp_path):
         assert json.loads(zf.read("config.json"))["hidden"] == [32]
         assert zf.read("metrics.csv").decode().count("\n") == 3
         program = torch.export.load(io.BytesIO(zf.read("model.pt2"))).module()
-    assert program(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+        has_check = "not-a-digit.json" in zf.namelist()
+    logits, features = program(torch.rand(2, 1, 28, 28))  # an MNIST run's program also returns its check's features
+    assert has_check and logits.shape == (2, 10) and features.shape[0] == 2
+
+
+def test_predict_reads_digits_and_says_what_is_not_one(fast_run, fast_check, tmp_path):
+    from PIL import Image
+
+    from tests.digits import render
+    from tests.nondigits import SHAPES, strokes_image
+
+    store, run = fast_run
+    three, letter, blank = tmp_path / "three.png", tmp_path / "letter.png", tmp_path / "blank.jpg"
+    Image.fromarray(render(3)).save(three)
+    Image.fromarray(strokes_image(SHAPES["W"], (40, 30, 200, 220), 16)).save(letter)
+    Image.new("RGB", (64, 64), "white").save(blank)
+    proc = cli("predict", run.key[:8], str(three), str(letter), str(blank), home=store.home)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0].startswith(f"{three}: 3  [probability ") and "not-a-digit score" in lines[0] and "threshold" in lines[0]
+    assert lines[1].startswith(f"{letter}: not a digit (best guess ") and "probability" in lines[1]
+    assert lines[2] == f"{blank}: empty (no ink)"
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image")
+    for args in ([run.key, str(junk)], [run.key, str(tmp_path / "missing.png")]):
+        bad = cli("predict", *args, home=store.home)
+        assert bad.returncode == 2 and bad.stderr.startswith("nnapp: error:") and len(bad.stderr.strip().splitlines()) == 1

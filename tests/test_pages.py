@@ -228,3 +228,15 @@ def test_playground_shows_before_and_after_a_finetune(stored_run, store):
     assert next(m.value for m in at.markdown if "drawings" in m.value).startswith("**6 drawings**")
     assert at.subheader[-1].value == "Before and after fine-tuning"
     assert list(at.dataframe[-1].value["run"]) == [stored_run.key[:8], child.key[:8]]
+
+
+def test_results_show_how_often_the_not_a_digit_check_flags(stored_run, store):
+    from nnapp import ood
+
+    at = app("results")
+    assert "Not a digit" in [s.value for s in at.subheader]  # the check is being made: said so
+    stats = ood.ensure(store, stored_run.key)
+    at = app("results")
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["MNIST test digits flagged"] == f"{stats['rates']['test']:.2%}"
+    assert labels["Held-out non-digits flagged"] == f"{stats['rates']['heldout']:.1%}"

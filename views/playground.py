@@ -11,10 +11,10 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 import ui
-from nnapp import charts
+from nnapp import charts, ood
 from nnapp.errors import StoreError
 from nnapp.metrics import evaluate_on
-from nnapp.predict import ImageError, for_inference, load_image, preprocess, probabilities, saliency
+from nnapp.predict import ImageError, for_inference, load_image, preprocess, saliency
 from nnapp.runs import finetune_config
 from nnapp.store import Store
 
@@ -89,22 +89,42 @@ def stages_ui(stages) -> None:
         col.image(img, caption=title, width=90, clamp=True)
 
 
+def check_of(run) -> dict | None:
+    """The run's not-a-digit statistics, or None while it has none."""
+    check = ui.not_digit_check(run)
+    return check if isinstance(check, dict) else None
+
+
 def prediction_ui(run, digit: np.ndarray) -> np.ndarray:
-    model = model_for(run)
+    model, check = model_for(run), ui.not_digit_check(run)
     start = time.perf_counter()
-    probs = probabilities(model, digit)
+    verdict = ood.judge(model, digit, check if isinstance(check, dict) else None)
     model_ms = (time.perf_counter() - start) * 1000
-    names = ui.class_names(run.config.dataset)
-    best = int(np.argmax(probs))
+    probs, names, best = verdict.probabilities, ui.class_names(run.config.dataset), verdict.digit
     left, right = st.columns([1, 2])
+    answer, size = (names[best], "6rem") if verdict.is_digit else ("not a digit?", "2.6rem")
     left.markdown(
-        f"<div style='font-size:6rem;line-height:1;text-align:center' data-testid='predicted-digit'>{names[best]}</div>",
+        f"<div style='font-size:{size};line-height:1;text-align:center' data-testid='predicted-digit'>{answer}</div>",
         unsafe_allow_html=True,
     )
-    left.markdown(f"<p style='text-align:center'>probability <b>{probs[best]:.1%}</b></p>", unsafe_allow_html=True)
+    guess = "" if verdict.is_digit else f"best guess <b>{names[best]}</b>, "
+    left.markdown(f"<p style='text-align:center'>{guess}probability <b>{probs[best]:.1%}</b></p>", unsafe_allow_html=True)
+    not_digit_caption(left, verdict, check)
     right.plotly_chart(charts.probabilities(probs.tolist(), names), key="probs")
     st.session_state["model_ms"] = model_ms
     return probs
+
+
+def not_digit_caption(col, verdict: ood.Verdict, check) -> None:
+    """The not-a-digit score against its threshold, or why there is none yet."""
+    if isinstance(check, str):
+        col.caption(check)
+    elif verdict.score is not None:
+        col.caption(
+            f"not-a-digit score **{verdict.score:.1f}** (above {verdict.threshold:.1f}: not a digit)",
+            help="A small head on this network's activations, trained on digits and on drawings that are not digits; "
+            "its threshold flags 0.5% of the run's validation digits.",
+        )
 
 
 def compare_ui(runs, digit: np.ndarray, current) -> None:
@@ -121,13 +141,14 @@ def compare_ui(runs, digit: np.ndarray, current) -> None:
         cols = st.columns(len(picked) + 1)
         for col, run in zip(cols, [current, *[by_key[k] for k in picked]], strict=True):
             try:
-                probs = probabilities(model_for(run), digit)
+                verdict = ood.judge(model_for(run), digit, check_of(run))
             except StoreError as err:
                 col.error(str(err))
                 continue
-            names = ui.class_names(run.config.dataset)
-            col.metric(run.key[:8], names[int(np.argmax(probs))], f"{probs.max():.0%}", delta_color="off")
-            col.caption(run.config.describe())
+            probs, names = verdict.probabilities, ui.class_names(run.config.dataset)
+            answer = names[verdict.digit] if verdict.is_digit else "not a digit?"
+            col.metric(run.key[:8], answer, f"{names[verdict.digit]}: {probs.max():.0%}", delta_color="off")
+            col.caption(run.config.describe() + ("" if verdict.score is None else f" · not-a-digit score {verdict.score:.1f}"))
             col.plotly_chart(charts.probabilities(probs.tolist(), names), key=f"probs_{run.key}")
 
 
@@ -157,7 +178,11 @@ def personal_ui(run) -> None:
         st.info("Your set is empty: draw a digit, pick its true label and save it.")
         return
     st.markdown(f"**{len(labels)} drawings** · per digit: " + ", ".join(f"{d}: {int((labels == d).sum())}" for d in range(10)))
-    st.image(list(images[-40:]), caption=[str(v) for v in labels[-40:]], width=42)
+    flagged = personal_flags(run, images)
+    shown = range(max(0, len(labels) - 40), len(labels))
+    st.image([images[i] for i in shown], caption=[f"{labels[i]}{' ?' if flagged[i] else ''}" for i in shown], width=42)
+    if flagged.any():
+        st.caption(f"{run.key[:8]} reads {int(flagged.sum())} of your drawings as not a digit (marked ?).")
     if st.button("Delete the last saved drawing", key="delete_drawing"):
         store.delete_drawing(ids[-1])
         st.rerun()
@@ -175,6 +200,14 @@ def personal_ui(run) -> None:
         child = store.get(child_config.key())
     if child is not None:
         finetune_status(run, child, images, labels, before=result)
+
+
+def personal_flags(run, images: np.ndarray) -> np.ndarray:
+    """Which saved drawings the run's not-a-digit check flags (none while it has no check)."""
+    check = check_of(run)
+    if check is None:
+        return np.zeros(len(images), bool)
+    return ood.score_numpy(ood.features(model_for(run), images), check) > check["threshold"]
 
 
 @st.fragment(run_every=1.0)
@@ -259,7 +292,7 @@ def drawing_view(run, runs) -> None:
             st.plotly_chart(charts.saliency(stages.digit, saliency(model_for(run), stages.digit)), key="saliency")
         total = prep_ms + st.session_state["model_ms"]
         st.caption(
-            f"canvas → probabilities: {total:.2f} ms (preprocessing {prep_ms:.2f} ms, model {st.session_state['model_ms']:.2f} ms)"
+            f"canvas → probabilities: {total:.2f} ms (preprocessing {prep_ms:.2f} ms, model and not-a-digit check {st.session_state['model_ms']:.2f} ms)"
         )
     compare_ui(runs, stages.digit, run)
     save_ui(stages.digit, int(np.argmax(probs)))

@@ -122,6 +122,27 @@ def gallery(run, store: Store) -> None:
         st.caption(f"Showing {GALLERY_MAX} of {len(wrong)}.")
 
 
+def not_digit_rates(run) -> None:
+    """How often the run's not-a-digit check flags MNIST test digits and held-out drawings that are not digits."""
+    check = ui.not_digit_check(run)
+    if check is None:
+        return
+    st.subheader("Not a digit")
+    if isinstance(check, str):
+        st.info(check)
+        return
+    rates = check["rates"]
+    cols = st.columns(3)
+    cols[0].metric("MNIST test digits flagged", f"{rates['test']:.2%}")
+    cols[1].metric("Held-out non-digits flagged", f"{rates['heldout']:.1%}")
+    cols[2].metric("Threshold", f"{check['threshold']:.2f}")
+    st.caption(
+        f'On the Playground a drawing scoring above the threshold is answered "not a digit?". The threshold flags '
+        f"{rates['validation']:.1%} of this run's validation digits; the held-out set ({rates['heldout_count']:,} "
+        "hand-drawn letters and symbols, and letters of other fonts) is never trained on."
+    )
+
+
 def pick_cell(event, names: list[str]) -> None:
     """A click on a confusion-matrix cell filters the gallery to that (true, predicted) pair."""
     points = (
@@ -199,6 +220,7 @@ def main() -> None:
             if run.has_weights() and st.button("Try this model in the Playground", key="to_playground"):
                 ui.open_playground(run.key)
         gallery(run, store)
+        not_digit_rates(run)
     st.subheader("Export")
     downloads(store, run)
 
