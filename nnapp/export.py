@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from nnapp.comparable import train_loss
 from nnapp.store import Store
 
 
@@ -36,13 +37,18 @@ def torchscript_bytes(store: Store, key: str) -> bytes:
 
 
 def metrics_csv(store: Store, key: str) -> bytes:
-    """Per-epoch metrics as CSV."""
-    rows = store.epochs(key)
+    """Per-epoch metrics as CSV. `train_loss` is on validation's definition (no label smoothing; empty for
+    a smoothed run stored before nnapp recorded that), `train_loss_optimised` the loss as trained on;
+    `train_acc_training_mode` is measured on the training batches in training mode."""
+    smoothing = store.get(key).config.label_smoothing
     buf = io.StringIO()
-    columns = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
+    columns = ["epoch", "train_loss", "train_loss_optimised", "train_acc_training_mode", "val_loss", "val_acc", "lr", "seconds"]
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows)
+    for e in store.epochs(key):
+        loss, same = train_loss(e, smoothing, per_step=False)
+        row = {**e, "train_loss": loss if same else None, "train_loss_optimised": e["train_loss"]}
+        writer.writerow({**row, "train_acc_training_mode": e["train_acc"]})
     return buf.getvalue().encode()
 
 

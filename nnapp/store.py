@@ -12,13 +12,17 @@ from pathlib import Path
 
 import numpy as np
 
+from nnapp import comparable, histograms
+from nnapp.comparable import ComparableLosses
 from nnapp.config import ConfigError, RunConfig
 from nnapp.drawings import Drawings
+from nnapp.histograms import Histograms
 from nnapp.records import ACTIVE, RETRAIN, STATUSES, Claim, FitResult, Run, base_key, retrain_key
 from nnapp.tasks import Tasks
 from nnapp.weights import WeightFiles
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS runs (
     key TEXT PRIMARY KEY,
     config TEXT NOT NULL,
@@ -58,7 +62,10 @@ CREATE TABLE IF NOT EXISTS tasks (
     finished REAL, pid INTEGER, message TEXT, payload TEXT, progress TEXT, result TEXT
 );
 """
-RUN_TABLES = ("epochs", "steps", "predictions")  # the rows a run owns besides its own
+    + comparable.SCHEMA
+    + histograms.SCHEMA
+)
+RUN_TABLES = ("epochs", "steps", "predictions", *comparable.TABLES, "histograms")  # the rows a run owns besides its own
 NOT_RETRAIN = f"key NOT LIKE '%{RETRAIN}'"  # retrains in progress are not listed as runs of their own
 
 
@@ -78,7 +85,7 @@ def pid_alive(pid: int | None) -> bool:
     return True
 
 
-class Store(WeightFiles, Drawings, Tasks):
+class Store(WeightFiles, Drawings, Tasks, Histograms, ComparableLosses):
     """All reads and writes of runs. Each call opens its own short connection, so threads can share a Store."""
 
     def __init__(self, home: Path | str | None = None):
@@ -198,6 +205,7 @@ class Store(WeightFiles, Drawings, Tasks):
                     "INSERT OR REPLACE INTO epochs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (key, e["epoch"], e["train_loss"], e["train_acc"], e["val_loss"], e["val_acc"], e["lr"], e["seconds"]),
                 )
+            self._write_unsmoothed(db, key, steps, epoch_row)
 
     def finish(self, key: str, result: FitResult) -> None:
         """Store a FitResult: weights first (in a file of their own), then the row that points at them.
@@ -259,7 +267,7 @@ class Store(WeightFiles, Drawings, Tasks):
 
     def epochs(self, key: str) -> list[dict]:
         with self._db() as db:
-            return [dict(r) for r in db.execute("SELECT * FROM epochs WHERE key=? ORDER BY epoch", (key,))]
+            return [dict(r) for r in db.execute(f"{comparable.SELECT_EPOCHS} WHERE key=? ORDER BY epoch", (key,))]
 
     def steps(self, key: str, max_rows: int | None = None) -> list[dict]:
         """Per-step metrics; with `max_rows`, every k-th step so that at most about that many come back."""
@@ -267,9 +275,9 @@ class Store(WeightFiles, Drawings, Tasks):
             if max_rows:
                 count = db.execute("SELECT COUNT(*) FROM steps WHERE key=?", (key,)).fetchone()[0]
                 every = max(1, -(-count // max_rows))
-                rows = db.execute("SELECT * FROM steps WHERE key=? AND step % ? = 0 ORDER BY step", (key, every))
+                rows = db.execute(f"{comparable.SELECT_STEPS} WHERE key=? AND step % ? = 0 ORDER BY step", (key, every))
                 return [dict(r) for r in rows]
-            return [dict(r) for r in db.execute("SELECT * FROM steps WHERE key=? ORDER BY step", (key,))]
+            return [dict(r) for r in db.execute(f"{comparable.SELECT_STEPS} WHERE key=? ORDER BY step", (key,))]
 
     def predictions(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
         with self._db() as db:
