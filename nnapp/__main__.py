@@ -1,4 +1,4 @@
-"""`python -m nnapp train|list|show|export`: the engine without the browser."""
+"""`python -m nnapp train|list|show|export|lr-find`: the engine without the browser."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from nnapp.comparable import epoch_line
 from nnapp.config import ConfigError, RunConfig, choices_help
 from nnapp.errors import DataError, StoreError
 from nnapp.presets import DEFAULT_PRESET, PRESETS
@@ -33,10 +34,7 @@ def build_parser() -> Parser:
         epilog="choices: " + choices_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    source = train.add_mutually_exclusive_group()
-    source.add_argument("--preset", choices=sorted(PRESETS), help=f"a named config (default: {DEFAULT_PRESET})")
-    source.add_argument("--config", type=Path, help="a JSON file of config fields")
-    train.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override one field; repeatable")
+    config_arguments(train)
     train.add_argument("--force", action="store_true", help="retrain even if a finished run exists")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_parser("list", help="list stored runs")
@@ -45,7 +43,16 @@ def build_parser() -> Parser:
     exp = sub.add_parser("export", help="write config, weights, TorchScript and metrics of a run")
     exp.add_argument("key")
     exp.add_argument("--to", type=Path, required=True, metavar="DIR")
+    lr_find_parser(sub)
     return parser
+
+
+def config_arguments(parser: argparse.ArgumentParser) -> None:
+    """--preset or --config, then --set overrides: how a command names its config."""
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--preset", choices=sorted(PRESETS), help=f"a named config (default: {DEFAULT_PRESET})")
+    source.add_argument("--config", type=Path, help="a JSON file of config fields")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override one field; repeatable")
 
 
 def load_config(args: argparse.Namespace) -> RunConfig:
@@ -82,8 +89,7 @@ class ProgressBar:
         rate = f"{p.samples_per_s:8,.0f} samples/s" if p.samples_per_s else " " * 18
         line = f"\r[{bar}] epoch {p.epoch}/{p.epochs} step {p.step}/{p.total_steps} {rate} {eta} {p.phase:<10}"
         if p.epoch_row:
-            e = p.epoch_row
-            line = f"\repoch {e['epoch']}: train loss {e['train_loss']:.4f} acc {e['train_acc']:.4f} | val loss {e['val_loss']:.4f} acc {e['val_acc']:.4f} | {e['seconds']:.1f}s"
+            line = f"\r{epoch_line(p.epoch_row)} | {p.epoch_row['seconds']:.1f}s"
             self.stream.write(line.ljust(110) + "\n")
         else:
             self.stream.write(line)
@@ -160,10 +166,11 @@ def cmd_show(args: argparse.Namespace, store: Store) -> int:
     run = find(store, args.key)
     print_run(run)
     print(summary_text(run.config))
-    for e in store.epochs(run.key):
-        print(
-            f"epoch {e['epoch']:3}: train loss {e['train_loss']:.4f} acc {e['train_acc']:.4f} | val loss {e['val_loss']:.4f} acc {e['val_acc']:.4f}"
-        )
+    epochs = store.epochs(run.key)
+    if epochs:
+        print("train loss: without label smoothing, as validation's; train acc: in training mode (dropout, batch statistics)")
+    for e in epochs:
+        print(epoch_line(e, run.config.label_smoothing))
     print(json.dumps(run.config.to_dict(), sort_keys=True))
     return 0
 
@@ -179,6 +186,44 @@ def cmd_export(args: argparse.Namespace, store: Store) -> int:
     return 0
 
 
+def lr_find_parser(sub) -> None:
+    parser = sub.add_parser(
+        "lr-find",
+        help="find a learning rate for a config (LR range test)",
+        description="Train for about 100 steps while the learning rate grows from 1e-7 to 10; print the loss "
+        "against the rate and the rate where the smoothed loss falls fastest. Cached per config.",
+    )
+    config_arguments(parser)
+    parser.add_argument("--start", type=float, default=1e-7, help="first learning rate (default 1e-7)")
+    parser.add_argument("--end", type=float, default=10.0, help="last learning rate (default 10)")
+    parser.add_argument("--steps", type=int, default=100, help="training steps, one batch each (default 100)")
+    parser.add_argument("--force", action="store_true", help="run the test again even if it ran before")
+
+
+def cmd_lr_find(args: argparse.Namespace, store: Store) -> int:
+    if not 0 < args.start < args.end <= 1e3:
+        raise CLIError("--start must be above 0 and below --end, and --end at most 1000")
+    if not 10 <= args.steps <= 10_000:
+        raise CLIError("--steps must be between 10 and 10000")
+    from nnapp.device import set_threads, training_threads
+    from nnapp.lrfind import lr_find_payload, text_plot  # torch: only this command needs it
+    from nnapp.tasks import run_or_follow
+
+    config = load_config(args)
+    set_threads(training_threads())
+    key, payload = lr_find_payload(config, args.start, args.end, args.steps)
+    print(f"learning-rate range test of {config.key()}: {config.describe()}", file=sys.stderr)
+    task, state = run_or_follow(store, "lr_find", key, payload, force=args.force)
+    if state == "cached":
+        print("loaded from cache")
+    if not task.is_done():
+        print(f"lr-find {task.status}: {task.message or 'no details'}")
+        return 1
+    print(text_plot(task.result))
+    print(task.result["message"])
+    return 0 if task.result["suggestion"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -189,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_list(store)
         if args.command == "show":
             return cmd_show(args, store)
+        if args.command == "lr-find":
+            return cmd_lr_find(args, store)
         return cmd_export(args, store)
     except CLIError as err:
         print(f"nnapp: error: {err}", file=sys.stderr)
