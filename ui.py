@@ -131,3 +131,10 @@ def open_train(watch: str | None = None) -> None:
     if watch:
         st.session_state["watch_run"] = watch
     st.switch_page(PAGES["train"].path)
+
+
+def selected_points(event) -> list[dict]:
+    """The points a click or lasso picked in an st.plotly_chart(on_select="rerun"), as dicts."""
+    if isinstance(event, dict):
+        return event.get("selection", {}).get("points", [])
+    return list(getattr(getattr(event, "selection", None), "points", None) or [])

@@ -16,6 +16,7 @@ from nnapp.metrics import evaluate_on
 from nnapp.predict import ImageError, for_inference, load_image, preprocess, probabilities, saliency
 from nnapp.runs import finetune_config
 from nnapp.store import Store
+from panels.activations import activations_ui
 
 CANVAS = 280
 
@@ -228,6 +229,7 @@ def main() -> None:
                 f"canvas → probabilities: {prep_ms + st.session_state['model_ms']:.2f} ms (preprocessing {prep_ms:.2f} ms, model {st.session_state['model_ms']:.2f} ms)"
             )
     if digit is not None:
+        activations_ui(run, digit)
         compare_ui(runs, digit, run)
     personal_ui(run, digit, predicted)
 

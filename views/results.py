@@ -12,6 +12,7 @@ import ui
 from nnapp import charts, export
 from nnapp.errors import StoreError
 from nnapp.store import Store
+from panels.inside import inside_ui
 from ui import CHART_STEPS
 
 GALLERY_MAX = 60
@@ -126,7 +127,9 @@ def main() -> None:
 
     steps, epochs = store.steps(run.key, max_rows=CHART_STEPS), store.epochs(run.key)
     if steps:
-        st.plotly_chart(charts.curves(steps, epochs, run.config.steps_per_epoch()), key="results_curves")
+        st.plotly_chart(
+            charts.curves(steps, epochs, run.config.steps_per_epoch(), run.config.label_smoothing), key="results_curves"
+        )
     if run.test:
         names = ui.class_names(run.config.dataset)
         left, right = st.columns([3, 2])
@@ -158,6 +161,8 @@ def main() -> None:
             if run.has_weights() and st.button("Try this model in the Playground", key="to_playground"):
                 ui.open_playground(run.key)
         gallery(run, store)
+    if not run.is_active():
+        inside_ui(run)
     st.subheader("Export")
     downloads(store, run)
 

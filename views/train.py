@@ -14,6 +14,7 @@ from nnapp.config import MODEL_KINDS, PADDINGS, PRECISIONS, RunConfig
 from nnapp.presets import DEFAULT_PRESET, PRESETS
 from nnapp.records import base_key
 from nnapp.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES
+from panels.lrfind import lr_finder_ui
 from ui import CHART_STEPS
 
 # Fields set by one plain widget each (layers are tables, handled apart).
@@ -211,7 +212,7 @@ def live_view(key: str) -> None:
         st.error(f"{run.status}: {run.message or 'no details'}")
     steps, epochs = store.steps(run.key, max_rows=CHART_STEPS), store.epochs(run.key)
     if steps:
-        st.plotly_chart(charts.curves(steps, epochs, run.config.steps_per_epoch()), key="live_curves")
+        st.plotly_chart(charts.curves(steps, epochs, run.config.steps_per_epoch(), run.config.label_smoothing), key="live_curves")
     if run.has_weights() and st.button("Open in Results", key="open_results"):
         ui.open_results(run.key)
 
@@ -242,6 +243,7 @@ def main() -> None:
         right.checkbox("Retrain even if this configuration finished before", key="force")
         if left.button("Launch", type="primary", disabled=bool(problems), key="launch"):
             launch(config)
+        lr_finder_ui(config, disabled=bool(problems))
 
     key = st.session_state.get("watch_run")
     if key is None:
