@@ -15,7 +15,7 @@ CLASS_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b
 
 
 def tile_columns(count: int) -> int:
-    return min(count, 8 if count <= 16 else 16)
+    return min(count, 16)
 
 
 def tile_of(x: float, y: float, shape: tuple[int, ...]) -> int | None:
@@ -45,6 +45,14 @@ def tiles(maps: np.ndarray, title: str, diverging: bool = False, pixels: int = 4
     scale = dict(colorscale="RdBu", zmid=0, zmin=-peak, zmax=peak) if diverging else dict(colorscale="Viridis")
     fig = go.Figure(go.Heatmap(z=z, hovertemplate="x %{x}, y %{y}: %{z:.3f}<extra></extra>", showscale=False, **scale))
     corners = [divmod(c, cols) for c in range(count)]
+    # each number dark on a light tile corner, white on a dark one
+    corner = maps[:, 0, 0] / max(peak, 1e-12)
+    light = (
+        np.abs(corner) < 0.5
+        if diverging
+        else (maps[:, 0, 0] - np.nanmin(maps)) / max(np.nanmax(maps) - np.nanmin(maps), 1e-12) > 0.6
+    )
+    colours = ["#ff7f0e" if c == selected else ("black" if light[c] else "white") for c in range(count)]
     fig.add_trace(
         go.Scatter(
             x=[k * (w + GAP) - 0.3 for _, k in corners],
@@ -52,7 +60,7 @@ def tiles(maps: np.ndarray, title: str, diverging: bool = False, pixels: int = 4
             text=[str(c) for c in range(count)],
             mode="text",
             textposition="bottom right",
-            textfont=dict(size=9, color=["#ff7f0e" if c == selected else "white" for c in range(count)]),
+            textfont=dict(size=10, color=colours),
             hoverinfo="skip",
             showlegend=False,
         )
@@ -93,6 +101,7 @@ def units(values: np.ndarray, title: str, top: int = 5, labels: list[str] | None
             marker_color=[VAL if i in best else TRAIN for i in range(len(values))],
             text=[names[i] if i in best else "" for i in range(len(values))],
             textposition="outside",
+            textfont=dict(size=11),
             customdata=names,
             hovertemplate="unit %{customdata}: %{y:.3f}<extra></extra>",
         )
@@ -102,25 +111,33 @@ def units(values: np.ndarray, title: str, top: int = 5, labels: list[str] | None
         tickvals=None if labels is None else list(range(len(names))),
         ticktext=labels,
     )
-    fig.update_yaxes(title_text="activation")
-    fig.update_layout(title=dict(text=title, font=dict(size=14)), margin=dict(l=10, r=10, t=30, b=10), height=240, bargap=0.1)
+    fig.update_yaxes(title_text="activation" if labels is None else "logit")
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=14)),
+        margin=dict(l=10, r=10, t=30, b=10),
+        height=240,
+        bargap=0.1,
+        uniformtext=dict(minsize=10, mode="show"),  # numbers above narrow bars stay readable
+    )
     return fig
 
 
 def histogram_curves(rows: list[dict], title: str) -> go.Figure:
-    """TensorBoard's overlay view: one curve per epoch (bin centres against counts), later epochs darker."""
+    """TensorBoard's overlay view: one curve per epoch, later epochs darker, all on one set of bins (fewer
+    for a layer of few values, so that a curve shows a shape rather than noise)."""
+    bins = int(np.clip(np.sqrt(sum(rows[0]["counts"])), 8, 30))
+    edges, grid = on_grid(rows, bins)
+    centres = (edges[:-1] + edges[1:]) / 2
     fig = go.Figure()
     last = max(r["epoch"] for r in rows) or 1
-    for r in rows:
-        counts = np.asarray(r["counts"], dtype=float)
-        edges = np.linspace(r["lo"], r["hi"], len(counts) + 1)
-        colour = sample_colorscale("Blues", [0.25 + 0.75 * r["epoch"] / last])[0]
+    for r, counts in zip(rows, grid, strict=True):
+        colour = sample_colorscale("Blues", [0.3 + 0.7 * r["epoch"] / last])[0]
         fig.add_trace(
             go.Scatter(
-                x=(edges[:-1] + edges[1:]) / 2,
+                x=centres,
                 y=counts,
                 mode="lines",
-                line=dict(color=colour, width=2),
+                line=dict(color=colour, width=2, shape="spline"),
                 name=f"epoch {r['epoch']}",
                 hovertemplate=f"epoch {r['epoch']}: " + "%{y:.0f} at %{x:.3g}<extra></extra>",
             )

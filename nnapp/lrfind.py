@@ -1,7 +1,7 @@
 """The learning-rate range test (Smith 2015), as fastai's lr_find and torch-lr-finder run it.
 
 Train from the config's starting weights while the learning rate grows exponentially from 1e-7 to 10
-over about 100 steps, one batch each; follow the loss smoothed by an exponential moving average; stop
+over 100 steps, one batch each; follow the loss smoothed by an exponential moving average; stop
 once it passes four times its lowest value (it has exploded). The suggestion is the rate where the
 smoothed loss falls fastest against log(lr), skipping the first 10 and last 5 points as both libraries
 do. The model and optimiser are put back as they were afterwards. A background task ("lr_find" in
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from nnapp.tasks import TaskHandle
 
 START, END, STEPS = 1e-7, 10.0, 100
-BETA = 0.98  # weight of the moving average of the loss (fastai's)
+BETA = 0.95  # weight of the moving average of the loss: torch-lr-finder's (fastai's 0.98 lags a decade behind here)
 EXPLODED = 4.0  # stop once the smoothed loss is this many times its lowest
 SKIP_START, SKIP_END = 10, 5
 MIN_FALL = 0.05  # the smoothed loss must fall at least this share below where it started for a suggestion

@@ -41,7 +41,7 @@ def activations_ui(run, digit: np.ndarray) -> None:
     st.caption(
         "What each layer computes for this drawing, from one pass through the network. Conv blocks show one map "
         "per channel, after the block's pooling and activation, on one colour scale per layer (yellow: strongest); "
-        "dense layers show each unit's activation, the strongest five numbered."
+        "dense layers show each unit's activation, the strongest five numbered (of the logits: the predicted class)."
     )
     zoom = st.container()
     picked = st.session_state.get("act_layer", conv[0][0]) if conv else None
@@ -50,7 +50,7 @@ def activations_ui(run, digit: np.ndarray) -> None:
         selected = st.session_state.get("act_channel") if name == picked else None
         title = f"{name}: {channels} channels, {h}×{w} (click one to see it large)"
         event = st.plotly_chart(
-            charts_inside.tiles(values, title, selected=selected, pixels=44 if channels <= 32 else 36),
+            charts_inside.tiles(values, title, selected=selected, pixels=52),
             key=f"act_grid_{i}",
             on_select="rerun",
             selection_mode="points",
@@ -65,7 +65,8 @@ def activations_ui(run, digit: np.ndarray) -> None:
     for name, kind, values in dense:
         labels = ui.class_names(run.config.dataset) if kind == "output" else None
         title = f"{name}: {len(values)} {'logits' if kind == 'output' else 'units, after the activation'}"
-        st.plotly_chart(charts_inside.units(values, title, TOP_UNITS, labels), key=f"act_dense_{name}")
+        top = 1 if kind == "output" else TOP_UNITS  # of the logits, the predicted class
+        st.plotly_chart(charts_inside.units(values, title, top, labels), key=f"act_dense_{name}")
 
 
 def _zoom_ui(digit: np.ndarray, maps: dict[str, np.ndarray]) -> None:
