@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench.py            # all but the best preset (about 8 minutes on 2 CPU cores)
     .venv/bin/python benchmarks/bench.py --best     # also trains the best preset (about 3 minutes more)
     .venv/bin/python benchmarks/bench.py --quick    # fewer repeats, no default/best preset training
+    .venv/bin/python benchmarks/bench.py --only 7 8 # some sections (7-9: histograms, t-SNE, activations)
 
 Prints one table per comparison: medians over repeats, and the ratios.
 """
@@ -28,6 +29,8 @@ from torch import nn
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import bench_inside  # noqa: E402  (sections 7-9, beside this file)
 
 from nnapp.config import RunConfig  # noqa: E402
 from nnapp.data import BUNDLED, IDX_FILES, load, split  # noqa: E402
@@ -341,12 +344,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one repeat, two seeds, skip the default and best presets")
     parser.add_argument("--best", action="store_true", help="also train the best preset (minutes)")
-    parser.add_argument("--only", nargs="*", type=int, help="run only these sections (1-6)")
+    parser.add_argument("--only", nargs="*", type=int, help="run only these sections (1-9)")
     args = parser.parse_args()
     device = pick_device()
     repeats = 1 if args.quick else 3
     seeds = [0, 1] if args.quick else [0, 1, 2]
-    only = set(args.only or range(1, 7))
+    only = set(args.only or range(1, 10))
     print(f"# nnapp benchmark, {time.strftime('%Y-%m-%d %H:%M')}")
     print(
         f"device: {device_label(device)} · torch {torch.__version__} · {platform.processor() or platform.machine()} · {os.cpu_count()} CPUs"
@@ -368,6 +371,12 @@ def main() -> None:
         bench_predict(100 if args.quick else 300)
     if 6 in only:
         bench_cli_and_memory()
+    if 7 in only:
+        bench_inside.bench_histograms(table, device, data, repeats)
+    if 8 in only:
+        bench_inside.bench_projector(table)
+    if 9 in only:
+        bench_inside.bench_activations(table, 100 if args.quick else 200)
     print(f"\nbenchmark took {time.perf_counter() - t0:.0f}s")
 
 

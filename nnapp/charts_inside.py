@@ -43,83 +43,96 @@ def tiles(maps: np.ndarray, title: str, diverging: bool = False, pixels: int = 4
         z[r * (h + GAP) : r * (h + GAP) + h, k * (w + GAP) : k * (w + GAP) + w] = maps[c]
     peak = float(np.nanmax(np.abs(maps))) if maps.size else 1.0
     scale = dict(colorscale="RdBu", zmid=0, zmin=-peak, zmax=peak) if diverging else dict(colorscale="Viridis")
-    fig = go.Figure(go.Heatmap(z=z, hovertemplate="x %{x}, y %{y}: %{z:.3f}<extra></extra>", showscale=False, **scale))
-    corners = [divmod(c, cols) for c in range(count)]
-    # each number dark on a light tile corner, white on a dark one
-    corner = maps[:, 0, 0] / max(peak, 1e-12)
-    light = (
-        np.abs(corner) < 0.5
-        if diverging
-        else (maps[:, 0, 0] - np.nanmin(maps)) / max(np.nanmax(maps) - np.nanmin(maps), 1e-12) > 0.6
-    )
-    colours = ["#ff7f0e" if c == selected else ("black" if light[c] else "white") for c in range(count)]
-    fig.add_trace(
-        go.Scatter(
-            x=[k * (w + GAP) - 0.3 for _, k in corners],
-            y=[r * (h + GAP) - 0.3 for r, _ in corners],
-            text=[str(c) for c in range(count)],
-            mode="text",
-            textposition="bottom right",
-            textfont=dict(size=10, color=colours),
-            hoverinfo="skip",
-            showlegend=False,
-        )
-    )
-    fig.update_xaxes(visible=False, range=[-0.5, z.shape[1] - 0.5])
-    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
+    traces = [go.Heatmap(z=z, hovertemplate="x %{x}, y %{y}: %{z:.3f}<extra></extra>", showscale=False, **scale)]
+    # each map numbered at its corner: dark on a light corner, white on a dark one, orange when selected.
+    # One text trace per colour: a list of colours would be validated one by one (slow on every stroke).
+    channel = np.arange(count)
+    corner = maps[:, 0, 0]
+    if diverging:
+        light = np.abs(corner) / max(peak, 1e-12) < 0.5
+    else:
+        light = (corner - np.nanmin(maps)) / max(float(np.nanmax(maps) - np.nanmin(maps)), 1e-12) > 0.6
+    row, col = np.divmod(channel, cols)
+    for colour, which in (
+        ("black", light & (channel != selected)),
+        ("white", ~light & (channel != selected)),
+        (VAL, channel == selected),
+    ):
+        if which.any():
+            traces.append(
+                go.Scatter(
+                    x=col[which] * (w + GAP) - 0.3,
+                    y=row[which] * (h + GAP) - 0.3,
+                    text=channel[which].astype(str),
+                    mode="text",
+                    textposition="bottom right",
+                    textfont=dict(size=10, color=colour),
+                    hoverinfo="skip",
+                    showlegend=False,
+                )
+            )
     tile_px = max(pixels, 24)
-    fig.update_layout(
+    # one constructor call: plotly validates each update_* call over again, which costs more than the data
+    layout = dict(
         title=dict(text=title, font=dict(size=14)),
         margin=dict(l=0, r=0, t=30, b=0),
         height=30 + rows * tile_px * (h + GAP) // max(h, 1),
         width=cols * tile_px * (w + GAP) // max(w, 1),
         plot_bgcolor="white",
+        xaxis=dict(visible=False, range=[-0.5, z.shape[1] - 0.5]),
+        yaxis=dict(visible=False, autorange="reversed", scaleanchor="x"),
     )
-    return fig
+    return go.Figure(data=traces, layout=layout)
 
 
 def image(z: np.ndarray, title: str, colorscale: str = "gray", size: int = 260) -> go.Figure:
     """One map large, with a hover value per pixel."""
-    fig = go.Figure(
-        go.Heatmap(z=z, colorscale=colorscale, showscale=False, hovertemplate="x %{x}, y %{y}: %{z:.3f}<extra></extra>")
+    heat = go.Heatmap(z=z, colorscale=colorscale, showscale=False, hovertemplate="x %{x}, y %{y}: %{z:.3f}<extra></extra>")
+    layout = dict(
+        title=dict(text=title, font=dict(size=14)),
+        margin=dict(l=0, r=0, t=30, b=0),
+        height=size + 30,
+        width=size,
+        xaxis=dict(visible=False),
+        yaxis=dict(autorange="reversed", scaleanchor="x", visible=False),
     )
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", visible=False)
-    fig.update_xaxes(visible=False)
-    fig.update_layout(title=dict(text=title, font=dict(size=14)), margin=dict(l=0, r=0, t=30, b=0), height=size + 30, width=size)
-    return fig
+    return go.Figure(data=[heat], layout=layout)
 
 
 def units(values: np.ndarray, title: str, top: int = 5, labels: list[str] | None = None) -> go.Figure:
     """A dense layer's activations as bars, its `top` strongest units in another colour and numbered."""
     values = np.asarray(values, dtype=float)
-    best = set(np.argsort(-values)[:top].tolist())
-    names = labels or [str(i) for i in range(len(values))]
-    fig = go.Figure(
+    best = np.sort(np.argsort(-values)[:top])
+    rest = np.setdiff1d(np.arange(len(values)), best)
+    names = np.asarray(labels if labels is not None else [str(i) for i in range(len(values))])
+    hover = "unit %{x}: %{y:.3f}<extra></extra>" if labels is None else "class %{text}: %{y:.3f}<extra></extra>"
+    bars = [
+        go.Bar(x=rest, y=values[rest], marker_color=TRAIN, text=names[rest], textposition="none", hovertemplate=hover),
         go.Bar(
-            x=list(range(len(values))),
-            y=values,
-            marker_color=[VAL if i in best else TRAIN for i in range(len(values))],
-            text=[names[i] if i in best else "" for i in range(len(values))],
+            x=best,
+            y=values[best],
+            marker_color=VAL,
+            text=names[best],
             textposition="outside",
             textfont=dict(size=11),
-            customdata=names,
-            hovertemplate="unit %{customdata}: %{y:.3f}<extra></extra>",
-        )
+            hovertemplate=hover,
+        ),
+    ]
+    xaxis = (
+        dict(title_text="unit") if labels is None else dict(title_text="class", tickvals=np.arange(len(names)), ticktext=names)
     )
-    fig.update_xaxes(
-        title_text="unit" if labels is None else "class",
-        tickvals=None if labels is None else list(range(len(names))),
-        ticktext=labels,
-    )
-    fig.update_yaxes(title_text="activation" if labels is None else "logit")
-    fig.update_layout(
+    layout = dict(
         title=dict(text=title, font=dict(size=14)),
         margin=dict(l=10, r=10, t=30, b=10),
         height=240,
         bargap=0.1,
+        barmode="overlay",
+        showlegend=False,
         uniformtext=dict(minsize=10, mode="show"),  # numbers above narrow bars stay readable
+        xaxis=xaxis,
+        yaxis=dict(title_text="activation" if labels is None else "logit"),
     )
-    return fig
+    return go.Figure(data=bars, layout=layout)
 
 
 def histogram_curves(rows: list[dict], title: str) -> go.Figure:

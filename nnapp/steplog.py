@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from nnapp.config import RunConfig
 from nnapp.registry import LOSSES
@@ -21,7 +22,7 @@ from nnapp.registry import LOSSES
 REPORT_EVERY_STEPS = 20  # flush step metrics at most this many steps apart...
 REPORT_EVERY_S = 0.5  # ...or this many seconds apart, whichever comes first
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (steps × batch × classes, steps × batch) -> per step
 
 
 @dataclass
@@ -36,12 +37,19 @@ class PendingStep:
 
 
 def unsmoothed_loss(config: RunConfig) -> LossFn | None:
-    """The config's loss without label smoothing (as validation measures it); None when there is no
-    smoothing, since the loss as optimised then is that loss already."""
+    """Per-step losses of several steps' logits without label smoothing (as validation measures them);
+    None when there is no smoothing, since the loss as optimised then is that loss already."""
     if not config.label_smoothing:
         return None
+    if config.loss == "cross_entropy":  # every pending step in one call: 20 calls cost 1.4% of training
+        return _cross_entropy_per_step
     spec = LOSSES[config.loss]
-    return lambda logits, labels: spec(logits, labels, 0.0)
+    return lambda logits, labels: torch.stack([spec(x, y, 0.0) for x, y in zip(logits, labels, strict=True)])
+
+
+def _cross_entropy_per_step(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    per_image = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none")
+    return per_image.view(labels.shape).mean(1)
 
 
 class StepLog:
@@ -97,4 +105,4 @@ class StepLog:
         if self.unsmoothed is None:
             return None
         with torch.no_grad():
-            return torch.stack([self.unsmoothed(x.float(), y) for x, y in zip(logits, labels, strict=True)]).tolist()
+            return self.unsmoothed(logits.float(), labels).tolist()

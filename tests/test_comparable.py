@@ -119,3 +119,13 @@ def test_metrics_csv_puts_like_next_to_like(store, tiny):
     epochs = store.epochs(run.key)
     assert [float(r["train_loss"]) for r in rows] == pytest.approx([e["train_loss_unsmoothed"] for e in epochs])
     assert [float(r["train_loss_optimised"]) for r in rows] == pytest.approx([e["train_loss"] for e in epochs])
+
+
+def test_a_smoothed_loss_other_than_cross_entropy_gets_its_unsmoothed_value_step_by_step(tiny, monkeypatch):
+    from nnapp.registry import LOSSES, LossSpec
+
+    monkeypatch.setitem(LOSSES._entries, "ce_too", LossSpec("nnapp.losses.cross_entropy", "cross-entropy again", smoothing=True))
+    logits, labels = torch.randn(3, 8, 10), torch.randint(0, 10, (3, 8))
+    generic = unsmoothed_loss(tiny.replace(loss="ce_too", label_smoothing=0.1))(logits, labels)
+    batched = unsmoothed_loss(tiny.replace(label_smoothing=0.1))(logits, labels)
+    assert torch.allclose(generic, batched) and batched.shape == (3,)

@@ -207,3 +207,11 @@ def test_tsne_runs_once_per_run_in_a_job(store, tiny):
     labels = load("mnist").test_y[:300].numpy()
     d = ((coords[:, None] - coords[None]) ** 2).sum(2) + np.eye(300) * 1e9
     assert (labels[d.argmin(1)] == labels).mean() > 0.6
+
+
+def test_every_task_kind_names_a_function():
+    from nnapp.registry import resolve
+    from nnapp.tasks import TASKS
+
+    assert {"train", "tsne", "lr_find"} <= set(TASKS)
+    assert all(callable(resolve(spec.fn)) for _, spec in TASKS.items())
