@@ -43,25 +43,17 @@ def activations_ui(run, digit: np.ndarray) -> None:
         "per channel, after the block's pooling and activation, on one colour scale per layer (yellow: strongest); "
         "dense layers show each unit's activation, the strongest five numbered (of the logits: the predicted class)."
     )
-    zoom = st.container()
-    picked = st.session_state.get("act_layer", conv[0][0]) if conv else None
-    for i, (name, values) in enumerate(conv):
-        channels, h, w = values.shape
-        selected = st.session_state.get("act_channel") if name == picked else None
-        title = f"{name}: {channels} channels, {h}×{w} (click one to see it large)"
-        event = st.plotly_chart(
-            charts_inside.tiles(values, title, selected=selected, pixels=52),
-            key=f"act_grid_{i}",
-            on_select="rerun",
-            selection_mode="points",
-        )
-        channel = _clicked_channel(event, values.shape)
+    for i, (name, values) in enumerate(conv):  # a click on a map picks its channel (before the widgets are drawn)
+        channel = _clicked_channel(st.session_state.get(f"act_grid_{i}"), values.shape)
         if channel is not None and (name, channel) != st.session_state.get("act_clicked"):
             st.session_state["act_clicked"] = (name, channel)
             st.session_state["act_layer"], st.session_state["act_channel"] = name, channel
-    if conv:
-        with zoom:
-            _zoom_ui(digit, dict(conv))
+    layer, channel = _zoom_ui(digit, dict(conv)) if conv else (None, None)
+    for i, (name, values) in enumerate(conv):
+        channels, h, w = values.shape
+        title = f"{name}: {channels} channels, {h}×{w} (click one to see it large)"
+        figure = charts_inside.tiles(values, title, selected=channel if name == layer else None, pixels=52)
+        st.plotly_chart(figure, key=f"act_grid_{i}", on_select="rerun", selection_mode="points")
     for name, kind, values in dense:
         labels = ui.class_names(run.config.dataset) if kind == "output" else None
         title = f"{name}: {len(values)} {'logits' if kind == 'output' else 'units, after the activation'}"
@@ -69,8 +61,8 @@ def activations_ui(run, digit: np.ndarray) -> None:
         st.plotly_chart(charts_inside.units(values, title, top, labels), key=f"act_dense_{name}")
 
 
-def _zoom_ui(digit: np.ndarray, maps: dict[str, np.ndarray]) -> None:
-    """One channel large beside the input."""
+def _zoom_ui(digit: np.ndarray, maps: dict[str, np.ndarray]) -> tuple[str, int]:
+    """One channel large beside the input; returns the (layer, channel) shown."""
     names = list(maps)
     if st.session_state.get("act_layer") not in names:
         st.session_state["act_layer"] = names[0]
@@ -85,3 +77,4 @@ def _zoom_ui(digit: np.ndarray, maps: dict[str, np.ndarray]) -> None:
     input_col.plotly_chart(charts_inside.image(digit, "input, 28×28", size=230), key="act_input")
     h, w = fmap.shape
     map_col.plotly_chart(charts_inside.image(fmap, f"{layer}, channel {channel} ({h}×{w})", "Viridis", size=230), key="act_zoom")
+    return layer, int(channel)

@@ -62,6 +62,8 @@ def test_activations_show_grids_units_and_one_channel_large(cnn_run):
     at.run()
     assert at.number_input(key="act_channel").value == 2
     assert figure(at, "act_zoom")["layout"]["title"]["text"] == "conv 1, channel 2 (14×14)"
+    marked = [t for t in figure(at, "act_grid_0")["data"] if t.get("textfont", {}).get("color") == "#ff7f0e"]
+    assert [list(values(t["text"])) for t in marked] == [["2"]]  # the grid marks the channel shown large
 
 
 def test_an_mlp_has_units_but_no_maps(store, tiny):
