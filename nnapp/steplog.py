@@ -3,7 +3,7 @@
 Each row holds the step's loss as optimised (with the config's label smoothing) and, when that
 smoothing is on, the same batch's loss without it: the definition the validation loss uses, so
 the two curves compare like with like. It comes from the logits the loop keeps for the flush
-anyway, one small loss call per step at flush time.
+anyway, all pending steps in one computation at flush time.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 
 from nnapp.config import RunConfig
 from nnapp.registry import LOSSES
@@ -22,7 +22,9 @@ from nnapp.registry import LOSSES
 REPORT_EVERY_STEPS = 20  # flush step metrics at most this many steps apart...
 REPORT_EVERY_S = 0.5  # ...or this many seconds apart, whichever comes first
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (steps × batch × classes, steps × batch) -> per step
+LossFn = Callable[
+    [torch.Tensor, torch.Tensor], "torch.Tensor | np.ndarray"
+]  # (steps × batch × classes, steps × batch) -> per step
 
 
 @dataclass
@@ -41,15 +43,21 @@ def unsmoothed_loss(config: RunConfig) -> LossFn | None:
     None when there is no smoothing, since the loss as optimised then is that loss already."""
     if not config.label_smoothing:
         return None
-    if config.loss == "cross_entropy":  # every pending step in one call: 20 calls cost 1.4% of training
+    if config.loss == "cross_entropy":
         return _cross_entropy_per_step
     spec = LOSSES[config.loss]
     return lambda logits, labels: torch.stack([spec(x, y, 0.0) for x, y in zip(logits, labels, strict=True)])
 
 
-def _cross_entropy_per_step(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    per_image = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none")
-    return per_image.view(labels.shape).mean(1)
+def _cross_entropy_per_step(logits: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
+    """Cross-entropy of each step's batch, every pending step at once, in numpy: torch's kernels start a thread
+    team even for an input this small (20×128×10), and on a busy 2-core machine waiting for it cost 1.5% of
+    the fast preset's training time; numpy does it in one thread in about 0.25 ms per flush."""
+    x = logits.detach().cpu().numpy().astype(np.float64)
+    y = labels.cpu().numpy()
+    top = x.max(-1, keepdims=True)
+    log_sum_exp = np.log(np.exp(x - top).sum(-1)) + top[..., 0]
+    return (log_sum_exp - np.take_along_axis(x, y[..., None], -1)[..., 0]).mean(1)
 
 
 class StepLog:
