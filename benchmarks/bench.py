@@ -1,6 +1,6 @@
 """nnapp against the seed's training loop, measured side by side in one run on this machine.
 
-    .venv/bin/python benchmarks/bench.py            # all but the best preset (about 8 minutes on 2 CPU cores)
+    .venv/bin/python benchmarks/bench.py            # all but the best preset (sections 1-6 about 8 minutes on 2 CPU cores)
     .venv/bin/python benchmarks/bench.py --best     # also trains the best preset (about 3 minutes more)
     .venv/bin/python benchmarks/bench.py --quick    # fewer repeats, no default/best preset training
     .venv/bin/python benchmarks/bench.py --only 7 8 # some sections (7-9: histograms, t-SNE, activations)
