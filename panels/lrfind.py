@@ -52,8 +52,9 @@ def lr_finder_ui(config: RunConfig, disabled: bool = False) -> None:
         on_click=use_rate,
         args=(rounded,),
     )
+    exploded = ", until the loss exploded" if result.get("stopped") == "exploded" else ""
     right.caption(
-        f"{result['message']} The test ran {len(result['lrs'])} steps from the config's starting weights, one batch each, "
-        "ignoring its schedule; the smoothed loss is an exponential moving average. For one-cycle the suggestion is "
-        "a reasonable peak rate; fastai suggests the same point."
+        f"{result['message']} The test trained {len(result['lrs'])} steps from the config's starting weights, one batch "
+        f"each{exploded}, ignoring its schedule. The smoothed loss is a moving average of the loss per step, so it "
+        "trails it; its steepest fall is the point fastai's 'steep' and torch-lr-finder suggest."
     )
