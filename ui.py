@@ -239,3 +239,10 @@ def not_digit_check(run: Run) -> dict | str | None:
     if task is None or task.is_done():  # never asked for, or made and gone since (its file was deleted)
         jobs().submit_task("not_a_digit", ood.task_key(run), {"key": run.key}, force=True)
     return "The not-a-digit check for this run is being made (once per run, a few seconds on a CPU)."
+
+
+def selected_points(event) -> list[dict]:
+    """The points a click or lasso picked in an st.plotly_chart(on_select="rerun"), as dicts."""
+    if isinstance(event, dict):
+        return event.get("selection", {}).get("points", [])
+    return list(getattr(getattr(event, "selection", None), "points", None) or [])

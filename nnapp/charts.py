@@ -8,6 +8,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from nnapp.comparable import train_loss
+
 TRAIN = "#1f77b4"
 VAL = "#ff7f0e"
 LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2), height=330)
@@ -26,14 +28,24 @@ def smooth(values: list[float | None], weight: float = 0.9) -> list[float | None
     return out
 
 
-def curves(steps: list[dict], epochs: list[dict], steps_per_epoch: int) -> go.Figure:
+def curves(steps: list[dict], epochs: list[dict], steps_per_epoch: int, label_smoothing: float = 0.0) -> go.Figure:
     """Loss and accuracy side by side: train per step (raw, faint, and smoothed), validation per epoch.
 
-    The x axis is in epochs, so per-step and per-epoch points line up.
+    The x axis is in epochs, so per-step and per-epoch points line up. The train loss is on validation's
+    definition (without label smoothing) wherever the run recorded it, and the titles say what is shown;
+    train accuracy is what the training batches scored in training mode (dropout on, batch statistics).
     """
     steps = [s for s in steps if s["step"] is not None]  # a damaged row: left out, not a traceback
     epochs = [e for e in epochs if e["epoch"] is not None]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    losses = [train_loss(s, label_smoothing) for s in steps]
+    comparable = all(same for _, same in losses)
+    if label_smoothing and comparable:
+        loss_title = "loss (train without label smoothing, as validation)"
+    elif label_smoothing:
+        loss_title = f"loss (train with label smoothing {label_smoothing:g}, validation without)"
+    else:
+        loss_title = "loss"
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(loss_title, "accuracy (train in training mode)"))
     x = [s["step"] / max(steps_per_epoch, 1) for s in steps]
     ex = [e["epoch"] for e in epochs]
     raw = dict(
@@ -42,7 +54,10 @@ def curves(steps: list[dict], epochs: list[dict], steps_per_epoch: int) -> go.Fi
     smoothed = dict(mode="lines", line=dict(color=TRAIN, width=2), name="train (smoothed)", legendgroup="train")
     val = dict(mode="lines+markers", line=dict(color=VAL, width=2), name="validation", legendgroup="val")
     for col, metric, val_metric in ((1, "loss", "val_loss"), (2, "acc", "val_acc")):
-        y = [s[metric] for s in steps]
+        if metric == "acc":
+            y = [s["acc"] for s in steps]
+        else:  # a mix (some steps with the unsmoothed loss, some without) is drawn as optimised throughout
+            y = [v for v, _ in losses] if comparable else [s["loss"] for s in steps]
         for tx, ty, style in ((x, y, raw), (x, smooth(y), smoothed), (ex, [e[val_metric] for e in epochs], val)):
             fig.add_trace(go.Scatter(x=tx, y=ty, showlegend=col == 1, **style), 1, col)
     fig.update_xaxes(title_text="epoch", rangemode="tozero")

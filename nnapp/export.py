@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from nnapp import ood
+from nnapp.comparable import train_loss
 from nnapp.config import ENGINE_VERSION
 from nnapp.errors import BundleError
 from nnapp.files import atomic_write, os_error_text
@@ -61,11 +62,18 @@ def program_bytes(store: Store, key: str, with_features: bool = False) -> bytes:
 
 
 def metrics_csv(store: Store, key: str) -> bytes:
-    """Per-epoch metrics as CSV."""
+    """Per-epoch metrics as CSV. `train_loss` is on validation's definition (no label smoothing; empty for
+    a smoothed run stored before nnapp recorded that), `train_loss_optimised` the loss as trained on;
+    `train_acc_training_mode` is measured on the training batches in training mode."""
+    smoothing = store.get(key).config.label_smoothing
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=METRICS, extrasaction="ignore")
+    columns = ["epoch", "train_loss", "train_loss_optimised", "train_acc_training_mode", "val_loss", "val_acc", "lr", "seconds"]
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(store.epochs(key))
+    for e in store.epochs(key):
+        loss, same = train_loss(e, smoothing, per_step=False)
+        row = {**e, "train_loss": loss if same else None, "train_loss_optimised": e["train_loss"]}
+        writer.writerow({**row, "train_acc_training_mode": e["train_acc"]})
     return buf.getvalue().encode()
 
 

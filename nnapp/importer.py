@@ -211,8 +211,11 @@ def read_metrics(blob: bytes, config: RunConfig) -> list[dict]:
         raise BundleError(f"metrics.csv cannot be read: {str(err)[:60]}") from None
     epochs = []
     for i, row in enumerate(rows, start=1):
+        if "train_loss_optimised" in row:  # train_loss is on validation's definition there (nnapp.comparable)
+            row = {**row, "train_loss": row["train_loss_optimised"], "train_loss_unsmoothed": row.get("train_loss")}
+            row["train_acc"] = row.get("train_acc_training_mode", row.get("train_acc"))
         try:
-            values = {name: float(row[name]) if row.get(name) else None for name in METRICS}
+            values = {name: float(row[name]) if row.get(name) else None for name in (*METRICS, "train_loss_unsmoothed")}
         except (ValueError, TypeError):
             raise BundleError(f"metrics.csv row {i} holds something that is not a number") from None
         epoch = values["epoch"]

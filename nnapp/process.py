@@ -1,4 +1,4 @@
-"""How nnapp's own processes end (the CLI, job processes); no torch import."""
+"""Processes: whether one is alive, and how nnapp's own end (the CLI, job processes); no torch import."""
 
 from __future__ import annotations
 
@@ -15,3 +15,15 @@ def exit_now(code: int) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not isinstance(pid, int) or pid <= 0:  # 0 and negative pids name process groups, not a process
+        return False
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:
+        return True
+    return True

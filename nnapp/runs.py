@@ -13,6 +13,7 @@ from nnapp.config import ConfigError, RunConfig
 from nnapp.data import Split, load, split
 from nnapp.device import ThreadGovernor, pick_device
 from nnapp.jobs import stop_file
+from nnapp.recorder import HistogramRecorder
 from nnapp.records import Claim, Progress, Run, base_key
 from nnapp.store import Store, pid_alive
 from nnapp.train import Callback, ProgressFn, fit
@@ -72,8 +73,14 @@ def run_and_store(
             if on_progress:
                 on_progress(p)
 
+        recorder = HistogramRecorder(store, key)  # every run records its weight and gradient histograms
         result = fit(
-            config, data, on_progress=progress, should_stop=should_stop, init_state=init_state, callbacks=callbacks or ()
+            config,
+            data,
+            on_progress=progress,
+            should_stop=should_stop,
+            init_state=init_state,
+            callbacks=[recorder, *(callbacks or ())],
         )
         store.finish(key, result)
         return result.status

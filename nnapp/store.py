@@ -11,18 +11,24 @@ from pathlib import Path
 
 import numpy as np
 
+from nnapp import comparable, histograms
+from nnapp.claims import RUN_TABLES, Claims, _promote, _reset
+from nnapp.comparable import ComparableLosses
 from nnapp.config import RunConfig
 from nnapp.database import READ_ONLY, Database, can_fall_back
 from nnapp.drawings import Drawings
 from nnapp.errors import StoreError
 from nnapp.fields import RUN_KEY
 from nnapp.files import clean_temp_files, os_error_text
-from nnapp.records import ACTIVE, RETRAIN, STATUSES, Claim, FitResult, Run, base_key, retrain_key
+from nnapp.histograms import Histograms
+from nnapp.process import pid_alive
+from nnapp.records import ACTIVE, RETRAIN, STATUSES, FitResult, Run, base_key, retrain_key
 from nnapp.rows import decode
 from nnapp.tasks import Tasks
 from nnapp.weights import WeightFiles
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS runs (
     key TEXT PRIMARY KEY,
     config TEXT NOT NULL,
@@ -62,7 +68,9 @@ CREATE TABLE IF NOT EXISTS tasks (
     finished REAL, pid INTEGER, message TEXT, payload TEXT, progress TEXT, result TEXT
 );
 """
-RUN_TABLES = ("epochs", "steps", "predictions")  # the rows a run owns besides its own
+    + comparable.SCHEMA
+    + histograms.SCHEMA
+)
 NOT_RETRAIN = f"key NOT LIKE '%{RETRAIN}'"  # retrains in progress are not listed as runs of their own
 
 
@@ -70,19 +78,7 @@ def default_home() -> Path:
     return Path(os.environ.get("NNAPP_HOME") or "runs")
 
 
-def pid_alive(pid: int | None) -> bool:
-    if not isinstance(pid, int) or pid <= 0:  # 0 and negative pids name process groups, not a process
-        return False
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, OverflowError):
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class Store(WeightFiles, Drawings, Tasks):
+class Store(Claims, WeightFiles, Drawings, Tasks, Histograms, ComparableLosses):
     """All reads and writes of runs. Each call opens its own short connection, so threads can share a Store.
 
     A store whose folder cannot be written is opened read-only (`readonly`): runs can be listed and shown,
@@ -156,29 +152,6 @@ class Store(WeightFiles, Drawings, Tasks):
             _reset(db, config, key, status)
         return key
 
-    def claim(self, config: RunConfig, force: bool = False) -> Claim:
-        """Decide, once across every process, who trains `config`.
-
-        'cached' when it finished before (and not `force`); 'attached' when a live process is training it
-        (or, with `force`, retraining it); else 'claimed': a queued row now exists for this caller to train.
-        A forced retrain of a finished run is claimed under retrain_key(key): the finished run stays
-        untouched until the retrain succeeds (see finish)."""
-        key = config.key()
-        with self._transaction() as db:
-            run = _fetch(db, key)
-            if run is not None and run.is_active() and pid_alive(run.pid):
-                return Claim(key, "attached")
-            if run is None or not run.is_finished():
-                _reset(db, config, key, "queued")
-                return Claim(key, "claimed")
-            if not force:
-                return Claim(key, "cached")
-            retrain = _fetch(db, retrain_key(key))
-            if retrain is not None and retrain.is_active() and pid_alive(retrain.pid):
-                return Claim(retrain.key, "attached")
-            _reset(db, config, retrain_key(key), "queued")
-            return Claim(retrain_key(key), "claimed")
-
     def set_status(self, key: str, status: str, message: str | None = None, **fields) -> None:
         assert status in STATUSES, status
         values = {"status": status, "pid": os.getpid(), **fields}
@@ -207,6 +180,7 @@ class Store(WeightFiles, Drawings, Tasks):
                     "INSERT OR REPLACE INTO epochs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (key, e["epoch"], e["train_loss"], e["train_acc"], e["val_loss"], e["val_acc"], e["lr"], e["seconds"]),
                 )
+            self._write_unsmoothed(db, key, steps, epoch_row)
 
     def finish(self, key: str, result: FitResult) -> None:
         """Store a FitResult: weights first (in a file of their own), then the row that points at them.
@@ -263,7 +237,7 @@ class Store(WeightFiles, Drawings, Tasks):
 
     def epochs(self, key: str) -> list[dict]:
         with self._db() as db:
-            return [_metrics(r) for r in db.execute("SELECT * FROM epochs WHERE key=? ORDER BY epoch", (key,))]
+            return [_metrics(r) for r in db.execute(f"{comparable.SELECT_EPOCHS} WHERE key=? ORDER BY epoch", (key,))]
 
     def steps(self, key: str, max_rows: int | None = None) -> list[dict]:
         """Per-step metrics; with `max_rows`, every k-th step so that at most about that many come back."""
@@ -271,9 +245,9 @@ class Store(WeightFiles, Drawings, Tasks):
             if max_rows:
                 count = db.execute("SELECT COUNT(*) FROM steps WHERE key=?", (key,)).fetchone()[0]
                 every = max(1, -(-count // max_rows))
-                rows = db.execute("SELECT * FROM steps WHERE key=? AND step % ? = 0 ORDER BY step", (key, every))
+                rows = db.execute(f"{comparable.SELECT_STEPS} WHERE key=? AND step % ? = 0 ORDER BY step", (key, every))
                 return [_metrics(r) for r in rows]
-            return [_metrics(r) for r in db.execute("SELECT * FROM steps WHERE key=? ORDER BY step", (key,))]
+            return [_metrics(r) for r in db.execute(f"{comparable.SELECT_STEPS} WHERE key=? ORDER BY step", (key,))]
 
     def predictions(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
         """Each test image's predicted class and its probability; None when absent or damaged."""
@@ -302,6 +276,8 @@ class Store(WeightFiles, Drawings, Tasks):
             db.executemany(
                 "INSERT INTO epochs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(run.key, *(e[c] for c in cells)) for e in epochs]
             )
+            for e in epochs:
+                self._write_unsmoothed(db, run.key, [], e)
             if predictions:
                 db.execute("INSERT INTO predictions VALUES (?, ?, ?)", (run.key, *predictions))
 
@@ -325,25 +301,3 @@ class Store(WeightFiles, Drawings, Tasks):
 def _metrics(row) -> dict:
     """A metrics row with every value a number or None, whatever a damaged column holds."""
     return {k: v if isinstance(v, (int, float)) and not isinstance(v, bool) else None for k, v in dict(row).items()}
-
-
-def _fetch(db, key: str) -> Run | None:
-    row = db.execute("SELECT * FROM runs WHERE key=?", (key,)).fetchone()
-    return decode(row) if row else None
-
-
-def _reset(db, config: RunConfig, key: str, status: str) -> None:
-    """A fresh row for `key`, without the metrics of whatever ran under it before."""
-    for table in RUN_TABLES:
-        db.execute(f"DELETE FROM {table} WHERE key=?", (key,))
-    db.execute(
-        "INSERT OR REPLACE INTO runs (key, config, status, created, pid, parent) VALUES (?, ?, ?, ?, ?, ?)",
-        (key, config.to_json(), status, time.time(), os.getpid(), config.init_from or None),
-    )
-
-
-def _promote(db, retrain: str, key: str) -> None:
-    """The finished retrain becomes the run: its row and metrics move to `key`, replacing the old ones."""
-    for table in ("runs", *RUN_TABLES):
-        db.execute(f"DELETE FROM {table} WHERE key=?", (key,))
-        db.execute(f"UPDATE {table} SET key=? WHERE key=?", (key, retrain))

@@ -34,6 +34,8 @@ TASKS: Registry[TaskSpec] = Registry(
     {
         "train": TaskSpec("nnapp.runs.train_task", "train a run"),
         "not_a_digit": TaskSpec("nnapp.ood.check_task", "make a run's not-a-digit check"),
+        "tsne": TaskSpec("nnapp.projector.tsne_task", "t-SNE map of a run's test digits"),
+        "lr_find": TaskSpec("nnapp.lrfind.lr_find_task", "learning-rate range test of a config"),
     },
 )
 
@@ -69,6 +71,30 @@ def run_task(kind: str, key: str, payload: dict, store: Store, should_stop: Call
     status = "cancelled" if handle.should_stop() else "done"
     store.set_task(key, status=status, result=result if status == "done" else None)
     return status
+
+
+def run_or_follow(
+    store: Store, kind: str, key: str, payload: dict, force: bool = False, every: float = 0.2
+) -> tuple[TaskRun, str]:
+    """A task as it ended, and how: served from the store ("cached"), followed while another process runs
+    it ("attached"), or run here ("claimed"), where a stop request (the app's Cancel) reaches it too."""
+    from nnapp.jobs import stop_file
+    from nnapp.store import pid_alive
+
+    claim = store.claim_task(kind, key, payload, force=force)
+    if claim.state == "claimed":
+        stop = stop_file(store, key)
+        stop.clear()
+        try:
+            run_task(kind, key, payload, store, should_stop=stop.is_set)
+        finally:
+            stop.clear()
+    while (task := store.task(key)) is not None and task.is_active():
+        if not pid_alive(task.pid):  # its process died: marked interrupted, nothing to wait for
+            store.mark_interrupted()
+            continue
+        time.sleep(every)
+    return task, claim.state
 
 
 class Tasks:

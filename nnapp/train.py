@@ -26,9 +26,7 @@ from nnapp.models import build_model
 from nnapp.records import FitResult, Progress
 from nnapp.registry import LOSSES, OPTIMIZERS, SCHEDULES
 from nnapp.schedules import Schedule
-
-REPORT_EVERY_STEPS = 20  # flush step metrics at most this many steps apart...
-REPORT_EVERY_S = 0.5  # ...or this many seconds apart, whichever comes first
+from nnapp.steplog import REPORT_EVERY_S, REPORT_EVERY_STEPS, PendingStep, StepLog, unsmoothed_loss  # noqa: F401
 
 ProgressFn = Callable[[Progress], None]
 
@@ -90,67 +88,11 @@ class Callback:
         """After an epoch's validation; return a message to end training there (the run still counts as done)."""
         return None
 
+    def on_fit_start(self, loop: Loop) -> None:
+        """Before the first epoch, with the model as it starts (e.g. record the initial weights)."""
+
     def on_fit_end(self, loop: Loop) -> None:
         """After the last epoch, before the test report: e.g. put back the weights worth keeping."""
-
-
-@dataclass
-class PendingStep:
-    """A trained step whose numbers are still on the device: read together at the next flush."""
-
-    step: int
-    loss: torch.Tensor
-    logits: torch.Tensor
-    labels: torch.Tensor
-    lr: float
-
-
-class StepLog:
-    """Per-step rows. Reading a number off the device waits for it, so steps are read in batches."""
-
-    def __init__(self, batch_size: int):
-        self.batch_size = batch_size
-        self.started = self.last = time.perf_counter()
-        self.rows: list[dict] = []
-        self.pending: list[PendingStep] = []
-
-    def add(self, pending: PendingStep) -> bool:
-        """Keep a step; True when a flush is due (at once for the first step: a launch shows progress soonest)."""
-        self.pending.append(pending)
-        if not self.rows:
-            return True
-        return len(self.pending) >= REPORT_EVERY_STEPS or time.perf_counter() - self.last >= REPORT_EVERY_S
-
-    def flush(self, epoch: int) -> tuple[list[dict], int | None]:
-        """The pending steps as rows, and the first step whose loss is not finite (None when all are)."""
-        if not self.pending:
-            return [], None
-        now = time.perf_counter()
-        losses = torch.stack([p.loss for p in self.pending]).float().tolist()
-        # accuracy counted here, for all pending steps at once, rather than three small ops per step
-        logits, labels = torch.stack([p.logits for p in self.pending]), torch.stack([p.labels for p in self.pending])
-        correct = (logits.argmax(2) == labels).sum(1).tolist()
-        rate = len(self.pending) * self.batch_size / max(now - self.last, 1e-9)
-        rows, bad = [], None
-        for p, loss, c in zip(self.pending, losses, correct, strict=True):
-            if not math.isfinite(loss):
-                bad = p.step
-                break
-            acc = c / self.batch_size
-            rows.append(
-                {
-                    "step": p.step,
-                    "epoch": epoch,
-                    "loss": loss,
-                    "acc": acc,
-                    "lr": p.lr,
-                    "samples_per_s": rate,
-                    "elapsed": now - self.started,
-                }
-            )
-        self.rows.extend(rows)
-        self.pending, self.last = [], now
-        return rows, bad
 
 
 def make_optimizer(config: RunConfig, model: nn.Module, device: torch.device | None = None) -> torch.optim.Optimizer:
@@ -194,7 +136,7 @@ def setup(config: RunConfig, data: Split, device: torch.device, init_state: dict
         train_y=data.train_y.to(device),
         gen=torch.Generator().manual_seed(config.seed),
         steps_per_epoch=steps_per_epoch,
-        log=StepLog(config.batch_size),
+        log=StepLog(config.batch_size, unsmoothed_loss(config)),
         on_progress=on_progress,
         threads=torch.get_num_threads(),
         lr=config.lr,
@@ -247,9 +189,11 @@ def validate(loop: Loop, epoch: int, started: float, first_row: int) -> dict:
     loop.report(epoch, phase="evaluating")
     val = evaluate(loop.config, loop.model, loop.data.val_x, loop.data.val_y, loop.device, loop.bf16)
     rows = loop.log.rows[first_row:] or [{"loss": float("nan"), "acc": float("nan")}]
+    plain = [r["loss_unsmoothed"] for r in rows if "loss_unsmoothed" in r]  # validation's definition
     return {
         "epoch": epoch,
         "train_loss": sum(r["loss"] for r in rows) / len(rows),
+        "train_loss_unsmoothed": sum(plain) / len(plain) if plain else None,
         "train_acc": sum(r["acc"] for r in rows) / len(rows),
         "val_loss": val["loss"],
         "val_acc": val["accuracy"],
@@ -274,6 +218,9 @@ class EarlyStopping(Callback):
         if self.stale >= self.patience:
             return f"stopped early after epoch {row['epoch']}: no better validation loss for {self.stale} epochs"
         return None
+
+    def on_fit_start(self, loop: Loop) -> None:
+        """Before the first epoch, with the model as it starts (e.g. record the initial weights)."""
 
     def on_fit_end(self, loop: Loop) -> None:
         if self.best_state is not None:
@@ -313,6 +260,8 @@ def fit(
     data = data or split(load(config.dataset), config.val_fraction, config.seed, config.train_subset)
     loop = setup(config, data, device, init_state, on_progress)
     callbacks = [*callbacks, EarlyStopping(config.patience)] if config.patience else list(callbacks)
+    for callback in callbacks:
+        callback.on_fit_start(loop)
     outcome = Outcome()
     for epoch in range(1, config.epochs + 1):
         started, first_row = time.perf_counter(), len(loop.log.rows)

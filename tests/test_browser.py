@@ -198,3 +198,29 @@ def test_a_letter_drawn_on_the_canvas_is_not_a_digit(server, page):
             page.screenshot(path=str(ARTIFACTS / "playground-not-a-digit.png"), full_page=True)
         clear(page)
     assert all(a == "not a digit?" for a in answers.values()), answers
+
+
+def test_a_drawn_digit_shows_the_activation_grids(server, browser):
+    url, run = server
+    context = browser.new_context(viewport={"width": 1400, "height": 2600})  # tall: the grids sit below the canvas
+    page = context.new_page()
+    page.goto(url + "/playground")
+    page.get_by_text("Draw a digit").first.wait_for(timeout=30_000)
+    settle(page)
+    draw(page, canvas_of(page), canvas_path(3, PLACES[0]))
+    settle(page)
+    assert predicted(page) == "3"
+    page.get_by_text("Inside the network").first.wait_for(timeout=30_000)
+    settle(page)
+    titles = page.locator(".js-plotly-plot .gtitle").evaluate_all("els => els.map(e => e.textContent)")
+    assert "conv 1: 16 channels, 14×14 (click one to see it large)" in titles, titles
+    assert "conv 2: 32 channels, 7×7 (click one to see it large)" in titles
+    assert "dense 1: 128 units, after the activation" in titles and "output: 10 logits" in titles
+    assert "conv 1, channel 0 (14×14)" in titles
+    grid = page.locator(".js-plotly-plot", has=page.locator(".gtitle", has_text="conv 2: 32 channels"))
+    assert grid.locator(".hm image").count() == 1  # the maps themselves were drawn
+    numbers = grid.locator(".textpoint text").evaluate_all("els => els.map(e => e.textContent)")
+    assert numbers == [str(c) for c in range(32)]  # each map numbered
+    no_exception(page)
+    page.screenshot(path=str(ARTIFACTS / "playground-activations.png"), full_page=True)
+    context.close()

@@ -150,7 +150,11 @@ def test_results_show_metrics_confusion_matrix_gallery_and_downloads(stored_run)
     assert at.metric[1].value == f"{stored_run.accuracy * 100:.2f}%"
     assert [s.value for s in at.subheader][:2] == ["Confusion matrix", "Per class"]
     assert at.subheader[2].value.startswith("Misclassified test images (")
-    assert len(at.get("plotly_chart")) == 2  # curves and confusion matrix
+    assert [c.key for c in at.get("plotly_chart")] == [
+        "results_curves",
+        "confusion",
+        "filters",
+    ]  # filters: the inside view's default
     assert image_captions(at)
     assert {b.key for b in at.get("download_button")} >= {"dl_config", "dl_metrics", "dl_weights", "dl_bundle"}
 

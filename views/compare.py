@@ -7,6 +7,7 @@ import streamlit as st
 
 import ui
 from nnapp import charts
+from nnapp.comparable import on_validation_definition
 from nnapp.records import SHOWN
 
 HYPER = ["model", "lr", "batch_size", "epochs", "optimizer", "activation", "dropout"]
@@ -14,6 +15,12 @@ COLUMNS = [
     "key", "status", "test accuracy", "train s", "dataset", "model", "conv", "hidden", "optimizer", "lr", "schedule",
     "batch_size", "epochs", "activation", "dropout", "augment", "created",
 ]  # fmt: skip
+CURVES = {
+    "val_acc": "validation accuracy",
+    "val_loss": "validation loss",
+    "train_loss": "train loss (no label smoothing, as validation)",
+    "train_acc": "train accuracy (training mode)",
+}
 
 
 def table(runs) -> pd.DataFrame:
@@ -89,8 +96,20 @@ def main() -> None:
     if flash := st.session_state.pop("compare_flash", None):
         st.warning(flash)
     if picked:
-        metric = st.radio("Curve", ["val_acc", "val_loss", "train_loss", "train_acc"], key="overlay_metric", horizontal=True)
-        series = {by_key[k].label(): store.epochs(k) for k in picked}
+        metric = st.radio("Curve", list(CURVES), format_func=CURVES.get, key="overlay_metric", horizontal=True)
+        series, left_out = {}, []
+        for run in (by_key[k] for k in picked):
+            epochs = store.epochs(run.key)
+            if metric == "train_loss":  # on validation's definition; a run that cannot give it is named, not drawn
+                epochs = on_validation_definition(epochs, run.config.label_smoothing)
+            if epochs is None:
+                left_out.append(run.label())
+            else:
+                series[run.label()] = epochs
+        if left_out:
+            st.caption(
+                "Not drawn: trained with label smoothing before nnapp recorded the loss without it: " + "; ".join(left_out)
+            )
         st.plotly_chart(charts.overlay(series, metric), key="overlay")
         delete_ui(store, [by_key[k] for k in picked])
     else:

@@ -17,6 +17,7 @@ from nnapp.metrics import evaluate_on
 from nnapp.predict import ImageError, for_inference, load_image, preprocess, saliency
 from nnapp.runs import finetune_config
 from nnapp.store import Store
+from panels.activations import activations_ui
 
 CANVAS = 280
 
@@ -294,6 +295,7 @@ def drawing_view(run, runs) -> None:
         st.caption(
             f"canvas → probabilities: {total:.2f} ms (preprocessing {prep_ms:.2f} ms, model and not-a-digit check {st.session_state['model_ms']:.2f} ms)"
         )
+    activations_ui(run, stages.digit)
     compare_ui(runs, stages.digit, run)
     save_ui(stages.digit, int(np.argmax(probs)))
 

@@ -14,6 +14,7 @@ from nnapp import charts, export
 from nnapp.errors import BundleError, StoreError
 from nnapp.importer import import_bundle
 from nnapp.store import Store
+from panels.inside import inside_ui
 from ui import CHART_STEPS
 
 GALLERY_MAX = 60
@@ -188,7 +189,9 @@ def main() -> None:
 
     steps, epochs = store.steps(run.key, max_rows=CHART_STEPS), store.epochs(run.key)
     if steps:
-        st.plotly_chart(charts.curves(steps, epochs, run.config.steps_per_epoch()), key="results_curves")
+        st.plotly_chart(
+            charts.curves(steps, epochs, run.config.steps_per_epoch(), run.config.label_smoothing), key="results_curves"
+        )
     if run.test:
         names = ui.class_names(run.config.dataset)
         left, right = st.columns([3, 2])
@@ -221,6 +224,8 @@ def main() -> None:
                 ui.open_playground(run.key)
         gallery(run, store)
         not_digit_rates(run)
+    if not run.is_active():
+        inside_ui(run)
     st.subheader("Export")
     downloads(store, run)
 

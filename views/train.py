@@ -16,6 +16,7 @@ from nnapp.limits import estimate, size_text
 from nnapp.presets import DEFAULT_PRESET, PRESETS
 from nnapp.records import base_key
 from nnapp.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES
+from panels.lrfind import lr_finder_ui
 from ui import CHART_STEPS
 
 # Fields set by one plain widget each (layers are tables, handled apart).
@@ -227,7 +228,10 @@ def live_curves(key: str, points: int) -> None:
     run = store.get(key) or store.get(base_key(key))
     steps = store.steps(run.key, max_rows=points) if run else []
     if steps:
-        st.plotly_chart(charts.curves(steps, store.epochs(run.key), run.config.steps_per_epoch()), key="live_curves")
+        st.plotly_chart(
+            charts.curves(steps, store.epochs(run.key), run.config.steps_per_epoch(), run.config.label_smoothing),
+            key="live_curves",
+        )
 
 
 def main() -> None:
@@ -258,6 +262,7 @@ def main() -> None:
         right.checkbox("Retrain even if this configuration finished before", key="force")
         if left.button("Launch", type="primary", disabled=bool(problems), key="launch"):
             launch(config)
+        lr_finder_ui(config, disabled=bool(problems))
 
     key = st.session_state.get("watch_run")
     if key is None:

@@ -1,0 +1,80 @@
+"""The Playground's view of the network's inside: what each layer computes for the drawing."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+import ui
+from nnapp import charts_inside
+from nnapp.activations import layer_outputs
+from nnapp.store import Store
+
+TOP_UNITS = 5
+
+
+@st.cache_resource(max_entries=16)
+def network(home: str, key: str, sha: str):
+    """A stored network as torch built it (hooks need its modules), once per weights file; (model, config)."""
+    return Store(home).load_model(key)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def outputs(home: str, key: str, sha: str, digit: np.ndarray) -> list[tuple[str, str, np.ndarray]]:
+    """(name, kind, output) of every probed layer for one digit: one forward pass, cached per drawing and model."""
+    model, config = network(home, key, sha)
+    _, found = layer_outputs(model, config, digit)
+    return [(probe.name, probe.kind, values) for probe, values in found]
+
+
+def _clicked_channel(event, shape: tuple[int, ...]) -> int | None:
+    points = ui.selected_points(event)
+    return charts_inside.tile_of(points[0].get("x", -1), points[0].get("y", -1), shape) if points else None
+
+
+def activations_ui(run, digit: np.ndarray) -> None:
+    """Feature maps of every conv block and the activations of every dense layer for `digit` (28×28 in [0, 1])."""
+    st.subheader("Inside the network")
+    layers = outputs(str(ui.store().home), run.key, run.weights_sha256, np.ascontiguousarray(digit, np.float32))
+    conv = [(name, values) for name, kind, values in layers if kind == "conv"]
+    dense = [(name, kind, values) for name, kind, values in layers if kind != "conv"]
+    st.caption(
+        "What each layer computes for this drawing, from one pass through the network. Conv blocks show one map "
+        "per channel, after the block's pooling and activation, on one colour scale per layer (yellow: strongest); "
+        "dense layers show each unit's activation, the strongest five numbered (of the logits: the predicted class)."
+    )
+    for i, (name, values) in enumerate(conv):  # a click on a map picks its channel (before the widgets are drawn)
+        channel = _clicked_channel(st.session_state.get(f"act_grid_{i}"), values.shape)
+        if channel is not None and (name, channel) != st.session_state.get("act_clicked"):
+            st.session_state["act_clicked"] = (name, channel)
+            st.session_state["act_layer"], st.session_state["act_channel"] = name, channel
+    layer, channel = _zoom_ui(digit, dict(conv)) if conv else (None, None)
+    for i, (name, values) in enumerate(conv):
+        channels, h, w = values.shape
+        title = f"{name}: {channels} channels, {h}×{w} (click one to see it large)"
+        figure = charts_inside.tiles(values, title, selected=channel if name == layer else None, pixels=52)
+        st.plotly_chart(figure, key=f"act_grid_{i}", on_select="rerun", selection_mode="points")
+    for name, kind, values in dense:
+        labels = ui.class_names(run.config.dataset) if kind == "output" else None
+        title = f"{name}: {len(values)} {'logits' if kind == 'output' else 'units, after the activation'}"
+        top = 1 if kind == "output" else TOP_UNITS  # of the logits, the predicted class
+        st.plotly_chart(charts_inside.units(values, title, top, labels), key=f"act_dense_{name}")
+
+
+def _zoom_ui(digit: np.ndarray, maps: dict[str, np.ndarray]) -> tuple[str, int]:
+    """One channel large beside the input; returns the (layer, channel) shown."""
+    names = list(maps)
+    if st.session_state.get("act_layer") not in names:
+        st.session_state["act_layer"] = names[0]
+    pick_col, input_col, map_col = st.columns([1, 1, 1])
+    layer = pick_col.selectbox("Layer", names, key="act_layer")
+    channels = len(maps[layer])
+    if st.session_state.get("act_channel", 0) >= channels:
+        st.session_state["act_channel"] = 0
+    channel = pick_col.number_input(f"Channel (0–{channels - 1})", 0, channels - 1, step=1, key="act_channel")
+    fmap = maps[layer][channel]
+    pick_col.caption(f"strongest value {fmap.max():.3f} · active (above 0) on {np.mean(fmap > 0):.0%} of the map")
+    input_col.plotly_chart(charts_inside.image(digit, "input, 28×28", size=230), key="act_input")
+    h, w = fmap.shape
+    map_col.plotly_chart(charts_inside.image(fmap, f"{layer}, channel {channel} ({h}×{w})", "Viridis", size=230), key="act_zoom")
+    return layer, int(channel)
