@@ -1,4 +1,4 @@
-"""`python -m nnapp train|list|show|export`: the engine without the browser."""
+"""`python -m nnapp train|sweep|list|show|export`: the engine without the browser."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from nnapp.errors import DataError, StoreError
 from nnapp.presets import DEFAULT_PRESET, PRESETS
 from nnapp.records import Claim, Run
 from nnapp.store import Store
+from nnapp.sweep_cli import add_parser as add_sweep_parser
+from nnapp.sweep_spec import SweepError
 
 
 class CLIError(Exception):
@@ -25,7 +27,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog="python -m nnapp", description="Train, list, show and export nnapp runs.")
+    parser = Parser(prog="python -m nnapp", description="Train, sweep, list, show and export nnapp runs.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     train = sub.add_parser(
         "train",
@@ -39,6 +41,7 @@ def build_parser() -> Parser:
     train.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override one field; repeatable")
     train.add_argument("--force", action="store_true", help="retrain even if a finished run exists")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_sweep_parser(sub)
     sub.add_parser("list", help="list stored runs")
     show = sub.add_parser("show", help="show one run")
     show.add_argument("key", help="a run key or an unambiguous prefix")
@@ -185,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
         store = Store()
         if args.command == "train":
             return cmd_train(args, store)
+        if args.command == "sweep":
+            from nnapp.sweep_cli import cmd_sweep
+
+            return cmd_sweep(args, store, None if args.resume else load_config(args))
         if args.command == "list":
             return cmd_list(store)
         if args.command == "show":
@@ -196,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"nnapp: error: invalid config: {err}", file=sys.stderr)
         return 2
-    except (DataError, StoreError) as err:
+    except (DataError, StoreError, SweepError) as err:
         print(f"nnapp: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

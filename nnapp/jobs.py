@@ -144,12 +144,15 @@ class JobManager:
         """Have a job process ready before the next launch (call it where a launch is likely)."""
         warm_pool().fill(1)
 
-    def submit(self, config: RunConfig, force: bool = False) -> Submission:
-        """Queue `config` unless it finished before (cached) or someone is training it now (attached)."""
+    def submit(self, config: RunConfig, force: bool = False, callbacks: list[dict] | None = None) -> Submission:
+        """Queue `config` unless it finished before (cached) or someone is training it now (attached).
+
+        `callbacks` name training callbacks to build in the job's process (see runs.payload_callbacks)."""
         problems = config.validate()
         if problems:
             raise ConfigError(problems)
-        return self._submit("train", self.store.claim(config, force=force), {"config": config.to_dict()})
+        payload = {"config": config.to_dict(), **({"callbacks": callbacks} if callbacks else {})}
+        return self._submit("train", self.store.claim(config, force=force), payload)
 
     def submit_task(self, kind: str, key: str, payload: dict, force: bool = False) -> Submission:
         """Queue a task (a kind in nnapp.tasks.TASKS) unless it is done (cached) or running (attached)."""

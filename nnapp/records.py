@@ -15,12 +15,26 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-STATUSES = ("queued", "running", "done", "failed", "cancelled", "diverged", "interrupted")
+STATUSES = ("queued", "running", "done", "failed", "cancelled", "diverged", "interrupted", "pruned")
 ACTIVE = ("queued", "running")  # someone is (or will be) training it
 FINISHED = ("done", "diverged")  # ended in a way that training it again would repeat: served from the store
 PROBLEMS = ("failed", "cancelled", "diverged", "interrupted")  # ended early: shown as an error with its message
+# Stopped on purpose by a sweep's pruner after an epoch: its curves so far are kept, it has no weights and no test
+# score, and it is not finished: launching the config trains it in full (a sweep may replay it to its pruner).
+PARTIAL = ("pruned",)
+# Ended by a person or by a dead process rather than by the training itself: a sweep asks for it again on resume.
+STOPPED = ("cancelled", "interrupted")
 RETRAIN = ".retrain"  # a forced retrain trains under key + RETRAIN; the finished run stays as it is until it succeeds
-ICONS = {"queued": "…", "running": "▶", "done": "✓", "failed": "✗", "cancelled": "■", "diverged": "↯", "interrupted": "!"}
+ICONS = {
+    "queued": "…",
+    "running": "▶",
+    "done": "✓",
+    "failed": "✗",
+    "cancelled": "■",
+    "diverged": "↯",
+    "interrupted": "!",
+    "pruned": "✂",
+}
 
 
 def retrain_key(key: str) -> str:
@@ -78,7 +92,7 @@ class Progress:
 
 @dataclass
 class FitResult:
-    status: str  # done, cancelled, diverged
+    status: str  # done, cancelled, diverged, pruned
     device: str
     precision: str
     train_seconds: float
@@ -130,6 +144,9 @@ class Run:
 
     def is_problem(self) -> bool:
         return self.status in PROBLEMS
+
+    def is_partial(self) -> bool:
+        return self.status in PARTIAL
 
     def has_weights(self) -> bool:
         return self.status == "done" and bool(self.weights_sha256)

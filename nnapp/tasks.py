@@ -29,7 +29,13 @@ class TaskSpec:
 
 
 # Training is the "train" kind (runs.train_task); the rest report through the tasks table.
-TASKS: Registry[TaskSpec] = Registry("task", {"train": TaskSpec("nnapp.runs.train_task", "train a run")})
+TASKS: Registry[TaskSpec] = Registry(
+    "task",
+    {
+        "train": TaskSpec("nnapp.runs.train_task", "train a run"),
+        "sweep": TaskSpec("nnapp.sweep.sweep_task", "search hyperparameters: one driver asking Optuna for trials, each a run"),
+    },
+)
 
 
 class TaskHandle:

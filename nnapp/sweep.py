@@ -1,0 +1,396 @@
+"""One driver per sweep: Optuna's ask-and-tell over ordinary runs, trials on local job processes or a Ray cluster.
+
+    study.ask() -> a RunConfig -> the store's claim: finished before -> replayed to Optuna, nothing trains;
+    trained by another process -> followed; else trained by the executor -> each epoch's validation row
+    reported (trial.report) and, with a pruner, answered (trial.should_prune) -> the run's end told to Optuna
+
+The driver alone writes the sweep's state, an Optuna journal under the store's home (sweeps/NAME/journal.log),
+so a sweep survives a restart: resuming asks again for trials that were cancelled or interrupted, and can go on
+past the planned count. The objective is a validation score; the test set is only reported for the best trial.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import FrozenTrial, TrialState
+
+from nnapp.config import ConfigError, RunConfig
+from nnapp.jobs import JobManager, Submission, warm_pool
+from nnapp.records import ICONS, STOPPED, Run
+from nnapp.registry import resolve
+from nnapp.store import Store, pid_alive
+from nnapp.sweep_spec import OBJECTIVES, PRUNERS, SAMPLERS, SweepSpec, journal_path, save_spec, sweep_dir, verdict_path
+from nnapp.tasks import TaskHandle
+from nnapp.weights import atomic_write
+
+log = logging.getLogger(__name__)
+POLL_S = 0.1
+STOP_WAIT_S = 30.0  # how long Stop waits for the trials it cancelled to write their end
+
+
+# --- samplers and pruners (the builders SAMPLERS and PRUNERS name) ---------------------------------------------
+
+
+class GridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid without the study.stop() it calls once every point is done: that only works inside
+    study.optimize(), and the driver counts the grid itself."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        return None
+
+
+def grid_sampler(spec: SweepSpec, asked: int) -> optuna.samplers.BaseSampler:
+    return GridSampler({p.field: list(p.choices) for p in spec.params}, seed=spec.seed)
+
+
+def random_sampler(spec: SweepSpec, asked: int) -> optuna.samplers.BaseSampler:
+    # seeded past the trials already asked, so a resumed sweep does not draw its first configs again
+    return optuna.samplers.RandomSampler(seed=spec.seed + asked)
+
+
+def tpe_sampler(spec: SweepSpec, asked: int) -> optuna.samplers.BaseSampler:
+    # constant_liar: trials still running count as bad guesses, so parallel trials spread out
+    startup = min(10, max(3, spec.trials // 3))
+    return optuna.samplers.TPESampler(seed=spec.seed + asked, n_startup_trials=startup, constant_liar=True)
+
+
+def no_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
+    return optuna.pruners.NopPruner()
+
+
+def median_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
+    return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+
+
+def asha_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
+    return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+
+
+# --- the study in its journal ---------------------------------------------------------------------------------
+
+
+def journal(path: Path) -> JournalStorage:
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def open_study(spec: SweepSpec, home: Path) -> optuna.Study:
+    """The sweep's study, created on first use; its sampler is seeded past the trials it already has."""
+    path = journal_path(home, spec.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    study = optuna.create_study(
+        study_name=spec.name,
+        storage=journal(path),
+        direction=OBJECTIVES[spec.objective].direction,
+        pruner=resolve(PRUNERS[spec.pruner].build)(spec),
+        load_if_exists=True,
+    )
+    study.sampler = resolve(SAMPLERS[spec.sampler].build)(spec, len(study.trials))
+    return study
+
+
+def read_study(home: Path, name: str) -> optuna.Study | None:
+    """The sweep's study to read (the page, the CLI's summary); None before its driver has started it."""
+    path = journal_path(home, name)
+    if not path.exists() or not path.stat().st_size:
+        return None
+    try:
+        return optuna.load_study(study_name=name, storage=journal(path))
+    except KeyError:
+        return None
+
+
+def trial_run(t: FrozenTrial) -> dict:
+    """What the driver recorded of a trial's run: status, source, key, seconds, message, pruned_at, node."""
+    return t.user_attrs.get("run", {})
+
+
+def counted(trials: list[FrozenTrial]) -> int:
+    """Trials that count towards the sweep's total: ended ones, but not those cancelled or interrupted."""
+    return sum(1 for t in trials if t.state.is_finished() and trial_run(t).get("status") not in (None, *STOPPED))
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial | None:
+    try:
+        return study.best_trial
+    except ValueError:  # no completed trial yet
+        return None
+
+
+def objective_value(epochs: list[dict], objective: str, patience: int) -> float | None:
+    """The score of the weights a run keeps: its last epoch's, or with early stopping its best epoch's."""
+    rows = [e for e in epochs if _finite(e.get(objective))]
+    if not rows:
+        return None
+    return (min(rows, key=lambda e: e["val_loss"]) if patience else rows[-1])[objective]
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def requeue(study: optuna.Study) -> None:
+    """Trials a dead driver left running end as failed and are asked again first (by now maybe a cache hit)."""
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study.tell(t.number, state=TrialState.FAIL)
+        if t.params:
+            study.enqueue_trial(t.params)
+
+
+def summary(study: optuna.Study, store: Store) -> dict:
+    """The sweep's result: its trials by status, and the best trial with its run's test score (shown, never searched on)."""
+    trials = study.get_trials(deepcopy=False)
+    statuses = Counter(trial_run(t).get("status") or t.state.name.lower() for t in trials)
+    out: dict[str, Any] = {"trials": len(trials), "counted": counted(trials), "statuses": dict(statuses)}
+    best = best_trial(study)
+    if best is not None:
+        run = store.get(trial_run(best).get("key", ""))
+        out["best"] = {
+            "number": best.number,
+            "value": best.value,
+            "params": best.params,
+            "key": trial_run(best).get("key"),
+            "test_accuracy": run.accuracy if run else None,
+        }
+    return out
+
+
+# --- the driver -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Live:
+    """A trial whose run the driver is waiting for."""
+
+    trial: optuna.Trial
+    key: str
+    config: RunConfig
+    source: str  # "trained" (this sweep trains it), "attached" (another process does), "cached" (replayed)
+    reported: set[int] = field(default_factory=set)
+
+
+class Driver:
+    """Asks Optuna for trials, runs each as a run through an executor (local or Ray), and tells it how they ended."""
+
+    def __init__(self, spec: SweepSpec, store: Store, executor, handle: TaskHandle | None = None):
+        self.spec, self.store, self.executor = spec, store, executor
+        self.handle = handle or TaskHandle(store, spec.key)
+        self.study = open_study(spec, store.home)
+        self.target = min(spec.trials, spec.grid_size() or spec.trials)
+        self.pruning = spec.pruner != "none"
+        self.live: dict[int, Live] = {}
+
+    def __repr__(self) -> str:
+        return f"Driver({self.spec.name!r}, live={sorted(self.live)}, target={self.target})"
+
+    def run(self) -> dict:
+        """Until `target` trials have ended (or Stop): the sweep's summary."""
+        save_spec(self.store.home, self.spec)
+        requeue(self.study)
+        try:
+            while True:
+                if self.handle.should_stop():
+                    self.stop_all()
+                    break
+                self.fill()
+                self.watch()
+                if not self.live and not self.room():
+                    break
+                time.sleep(POLL_S)
+        finally:
+            self.executor.close()
+        return summary(self.study, self.store)
+
+    def room(self) -> bool:
+        return counted(self.study.get_trials(deepcopy=False)) + len(self.live) < self.target
+
+    def fill(self) -> None:
+        while len(self.live) < self.spec.parallel and self.room() and not self.handle.should_stop():
+            self.start(self.study.ask())
+
+    def start(self, trial: optuna.Trial) -> None:
+        """A new trial: told at once when invalid or stored; else trained or followed."""
+        values = {p.field: p.suggest(trial) for p in self.spec.params}
+        try:
+            config = self.spec.config(values)
+            problems = config.validate()
+        except ConfigError as err:
+            problems = err.problems
+        if problems:
+            message = "invalid config: " + "; ".join(f"{k} {v}" for k, v in problems.items())
+            return self.tell(Live(trial, "", self.spec.base, "invalid"), None, {"status": "invalid", "message": message})
+        live = Live(trial, config.key(), config, "cached")
+        stored = self.store.get(live.key)
+        if stored is not None and stored.is_partial() and self.replay(live, stored, pruned_only=True):
+            return None
+        submission: Submission = self.executor.submit(config, self.pruning)
+        live.key = submission.key
+        if submission.state == "cached":
+            self.replay(live, self.store.get(submission.key))
+            return None
+        live.source = "trained" if submission.state == "queued" else "attached"
+        trial.set_user_attr("key", live.key)  # the page links a running trial to its live run
+        self.live[trial.number] = live
+        return None
+
+    def replay(self, live: Live, run: Run, pruned_only: bool = False) -> bool:
+        """A stored run told to Optuna without training. A pruned one counts only if the pruner prunes it
+        again within the epochs it trained; otherwise it has to train (False)."""
+        for row in self.store.epochs(run.key):
+            self.report(live, row)
+            if pruned_only and live.trial.should_prune():
+                self.conclude(live, run)
+                return True
+        if pruned_only:
+            return False
+        self.conclude(live, run)
+        return True
+
+    def report(self, live: Live, row: dict) -> None:
+        live.reported.add(row["epoch"])
+        if _finite(row.get(self.spec.objective)):
+            live.trial.report(row[self.spec.objective], row["epoch"])
+
+    def watch(self) -> None:
+        """New epochs of the running trials reported (and answered, with a pruner); ended ones told."""
+        self.executor.pump()
+        for number, live in list(self.live.items()):
+            run = self.store.get(live.key)
+            for row in self.store.epochs(live.key):
+                if row["epoch"] in live.reported:
+                    continue
+                self.report(live, row)
+                if self.pruning and live.source == "trained" and row["epoch"] < live.config.epochs:
+                    self.executor.verdict(live.key, row["epoch"], live.trial.should_prune())
+            if run is not None and run.is_active() and not self.executor.is_active(live.key) and not pid_alive(run.pid):
+                self.store.mark_interrupted()  # whoever trained it died: the store says so, and this trial ends
+                run = self.store.get(live.key)
+            if run is None or (not run.is_active() and not self.executor.is_active(live.key)):
+                del self.live[number]
+                self.conclude(live, run)
+
+    def conclude(self, live: Live, run: Run | None) -> None:
+        if run is None:
+            return self.tell(live, None, {"status": "failed", "message": "the run was deleted while the sweep ran"})
+        epochs = self.store.epochs(run.key)
+        attrs: dict[str, Any] = {"status": run.status, "message": run.message or None}
+        attrs["seconds"] = run.train_seconds if run.train_seconds is not None else sum(e["seconds"] for e in epochs)
+        attrs["node"] = self.executor.node(run.key)
+        value = None
+        if run.status == "done":
+            value = objective_value(epochs, self.spec.objective, run.config.patience)
+            if value is None:
+                attrs.update(status="failed", message="the run has no finite validation score")
+        elif run.status == "pruned":
+            attrs["pruned_at"] = max(live.reported, default=None)
+        return self.tell(live, value, attrs)
+
+    def tell(self, live: Live, value: float | None, attrs: dict) -> None:
+        """The trial's end to Optuna, with what the page shows of it; cancelled and interrupted ones asked again."""
+        attrs = {k: v for k, v in {**attrs, "source": live.source, "key": live.key or None}.items() if v is not None}
+        live.trial.set_user_attr("run", attrs)
+        status = attrs["status"]
+        state = TrialState.PRUNED if status == "pruned" else TrialState.COMPLETE if value is not None else TrialState.FAIL
+        self.study.tell(live.trial, value if state == TrialState.COMPLETE else None, state=state)
+        if status in STOPPED:
+            self.study.enqueue_trial(live.trial.params)
+        line = self.line(live.trial, value, attrs)
+        log.info(line)
+        self.handle.report(counted(self.study.get_trials(deepcopy=False)), self.target, line)
+
+    def line(self, trial: optuna.Trial, value: float | None, attrs: dict) -> str:
+        """'trial 3 [4/20] ✓ done    val_acc 0.9712  lr=0.00312 batch_size=128  4.1s  cached  1a2b3c4d'"""
+        done = counted(self.study.get_trials(deepcopy=False))
+        score = f"{self.spec.objective} {value:.4f}" if value is not None else ""
+        if attrs.get("pruned_at"):
+            score = f"pruned after epoch {attrs['pruned_at']}"
+        params = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
+        secs = f"{attrs['seconds']:.1f}s" if "seconds" in attrs else ""
+        status = attrs["status"]
+        parts = [f"trial {trial.number} [{done}/{self.target}] {ICONS.get(status, '✗')} {status:<9}", score, params, secs]
+        parts += [attrs["source"], attrs.get("key", "")[:8], attrs.get("message", "") if status != "pruned" else ""]
+        return "  ".join(p for p in parts if p)
+
+    def stop_all(self) -> None:
+        """Stop: cancel the trials this sweep trains and wait for their end (curves kept); followed runs go on
+        in their own process. Either way the trial is asked again when the sweep resumes."""
+        for live in self.live.values():
+            if live.source == "trained":
+                self.executor.cancel(live.key)
+        end = time.monotonic() + STOP_WAIT_S
+        while any(live.source == "trained" for live in self.live.values()) and time.monotonic() < end:
+            self.watch()
+            time.sleep(POLL_S)
+        for live in list(self.live.values()):
+            self.tell(live, None, {"status": "cancelled", "message": "the sweep was stopped"})
+        self.live.clear()
+
+
+# --- executors ------------------------------------------------------------------------------------------------
+
+
+class LocalExecutor:
+    """Trials as the app's job processes, `parallel` at a time, the CPUs split between them."""
+
+    def __init__(self, spec: SweepSpec, store: Store):
+        from nnapp.device import cpu_count  # torch, needed only where trials run locally
+
+        self.threads = max(1, cpu_count() // spec.parallel)
+        self.jobs = JobManager(store, workers=spec.parallel, threads=self.threads)
+        warm_pool().fill(spec.parallel)  # a process ready for each of the first trials
+        self.folder = sweep_dir(store.home, spec.name) / "verdicts"
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"LocalExecutor({self.jobs!r}, threads={self.threads})"
+
+    def submit(self, config: RunConfig, pruning: bool) -> Submission:
+        for old in self.folder.glob(f"{config.key()}.*"):  # answers to an earlier attempt at this run
+            old.unlink(missing_ok=True)
+        kwargs = {"folder": str(self.folder), "driver": os.getpid()}
+        return self.jobs.submit(config, callbacks=[{"fn": "nnapp.pruning.file_pruning", "kwargs": kwargs}] if pruning else None)
+
+    def pump(self) -> None:
+        """Nothing to carry: job processes write their runs to the store themselves."""
+
+    def is_active(self, key: str) -> bool:
+        return self.jobs.is_active(key)
+
+    def verdict(self, key: str, epoch: int, prune: bool) -> None:
+        atomic_write(verdict_path(self.folder, key, epoch), b"prune" if prune else b"go")
+
+    def cancel(self, key: str) -> None:
+        self.jobs.cancel(key)
+
+    def node(self, key: str) -> str | None:
+        return None
+
+    def close(self) -> None:
+        self.jobs.shutdown()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def make_executor(spec: SweepSpec, store: Store):
+    if spec.ray:
+        from nnapp.sweep_ray import RayExecutor  # ray, needed only for a cluster
+
+        return RayExecutor(spec, store)
+    return LocalExecutor(spec, store)
+
+
+def sweep_task(payload: dict, store: Store, handle: TaskHandle) -> dict:
+    """The 'sweep' task kind (nnapp.tasks.TASKS): the driver, in a job process of the app or in the CLI's process."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    spec = SweepSpec.from_dict(payload)
+    return Driver(spec, store, make_executor(spec, store), handle).run()
