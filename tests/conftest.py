@@ -45,3 +45,18 @@ def fast_run(tmp_path_factory):
 
     store = Store(tmp_path_factory.mktemp("fast-runs"))
     return store, train_or_load(PRESETS["fast"], store)
+
+
+# The CLI's way to the same few hundred digits (the seed's MLP, narrowed): a sweep's base config in tests.
+TINY_ARGS = [
+    "--preset",
+    "seed-mlp",
+    "--set",
+    "hidden=32",
+    "--set",
+    "train_subset=600",
+    "--set",
+    "epochs=2",
+    "--set",
+    "batch_size=32",
+]

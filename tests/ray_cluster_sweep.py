@@ -25,9 +25,9 @@ from nnapp.store import Store  # noqa: E402
 from nnapp.sweep import Driver, open_study, read_study  # noqa: E402
 from nnapp.sweep_ray import RayExecutor  # noqa: E402
 from nnapp.sweep_spec import SweepSpec, check, load_spec, parse_param  # noqa: E402
+from tests.conftest import TINY_ARGS  # noqa: E402
 
 NODE = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "object_store_memory": 80 * 1024 * 1024}
-BASE = ["--preset", "seed-mlp", "--set", "hidden=32", "--set", "train_subset=600", "--set", "epochs=2", "--set", "batch_size=32"]
 
 
 def listening(pids: set[int]) -> list[str]:
@@ -55,7 +55,7 @@ def main() -> int:
     try:
         cluster.add_node(**NODE)
         cluster.wait_for_nodes()
-        args = ["sweep", *BASE, "--param", "lr=1e-3:1e-2:log", "--trials", "4", "--parallel", "2"]
+        args = ["sweep", *TINY_ARGS, "--param", "lr=1e-3:1e-2:log", "--trials", "4", "--parallel", "2"]
         code = cli([*args, "--sampler", "random", "--name", "ray-four", "--ray", cluster.address])
         pruning_sweep(home, cluster.address)
         me = psutil.Process()
