@@ -121,12 +121,7 @@ def cmd_sweep(args: argparse.Namespace, store: Store, base: RunConfig | None) ->
     claim = store.claim_task("sweep", spec.key, spec.to_dict(), force=True)
     if claim.state == "attached":
         raise SweepError({"--resume": f"the sweep {spec.name} is running in another process; stop it there first"})
-    where = f"on the Ray cluster at {spec.ray}" if spec.ray else "locally"
-    print(
-        f"sweep {spec.name}: {spec.trials} trials around {spec.base.describe()}, {spec.sampler} sampler, "
-        f"{spec.pruner} pruner, {spec.parallel} at a time {where}",
-        file=sys.stderr,
-    )
+    print(f"sweep {spec.name}: {spec.trials} trials around {spec.base.describe()}; {spec.describe()}", file=sys.stderr)
     stop = stop_file(store, spec.key)
     stop.clear()
     lines = _trial_lines(args.quiet)

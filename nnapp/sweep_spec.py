@@ -234,6 +234,12 @@ class SweepSpec:
         data.update({name: config_value(name, value) for name, value in values.items()})
         return RunConfig.from_dict(data)
 
+    def describe(self) -> str:
+        """'tpe sampler, median pruner, 2 at a time on this machine'"""
+        pruner = "no pruner" if self.pruner == "none" else f"{self.pruner} pruner"
+        where = f"on the Ray cluster at {self.ray}" if self.ray else "on this machine"
+        return f"{self.sampler} sampler, {pruner}, {self.parallel} at a time {where}"
+
     def grid_size(self) -> int | None:
         """How many configs the grid holds (None for other samplers)."""
         if self.sampler != "grid":

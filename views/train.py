@@ -231,6 +231,7 @@ def main() -> None:
         problems = config.validate()
         slots.show(problems)
         if not problems:
+            st.session_state["train_config"] = config.to_dict()  # the Sweep page can search around it
             st.markdown(
                 f"**{parameter_count(config):,} parameters** · {config.steps_per_epoch()} steps per epoch · key `{config.key()}`"
             )
