@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from nnapp.jobs import stop_file
 from nnapp.store import Store, pid_alive
-from nnapp.sweep_spec import verdict_path
+from nnapp.sweep_files import verdict_path
 from nnapp.train import Callback, Loop, Outcome
 
 POLL_S = 0.02

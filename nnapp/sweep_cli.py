@@ -15,21 +15,8 @@ from pathlib import Path
 from nnapp.config import RunConfig
 from nnapp.presets import DEFAULT_PRESET, PRESETS
 from nnapp.store import Store
-from nnapp.sweep_spec import (
-    NAME,
-    OBJECTIVES,
-    PRUNERS,
-    SAMPLERS,
-    SweepError,
-    SweepSpec,
-    check,
-    journal_path,
-    load_spec,
-    new_name,
-    parse_param,
-    save_spec,
-    sweep_dir,
-)
+from nnapp.sweep_files import journal_path, load_spec, new_name, save_spec, sweep_dir
+from nnapp.sweep_spec import NAME, OBJECTIVES, PRUNERS, SAMPLERS, SweepError, SweepSpec, check, parse_param
 
 RAY_ENV = "NNAPP_RAY_ADDRESS"  # where --ray comes from when it is not given
 DEFAULTS = {"trials": 20, "parallel": 1, "sampler": "tpe", "pruner": "none", "objective": "val_acc", "seed": 0}
@@ -95,7 +82,7 @@ def new_spec(args: argparse.Namespace, store: Store, base: RunConfig) -> SweepSp
 
 def resumed_spec(args: argparse.Namespace, store: Store) -> SweepSpec:
     """The stored sweep, with --trials more trials than it has ended (or its own count), --parallel and --ray."""
-    from nnapp.sweep import counted, read_study
+    from nnapp.sweep_study import counted, read_study
 
     changed = [f"--{k}" for k in SEARCH if getattr(args, k) not in (None, [])]
     if changed:

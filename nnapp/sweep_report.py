@@ -11,8 +11,8 @@ from optuna.trial import TrialState
 
 from nnapp.records import ICONS
 from nnapp.store import Store
-from nnapp.sweep import best_trial, counted, trial_run
 from nnapp.sweep_spec import OBJECTIVES, SweepSpec
+from nnapp.sweep_study import best_trial, counted, trial_run
 
 STATES = {TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}  # trials without a recorded end
 HEIGHT = 360

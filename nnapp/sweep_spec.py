@@ -1,7 +1,7 @@
-"""What a sweep searches: fields and their ranges or lists, the sampler, the pruner, the objective; its name and folder.
+"""What a sweep searches: fields and their ranges or lists, the sampler, the pruner, the objective.
 
 The CLI's --param FIELD=SPEC and the Sweep page's inputs go through one parser. No optuna import here: the CLI
-checks a sweep and prints its help without it, and the page lists sweeps without reading their journals.
+checks a sweep and prints its help without it.
 
     lr=1e-4:1e-1:log            a range searched on a log scale (whole numbers for integer fields)
     dropout=0:0.5               a range on a linear scale
@@ -15,14 +15,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import time
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any
 
 from nnapp.config import ConfigError, RunConfig, parse_value
 from nnapp.registry import Registry
-from nnapp.weights import atomic_write
 
 
 @dataclass(frozen=True)
@@ -40,20 +37,24 @@ class Objective:
 SAMPLERS: Registry[SearchPart] = Registry(
     "sampler",
     {
-        "grid": SearchPart("nnapp.sweep.grid_sampler", "every combination of the listed values, in a shuffled order"),
-        "random": SearchPart("nnapp.sweep.random_sampler", "independent random draws"),
-        "tpe": SearchPart("nnapp.sweep.tpe_sampler", "Tree-structured Parzen Estimator: random at first, then near the best"),
+        "grid": SearchPart("nnapp.sweep_study.grid_sampler", "every combination of the listed values, in a shuffled order"),
+        "random": SearchPart("nnapp.sweep_study.random_sampler", "independent random draws"),
+        "tpe": SearchPart(
+            "nnapp.sweep_study.tpe_sampler", "Tree-structured Parzen Estimator: random at first, then near the best"
+        ),
     },
 )
 PRUNERS: Registry[SearchPart] = Registry(
     "pruner",
     {
-        "none": SearchPart("nnapp.sweep.no_pruner", "every trial trains all its epochs"),
+        "none": SearchPart("nnapp.sweep_study.no_pruner", "every trial trains all its epochs"),
         "median": SearchPart(
-            "nnapp.sweep.median_pruner",
+            "nnapp.sweep_study.median_pruner",
             "stop a trial whose score after an epoch is worse than the median of finished trials there",
         ),
-        "asha": SearchPart("nnapp.sweep.asha_pruner", "successive halving: after epochs 1, 3, 9… only the best third go on"),
+        "asha": SearchPart(
+            "nnapp.sweep_study.asha_pruner", "successive halving: after epochs 1, 3, 9… only the best third go on"
+        ),
     },
 )
 OBJECTIVES = {
@@ -61,7 +62,6 @@ OBJECTIVES = {
     "val_loss": Objective("minimize", "validation loss"),
 }
 NOT_SEARCHED = ("dataset", "init_from", "personal")  # a sweep compares configs on one data set, from fresh weights
-LAYERS = ("hidden", "conv")
 KINDS = {f.name: type(f.default) for f in fields(RunConfig) if f.name not in NOT_SEARCHED}
 SEARCHABLE = tuple(KINDS)
 # What the Sweep page offers when a field is picked: the usual range or list for it.
@@ -298,54 +298,3 @@ def check(spec: SweepSpec) -> SweepSpec:
     if problems:
         raise SweepError(problems)
     return spec
-
-
-# --- where a sweep lives: home/sweeps/NAME/{sweep.json, journal.log, verdicts/} ------------------------------
-
-
-def sweep_dir(home: Path, name: str) -> Path:
-    return Path(home) / "sweeps" / name
-
-
-def journal_path(home: Path, name: str) -> Path:
-    """The Optuna journal: the sweep's trials, written by its driver alone."""
-    return sweep_dir(home, name) / "journal.log"
-
-
-def verdict_path(folder: Path | str, key: str, epoch: int) -> Path:
-    """Where a local driver answers a trial's pruning question after `epoch`: 'prune' or 'go'."""
-    return Path(folder) / f"{key}.{epoch}"
-
-
-def save_spec(home: Path, spec: SweepSpec) -> None:
-    folder = sweep_dir(home, spec.name)
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write(folder / "sweep.json", json.dumps(spec.to_dict(), indent=1).encode())
-
-
-def load_spec(home: Path, name: str) -> SweepSpec:
-    path = sweep_dir(home, name) / "sweep.json"
-    if not NAME.match(name) or not path.exists():
-        known = ", ".join(sweep_names(home)[:5]) or "none yet"
-        raise SweepError({"--resume": f"no sweep named {name!r} (latest: {known})"})
-    return SweepSpec.from_dict(json.loads(path.read_text()))
-
-
-def sweep_names(home: Path) -> list[str]:
-    """Every sweep under the store's home, newest first."""
-    paths = (Path(home) / "sweeps").glob("*/sweep.json")
-    return [p.parent.name for p in sorted(paths, key=lambda p: p.stat().st_mtime, reverse=True)]
-
-
-def new_name(home: Path, label: str, params: tuple[Param, ...]) -> str:
-    """A readable name, reserved by creating its folder: 'fast-lr-batch_size-261129-0412' (-2, -3… in one minute)."""
-    stem = "-".join([re.sub(r"[^A-Za-z0-9_.-]", "", label) or "custom", *(p.field for p in params)])[:60]
-    name = f"{stem}-{time.strftime('%y%m%d-%H%M')}"
-    for n in range(1, 1000):
-        candidate = name if n == 1 else f"{name}-{n}"
-        try:
-            sweep_dir(home, candidate).mkdir(parents=True)
-            return candidate
-        except FileExistsError:
-            continue
-    raise SweepError({"--name": f"every name from {name} on is taken; choose one with --name"})

@@ -22,9 +22,11 @@ sys.path.insert(0, str(ROOT))
 
 from nnapp.__main__ import main as cli  # noqa: E402
 from nnapp.store import Store  # noqa: E402
-from nnapp.sweep import Driver, open_study, read_study  # noqa: E402
+from nnapp.sweep import Driver  # noqa: E402
+from nnapp.sweep_files import load_spec  # noqa: E402
 from nnapp.sweep_ray import RayExecutor  # noqa: E402
-from nnapp.sweep_spec import SweepSpec, check, load_spec, parse_param  # noqa: E402
+from nnapp.sweep_spec import SweepSpec, check, parse_param  # noqa: E402
+from nnapp.sweep_study import open_study, read_study  # noqa: E402
 from tests.conftest import TINY_ARGS  # noqa: E402
 
 NODE = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "object_store_memory": 80 * 1024 * 1024}

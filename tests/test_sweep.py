@@ -10,8 +10,10 @@ from nnapp.config import RunConfig
 from nnapp.device import cpu_count
 from nnapp.jobs import JobManager
 from nnapp.store import Store
-from nnapp.sweep import Driver, LocalExecutor, counted, open_study, read_study, requeue, trial_run
-from nnapp.sweep_spec import SweepSpec, check, parse_param, save_spec
+from nnapp.sweep import Driver, LocalExecutor
+from nnapp.sweep_files import save_spec
+from nnapp.sweep_spec import SweepSpec, check, parse_param
+from nnapp.sweep_study import counted, objective_value, open_study, read_study, requeue, trial_run
 from tests.conftest import TINY_ARGS
 
 SEARCH = ["--param", "lr=1e-3:1e-2:log", "--param", "batch_size=32,64", "--trials", "4", "--parallel", "2", "--sampler", "random"]
@@ -119,8 +121,6 @@ def test_stop_then_resume_a_sweep_whose_driver_is_a_job(store):
 
 @pytest.mark.parametrize("objective", ["val_acc", "val_loss"])
 def test_the_objective_is_the_kept_weights_validation_score(objective):
-    from nnapp.sweep import objective_value
-
     epochs = [{"val_acc": 0.8, "val_loss": 0.5}, {"val_acc": 0.9, "val_loss": 0.3}, {"val_acc": 0.85, "val_loss": 0.4}]
     assert objective_value(epochs, objective, patience=0) == epochs[-1][objective]
     assert objective_value(epochs, objective, patience=1) == epochs[1][objective]  # early stopping keeps the best epoch

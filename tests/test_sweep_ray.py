@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from nnapp.store import Store
-from nnapp.sweep import read_study, trial_run
+from nnapp.sweep_study import read_study, trial_run
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "tests" / "ray_cluster_sweep.py"

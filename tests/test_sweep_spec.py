@@ -9,17 +9,8 @@ import pytest
 
 from nnapp.__main__ import main
 from nnapp.presets import PRESETS
-from nnapp.sweep_spec import (
-    SEARCHABLE,
-    SweepError,
-    SweepSpec,
-    config_value,
-    load_spec,
-    new_name,
-    parse_param,
-    save_spec,
-    sweep_names,
-)
+from nnapp.sweep_files import load_spec, new_name, save_spec, sweep_names
+from nnapp.sweep_spec import SEARCHABLE, SweepError, SweepSpec, config_value, parse_param
 
 ROOT = Path(__file__).resolve().parent.parent
 

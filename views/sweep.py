@@ -13,24 +13,11 @@ from nnapp.config import RunConfig
 from nnapp.device import cpu_count
 from nnapp.presets import PRESETS
 from nnapp.records import ICONS
-from nnapp.sweep import read_study
 from nnapp.sweep_cli import RAY_ENV
+from nnapp.sweep_files import load_spec, new_name, save_spec, sweep_names
 from nnapp.sweep_report import best, figures, progress, trial_rows
-from nnapp.sweep_spec import (
-    DEFAULT_RANGES,
-    OBJECTIVES,
-    PRUNERS,
-    SAMPLERS,
-    SEARCHABLE,
-    Param,
-    SweepError,
-    SweepSpec,
-    load_spec,
-    new_name,
-    parse_param,
-    save_spec,
-    sweep_names,
-)
+from nnapp.sweep_spec import DEFAULT_RANGES, OBJECTIVES, PRUNERS, SAMPLERS, SEARCHABLE, Param, SweepError, SweepSpec, parse_param
+from nnapp.sweep_study import read_study
 
 TRAIN_CONFIG = "(the Train page's config)"
 SYNTAX = "LOW:HIGH, or LOW:HIGH:log for a log scale, or a list A,B,C. Layer stacks: widths joined by '-' (256-128)."
