@@ -1,6 +1,6 @@
 """nnapp against the seed's training loop, measured side by side in one run on this machine.
 
-    .venv/bin/python benchmarks/bench.py            # all but the best preset (about 8 minutes on 2 CPU cores)
+    .venv/bin/python benchmarks/bench.py            # all but the best preset (about 11 minutes on 2 CPU cores)
     .venv/bin/python benchmarks/bench.py --best     # also trains the best preset (about 3 minutes more)
     .venv/bin/python benchmarks/bench.py --quick    # fewer repeats, no default/best preset training
 
@@ -325,6 +325,36 @@ def bench_cli_and_memory() -> None:
     table("6. The whole CLI command and its memory", ["command", "wall s", "test accuracy", "peak RSS MiB"], rows)
 
 
+def bench_sweeps(trials: int) -> None:
+    """A sweep of `trials` trials around the fast preset (on half of MNIST), one at a time with every core,
+    then two at a time with half the cores each; then the same sweep again, served from the store."""
+    from nnapp.sweep import Driver, LocalExecutor
+    from nnapp.sweep_spec import SweepSpec, check, parse_param
+
+    base = PRESETS["fast"].replace(train_subset=30_000)
+    params = (parse_param("lr=3e-3:3e-2:log"), parse_param("batch_size=64,128,256"))
+    rows, walls = [], {}
+    for parallel in (1, 2):
+        store = Store(tempfile.mkdtemp(prefix="nnapp-bench-sweep-"))
+        spec = check(SweepSpec(f"bench-{parallel}", base, params, trials=trials, parallel=parallel, sampler="random"))
+        start = time.perf_counter()
+        Driver(spec, store, LocalExecutor(spec, store)).run()
+        walls[parallel] = time.perf_counter() - start
+        train = sum(r.train_seconds or 0 for r in store.runs())
+        speedup = walls[1] / walls[parallel]
+        threads = max(1, (os.cpu_count() or 1) // parallel)
+        rows.append([f"{parallel} at a time, {threads} threads each", walls[parallel], train, speedup, speedup / parallel])
+    replay = check(SweepSpec("bench-replay", base, params, trials=trials, parallel=2, sampler="random"))
+    start = time.perf_counter()
+    Driver(replay, store, LocalExecutor(replay, store)).run()
+    rows.append(["the same sweep again (every trial a cache hit)", time.perf_counter() - start, 0.0, "-", "-"])
+    table(
+        f"7. Sweep of {trials} trials around the fast preset on 30,000 images, random sampler (wall seconds, job start-up included)",
+        ["trials", "wall s", "training s (sum)", "speed-up vs one at a time", "parallel efficiency (speed-up / N)"],
+        rows,
+    )
+
+
 # Runs the CLI in-process and reports its own peak RSS. VmHWM, not ru_maxrss: Linux carries
 # ru_maxrss over from the forking parent (this benchmark, gigabytes in) across exec.
 CHILD = """
@@ -341,12 +371,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one repeat, two seeds, skip the default and best presets")
     parser.add_argument("--best", action="store_true", help="also train the best preset (minutes)")
-    parser.add_argument("--only", nargs="*", type=int, help="run only these sections (1-6)")
+    parser.add_argument("--only", nargs="*", type=int, help="run only these sections (1-7)")
     args = parser.parse_args()
     device = pick_device()
     repeats = 1 if args.quick else 3
     seeds = [0, 1] if args.quick else [0, 1, 2]
-    only = set(args.only or range(1, 7))
+    only = set(args.only or range(1, 8))
     print(f"# nnapp benchmark, {time.strftime('%Y-%m-%d %H:%M')}")
     print(
         f"device: {device_label(device)} · torch {torch.__version__} · {platform.processor() or platform.machine()} · {os.cpu_count()} CPUs"
@@ -368,6 +398,8 @@ def main() -> None:
         bench_predict(100 if args.quick else 300)
     if 6 in only:
         bench_cli_and_memory()
+    if 7 in only:
+        bench_sweeps(4 if args.quick else 8)
     print(f"\nbenchmark took {time.perf_counter() - t0:.0f}s")
 
 

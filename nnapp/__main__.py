@@ -200,10 +200,13 @@ def main(argv: list[str] | None = None) -> int:
     except CLIError as err:
         print(f"nnapp: error: {err}", file=sys.stderr)
         return 2
+    except SweepError as err:  # before ConfigError, which it is: it names the sweep's part at fault
+        print(f"nnapp: error: {err}", file=sys.stderr)
+        return 2
     except ConfigError as err:
         print(f"nnapp: error: invalid config: {err}", file=sys.stderr)
         return 2
-    except (DataError, StoreError, SweepError) as err:
+    except (DataError, StoreError) as err:
         print(f"nnapp: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -16,7 +16,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import optuna
 from optuna.trial import TrialState
@@ -47,13 +47,27 @@ class Live:
     key: str
     config: RunConfig
     source: str  # "trained" (this sweep trains it), "attached" (another process does), "cached" (replayed)
-    reported: set[int] = field(default_factory=set)
+    seen: set[int] = field(default_factory=set)  # epochs of its run handled so far
+    told: set[int] = field(default_factory=set)  # epochs whose score Optuna has (a step is reported once)
+
+
+class Executor(Protocol):
+    """Where trials train: LocalExecutor (the app's job processes) or sweep_ray.RayExecutor."""
+
+    def submit(self, config: RunConfig, pruning: bool) -> Submission: ...  # claims it: cached, attached or queued
+    def pump(self) -> None: ...  # carry what trials sent into the store
+    def is_active(self, key: str) -> bool: ...
+    def verdict(self, key: str, epoch: int, prune: bool) -> None: ...  # the answer a trial waits for after an epoch
+    def cancel(self, key: str) -> None: ...
+    def node(self, key: str) -> str | None: ...  # where it trained, when that is worth saying
+    def close(self) -> None: ...
 
 
 class Driver:
     """Asks Optuna for trials, runs each as a run through an executor (local or Ray), and tells it how they ended."""
 
-    def __init__(self, spec: SweepSpec, store: Store, executor, handle: TaskHandle | None = None):
+    def __init__(self, spec: SweepSpec, store: Store, executor: Executor, handle: TaskHandle | None = None):
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # the driver says what happens, a line per trial
         self.spec, self.store, self.executor = spec, store, executor
         self.handle = handle or TaskHandle(store, spec.key)
         self.study = open_study(spec, store.home)
@@ -99,20 +113,22 @@ class Driver:
             problems = err.problems
         if problems:
             message = "invalid config: " + "; ".join(f"{k} {v}" for k, v in problems.items())
-            return self.tell(Live(trial, "", self.spec.base, "invalid"), None, {"status": "invalid", "message": message})
+            self.tell(Live(trial, "", self.spec.base, "invalid"), None, {"status": "invalid", "message": message})
+            return
         live = Live(trial, config.key(), config, "cached")
         stored = self.store.get(live.key)
-        if stored is not None and stored.is_partial() and self.replay(live, stored, pruned_only=True):
-            return None
-        submission: Submission = self.executor.submit(config, self.pruning)
+        if stored is not None and stored.is_partial():
+            if self.replay(live, stored, pruned_only=True):
+                return
+            live.seen = set()  # it trains after all: its new epochs are answered, their scores not told twice
+        submission = self.executor.submit(config, self.pruning)
         live.key = submission.key
         if submission.state == "cached":
             self.replay(live, self.store.get(submission.key))
-            return None
+            return
         live.source = "trained" if submission.state == "queued" else "attached"
         trial.set_user_attr("key", live.key)  # the page links a running trial to its live run
         self.live[trial.number] = live
-        return None
 
     def replay(self, live: Live, run: Run, pruned_only: bool = False) -> bool:
         """A stored run told to Optuna without training. A pruned one counts only if the pruner prunes it
@@ -128,9 +144,11 @@ class Driver:
         return True
 
     def report(self, live: Live, row: dict) -> None:
-        live.reported.add(row["epoch"])
-        if finite(row.get(self.spec.objective)):
-            live.trial.report(row[self.spec.objective], row["epoch"])
+        epoch, value = row["epoch"], row.get(self.spec.objective)
+        live.seen.add(epoch)
+        if epoch not in live.told and finite(value):
+            live.told.add(epoch)
+            live.trial.report(value, epoch)
 
     def watch(self) -> None:
         """New epochs of the running trials reported (and answered, with a pruner); ended ones told."""
@@ -138,7 +156,7 @@ class Driver:
         for number, live in list(self.live.items()):
             run = self.store.get(live.key)
             for row in self.store.epochs(live.key):
-                if row["epoch"] in live.reported:
+                if row["epoch"] in live.seen:
                     continue
                 self.report(live, row)
                 if self.pruning and live.source == "trained" and row["epoch"] < live.config.epochs:
@@ -151,8 +169,10 @@ class Driver:
                 self.conclude(live, run)
 
     def conclude(self, live: Live, run: Run | None) -> None:
+        """Tell Optuna how the trial's run ended: its validation score, pruned, or failed (with why)."""
         if run is None:
-            return self.tell(live, None, {"status": "failed", "message": "the run was deleted while the sweep ran"})
+            self.tell(live, None, {"status": "failed", "message": "the run was deleted while the sweep ran"})
+            return
         epochs = self.store.epochs(run.key)
         attrs: dict[str, Any] = {"status": run.status, "message": run.message or None}
         attrs["seconds"] = run.train_seconds if run.train_seconds is not None else sum(e["seconds"] for e in epochs)
@@ -163,8 +183,8 @@ class Driver:
             if value is None:
                 attrs.update(status="failed", message="the run has no finite validation score")
         elif run.status == "pruned":
-            attrs["pruned_at"] = max(live.reported, default=None)
-        return self.tell(live, value, attrs)
+            attrs["pruned_at"] = max(live.seen, default=None)
+        self.tell(live, value, attrs)
 
     def tell(self, live: Live, value: float | None, attrs: dict) -> None:
         """The trial's end to Optuna, with what the page shows of it; cancelled and interrupted ones asked again."""
@@ -175,13 +195,13 @@ class Driver:
         self.study.tell(live.trial, value if state == TrialState.COMPLETE else None, state=state)
         if status in STOPPED:
             self.study.enqueue_trial(live.trial.params)
-        line = self.line(live.trial, value, attrs)
-        log.info(line)
-        self.handle.report(counted(self.study.get_trials(deepcopy=False)), self.target, line)
-
-    def line(self, trial: optuna.Trial, value: float | None, attrs: dict) -> str:
-        """'trial 3 [4/20] ✓ done    val_acc 0.9712  lr=0.00312 batch_size=128  4.1s  cached  1a2b3c4d'"""
         done = counted(self.study.get_trials(deepcopy=False))
+        line = self.line(live.trial, done, value, attrs)
+        log.info(line)
+        self.handle.report(done, self.target, line)
+
+    def line(self, trial: optuna.Trial, done: int, value: float | None, attrs: dict) -> str:
+        """'trial 3 [4/20] ✓ done    val_acc 0.9712  lr=0.00312 batch_size=128  4.1s  cached  1a2b3c4d'"""
         score = f"{self.spec.objective} {value:.4f}" if value is not None else ""
         if attrs.get("pruned_at"):
             score = f"pruned after epoch {attrs['pruned_at']}"
@@ -261,6 +281,5 @@ def make_executor(spec: SweepSpec, store: Store):
 
 def sweep_task(payload: dict, store: Store, handle: TaskHandle) -> dict:
     """The 'sweep' task kind (nnapp.tasks.TASKS): the driver, in a job process of the app or in the CLI's process."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = SweepSpec.from_dict(payload)
     return Driver(spec, store, make_executor(spec, store), handle).run()

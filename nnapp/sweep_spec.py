@@ -83,12 +83,8 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 MAX_TRIALS, MAX_PARALLEL = 1000, 64
 
 
-class SweepError(ValueError):
+class SweepError(ConfigError):
     """A sweep that cannot run; `problems` maps the part at fault (e.g. '--param lr=0:1:log') -> message."""
-
-    def __init__(self, problems: dict[str, str]):
-        self.problems = problems
-        super().__init__("; ".join(f"{k}: {v}" for k, v in problems.items()))
 
 
 @dataclass(frozen=True)

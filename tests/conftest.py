@@ -47,10 +47,10 @@ def fast_run(tmp_path_factory):
     return store, train_or_load(PRESETS["fast"], store)
 
 
-# The CLI's way to the same few hundred digits (the seed's MLP, narrowed): a sweep's base config in tests.
-TINY_ARGS = [
-    "--preset",
-    "seed-mlp",
+# The CLI's way to a few hundred digits (the default preset as a small MLP), for CLI tests and sweeps.
+TINY_SET = [
+    "--set",
+    "model=mlp",
     "--set",
     "hidden=32",
     "--set",

@@ -27,7 +27,7 @@ from nnapp.sweep_files import load_spec  # noqa: E402
 from nnapp.sweep_ray import RayExecutor  # noqa: E402
 from nnapp.sweep_spec import SweepSpec, check, parse_param  # noqa: E402
 from nnapp.sweep_study import open_study, read_study  # noqa: E402
-from tests.conftest import TINY_ARGS  # noqa: E402
+from tests.conftest import TINY_SET  # noqa: E402
 
 NODE = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "object_store_memory": 80 * 1024 * 1024}
 
@@ -57,7 +57,7 @@ def main() -> int:
     try:
         cluster.add_node(**NODE)
         cluster.wait_for_nodes()
-        args = ["sweep", *TINY_ARGS, "--param", "lr=1e-3:1e-2:log", "--trials", "4", "--parallel", "2"]
+        args = ["sweep", *TINY_SET, "--param", "lr=1e-3:1e-2:log", "--trials", "4", "--parallel", "2"]
         code = cli([*args, "--sampler", "random", "--name", "ray-four", "--ray", cluster.address])
         pruning_sweep(home, cluster.address)
         me = psutil.Process()

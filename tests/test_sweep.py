@@ -1,7 +1,7 @@
 """Sweeps on this machine: trials as job processes two at a time, every trial a run in the store, a repeated sweep
 that trains nothing, pruning of a clearly bad trial, Stop and resume of a driver running as a job."""
 
-import time
+import dataclasses
 
 import pytest
 
@@ -14,20 +14,12 @@ from nnapp.sweep import Driver, LocalExecutor
 from nnapp.sweep_files import save_spec
 from nnapp.sweep_spec import SweepSpec, check, parse_param
 from nnapp.sweep_study import counted, objective_value, open_study, read_study, requeue, trial_run
-from tests.conftest import TINY_ARGS
+from tests.conftest import TINY_SET
+from tests.test_claims import wait_for
 
 SEARCH = ["--param", "lr=1e-3:1e-2:log", "--param", "batch_size=32,64", "--trials", "4", "--parallel", "2", "--sampler", "random"]
 # Several seconds a trial: long enough to be stopped in the middle.
 SLOW = RunConfig(model="cnn", conv=((16, 3, 2),), hidden=(32,), train_subset=8000, batch_size=32, epochs=1, seed=7)
-
-
-def wait_for(predicate, timeout=180.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if value := predicate():
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 def runs_of(store: Store, trials) -> list:
@@ -35,7 +27,7 @@ def runs_of(store: Store, trials) -> list:
 
 
 def test_a_sweep_stores_every_trial_as_a_run_and_a_repeat_trains_nothing(home, capsys):
-    assert main(["sweep", *TINY_ARGS, *SEARCH, "--name", "first"]) == 0
+    assert main(["sweep", *TINY_SET, *SEARCH, "--name", "first"]) == 0
     out = capsys.readouterr().out
     assert out.count(" trained ") == 4 and "best      trial " in out and "4 of 4 trials ended (4 done)" in out
     store = Store(home)
@@ -50,7 +42,7 @@ def test_a_sweep_stores_every_trial_as_a_run_and_a_repeat_trains_nothing(home, c
     assert first_two[1].created < min(r.finished for r in first_two)  # both were under way at once
 
     stored = {r.key: (r.created, r.finished, len(store.steps(r.key))) for r in store.runs()}
-    assert main(["sweep", *TINY_ARGS, *SEARCH, "--name", "again"]) == 0
+    assert main(["sweep", *TINY_SET, *SEARCH, "--name", "again"]) == 0
     again = read_study(home, "again").trials
     assert [trial_run(t)["source"] for t in again] == ["cached"] * 4
     assert [(t.params, t.value) for t in again] == [(t.params, t.value) for t in trials]
@@ -77,7 +69,15 @@ def test_pruning_stops_a_clearly_bad_trial_after_its_first_epoch(store, tiny):
     assert (bad.status, bad.config.lr, bad.test, bad.has_weights()) == ("pruned", 10.0, None, False)
     assert [e["epoch"] for e in store.epochs(bad.key)] == [1] and store.steps(bad.key)  # its curves so far are kept
     assert trial_run(trials[2])["pruned_at"] == 1 and bad.message.startswith("pruned by the sweep after epoch 1 of 3")
-    assert store.claim(bad.config).state == "claimed"  # never a cache hit for a full training
+
+    # In a sweep whose pruner has no trials to compare with yet, the pruned run is not an answer: it trains in full.
+    again = dataclasses.replace(spec, name="prune-again", trials=1)
+    open_study(again, store.home).enqueue_trial({"lr": 10.0})
+    Driver(again, store, LocalExecutor(again, store)).run()
+    (trial,) = read_study(store.home, "prune-again").trials
+    full = store.get(bad.key)
+    assert (trial.state.name, trial_run(trial)["source"], full.status) == ("COMPLETE", "trained", "done")
+    assert len(store.epochs(full.key)) == 3 and full.has_weights()
 
 
 def test_trials_a_dead_driver_left_running_are_asked_again_first(store, tiny):
