@@ -10,7 +10,7 @@ The report names the listening sockets and the processes the cluster had, for th
 """
 
 import json
-import subprocess
+import socket
 import sys
 from pathlib import Path
 
@@ -33,9 +33,17 @@ NODE = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "object_store_memory": 80
 
 
 def listening(pids: set[int]) -> list[str]:
-    """Local addresses of the TCP and UDP sockets these processes listen on."""
-    out = subprocess.run(["ss", "-Htulnp"], capture_output=True, text=True).stdout
-    return [line.split()[4] for line in out.splitlines() if any(f"pid={pid}," in line for pid in pids)]
+    """Local addresses of the TCP sockets these processes listen on and the UDP sockets they hold."""
+    found = []
+    for pid in pids:
+        try:
+            connections = psutil.Process(pid).net_connections(kind="inet")
+        except psutil.NoSuchProcess:  # a worker that ended meanwhile
+            continue
+        found += [
+            f"{c.laddr.ip}:{c.laddr.port}" for c in connections if c.status == psutil.CONN_LISTEN or c.type == socket.SOCK_DGRAM
+        ]
+    return found
 
 
 def pruning_sweep(home: Path, address: str) -> None:

@@ -22,7 +22,7 @@ from nnapp.sweep_study import read_study, trial_run
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "tests" / "ray_cluster_sweep.py"
-LOOPBACK = ("127.0.0.1:", "[::ffff:127.0.0.1]:", "[::1]:")
+LOOPBACK = ("127.", "::1:", "::ffff:127.")
 
 
 def private_network() -> list[str]:

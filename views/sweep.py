@@ -99,7 +99,7 @@ def new_sweep_ui() -> None:
     problems = spec.problems() if readable else {}
     for part, message in problems.items():
         st.error(f"{part.removeprefix('--param ').removeprefix('--')}: {message}", icon=":material/error:")
-    st.caption(TEST_NOTE)
+    st.caption("Trials are compared on their validation score; the test set is kept for the best trial's report.")
     if st.button("Start sweep", type="primary", disabled=bool(problems) or not readable, key="sweep_start"):
         spec = dataclasses.replace(spec, name=new_name(ui.store().home, label, params))
         save_spec(ui.store().home, spec)
@@ -113,8 +113,9 @@ def controls(spec: SweepSpec, task, done: int) -> None:
         if st.button("Stop", key="sweep_stop"):
             ui.sweeps().cancel(spec.key)
             st.toast("Stopping: the running trials are cancelled, their curves kept.")
-    elif task is not None and task.is_problem():
-        st.error(f"{task.status}: {task.message or 'no details'}")
+    elif task is None or task.is_problem():
+        if task is not None:
+            st.error(f"{task.status}: {task.message or 'no details'}")
         if st.button("Resume", key="sweep_resume", help="cancelled and interrupted trials are asked again first"):
             resume(spec)
     elif task is not None and task.is_done():
@@ -140,6 +141,7 @@ def best_ui(study, spec: SweepSpec) -> None:
     cols[1].metric("Its test accuracy", f"{run.accuracy * 100:.2f}%" if run and run.accuracy is not None else "-")
     cols[2].metric("Trial", found["number"])
     st.caption(", ".join(f"{k} = {v:.3g}" if isinstance(v, float) else f"{k} = {v}" for k, v in found["params"].items()))
+    st.caption(TEST_NOTE)
     left, right = st.columns(2)
     if run is not None and left.button("Open the best trial in Results", key="sweep_best_results"):
         ui.open_results(run.key)
