@@ -2,6 +2,7 @@
 
 import itertools
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -190,6 +191,7 @@ def test_a_sweep_started_in_the_browser_fills_its_table_and_opens_the_best_trial
         settle(page)
     page.get_by_role("button", name="Start sweep").click()
     page.get_by_text("2 of 2 trials ended").wait_for(timeout=240_000)
+    page.get_by_role("heading", name=re.compile(r": done$")).wait_for(timeout=30_000)  # drawn after the live refresh ends
     settle(page)
     no_exception(page)
     table = page.locator("[data-testid=stDataFrame]")
