@@ -204,7 +204,7 @@ class Driver:
         """'trial 3 [4/20] ✓ done    val_acc 0.9712  lr=0.00312 batch_size=128  4.1s  cached  1a2b3c4d'"""
         score = f"{self.spec.objective} {value:.4f}" if value is not None else ""
         if attrs.get("pruned_at"):
-            score = f"pruned after epoch {attrs['pruned_at']}"
+            score = f"after epoch {attrs['pruned_at']}"
         params = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
         secs = f"{attrs['seconds']:.1f}s" if "seconds" in attrs else ""
         status = attrs["status"]
