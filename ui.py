@@ -36,6 +36,7 @@ class PageSpec:
 PAGES = {
     "home": PageSpec("views/home.py", "Home", ":material/home:", default=True),
     "train": PageSpec("views/train.py", "Train", ":material/model_training:"),
+    "sweep": PageSpec("views/sweep.py", "Sweep", ":material/tune:"),
     "results": PageSpec("views/results.py", "Results", ":material/monitoring:"),
     "compare": PageSpec("views/compare.py", "Compare", ":material/compare_arrows:"),
     "playground": PageSpec("views/playground.py", "Playground", ":material/draw:"),
@@ -125,6 +126,11 @@ def _jobs(home: str) -> JobManager:
     return JobManager(_store(home))
 
 
+@st.cache_resource
+def _sweeps(home: str) -> JobManager:
+    return JobManager(_store(home))
+
+
 def store() -> Store:
     """The run store under NNAPP_HOME (./runs by default), one per process."""
     return _store(str(default_home().resolve()))
@@ -133,6 +139,12 @@ def store() -> Store:
 def jobs() -> JobManager:
     """The process-wide job manager: every browser tab shares it."""
     return _jobs(str(default_home().resolve()))
+
+
+def sweeps() -> JobManager:
+    """The job manager of sweep drivers, one at a time, each a process of its own that runs its trials in
+    processes of their own: a sweep never holds up the Train page's queue, and reruns never touch it."""
+    return _sweeps(str(default_home().resolve()))
 
 
 @st.cache_data(show_spinner="Loading the data set…", max_entries=3)

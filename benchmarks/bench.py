@@ -1,6 +1,7 @@
 """nnapp against the seed's training loop, measured side by side in one run on this machine.
 
     .venv/bin/python benchmarks/bench.py            # all but the best preset (sections 1-6 about 8 minutes on 2 CPU cores)
+    .venv/bin/python benchmarks/bench.py --only 16              # a sweep, one and two trials at a time, and its replay
     .venv/bin/python benchmarks/bench.py --best     # also trains the best preset (about 3 minutes more)
     .venv/bin/python benchmarks/bench.py --quick    # fewer repeats, no default/best preset training
     .venv/bin/python benchmarks/bench.py --only 7 8 9 10 11   # what a user waits for: launch, drawing, a busy machine, CLI
@@ -34,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import app_timing  # noqa: E402
-import bench_inside  # noqa: E402  (sections 7-9, beside this file)
+import bench_inside  # noqa: E402  (sections 13-15, beside this file)
+import bench_sweeps  # noqa: E402  (section 16)
 import notdigit  # noqa: E402
 import speed  # noqa: E402
 
@@ -350,12 +352,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one repeat, two seeds, skip the default and best presets")
     parser.add_argument("--best", action="store_true", help="also train the best preset (minutes)")
-    parser.add_argument("--only", nargs="*", type=int, help="run only these sections (1-15)")
+    parser.add_argument("--only", nargs="*", type=int, help="run only these sections (1-16)")
     args = parser.parse_args()
     device = pick_device()
     repeats = 1 if args.quick else 3
     seeds = [0, 1] if args.quick else [0, 1, 2]
-    only = set(args.only or range(1, 16))
+    only = set(args.only or range(1, 17))
     print(f"# nnapp benchmark, {time.strftime('%Y-%m-%d %H:%M')}")
     print(f"device: {device_label(device)} · torch {torch.__version__} · {platform.machine()}")
     print(f"CPU: {speed.cpu_description()}")
@@ -393,6 +395,8 @@ def main() -> None:
         bench_inside.bench_projector(table)
     if 15 in only:
         bench_inside.bench_activations(table, 100 if args.quick else 200)
+    if 16 in only:
+        bench_sweeps.bench_sweeps(table, 4 if args.quick else 8)
     print(f"\nbenchmark took {time.perf_counter() - t0:.0f}s")
 
 

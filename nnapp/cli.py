@@ -6,15 +6,16 @@ from __future__ import annotations
 import os
 import sys
 
-from nnapp import cli_runs, cli_tools
+from nnapp import cli_runs, cli_tools, sweep_cli
 from nnapp.cli_common import CLIError, Parser
 from nnapp.config import ConfigError
 from nnapp.database import READ_ONLY
 from nnapp.errors import BundleError, DataError, StoreError
 from nnapp.files import os_error_text
 from nnapp.store import Store
+from nnapp.sweep_spec import SweepError
 
-MODULES = (cli_runs, cli_tools)
+MODULES = (cli_runs, sweep_cli, cli_tools)
 COMMANDS = {name: fn for module in MODULES for name, fn in module.COMMANDS.items()}
 WRITES = {name for module in MODULES for name in module.WRITES}
 
@@ -38,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
             raise StoreError(f"the run store {store.home} {READ_ONLY}")
         return COMMANDS[args.command](args, store)
     except CLIError as err:
+        return fail(str(err))
+    except SweepError as err:  # before ConfigError, which it is: it names the sweep's part at fault
         return fail(str(err))
     except ConfigError as err:
         return fail(f"invalid config: {err}")

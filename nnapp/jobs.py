@@ -149,12 +149,22 @@ class JobManager:
         """Have a job process ready before the next launch (call it where a launch is likely)."""
         warm_pool().fill(1)
 
-    def submit(self, config: RunConfig, force: bool = False) -> Submission:
-        """Queue `config` unless it finished before (cached) or someone is training it now (attached)."""
+    def submit(
+        self, config: RunConfig, force: bool = False, callbacks: list[dict] | None = None, check: bool = True
+    ) -> Submission:
+        """Queue `config` unless it finished before (cached) or someone is training it now (attached).
+
+        `callbacks` name training callbacks to build in the job's process (see runs.payload_callbacks);
+        `check=False` leaves the not-a-digit check to whoever first needs it (a sweep's trials)."""
         problems = config.validate()
         if problems:
             raise ConfigError(problems)
-        return self._submit("train", self.store.claim(config, force=force), {"config": config.to_dict()})
+        payload = {
+            "config": config.to_dict(),
+            **({"callbacks": callbacks} if callbacks else {}),
+            **({} if check else {"check": False}),
+        }
+        return self._submit("train", self.store.claim(config, force=force), payload)
 
     def submit_task(self, kind: str, key: str, payload: dict, force: bool = False) -> Submission:
         """Queue a task (a kind in nnapp.tasks.TASKS) unless it is done (cached) or running (attached)."""

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-STATUSES = ("queued", "running", "done", "failed", "cancelled", "diverged", "interrupted")  # what the store writes
+STATUSES = ("queued", "running", "done", "failed", "cancelled", "diverged", "interrupted", "pruned")  # what the store writes
 ACTIVE = ("queued", "running")  # someone is (or will be) training it
 FINISHED = ("done", "diverged")  # ended in a way that training it again would repeat: served from the store
 # Never written: a row the store cannot read back (damaged JSON, a wrong type, a config this version
@@ -23,6 +23,11 @@ FINISHED = ("done", "diverged")  # ended in a way that training it again would r
 UNREADABLE = "unreadable"
 SHOWN = (*STATUSES, UNREADABLE)  # every status a Run can have
 PROBLEMS = ("failed", "cancelled", "diverged", "interrupted", UNREADABLE)  # shown as an error with its message
+# Stopped on purpose by a sweep's pruner after an epoch: its curves so far are kept, it has no weights and no test
+# score, and it is not finished: launching the config trains it in full (a sweep may replay it to its pruner).
+PARTIAL = ("pruned",)
+# Ended by a person or by a dead process rather than by the training itself: a sweep asks for it again on resume.
+STOPPED = ("cancelled", "interrupted")
 RETRAIN = ".retrain"  # a forced retrain trains under key + RETRAIN; the finished run stays as it is until it succeeds
 ICONS = {
     "queued": "…",
@@ -33,6 +38,7 @@ ICONS = {
     "diverged": "↯",
     "interrupted": "!",
     UNREADABLE: "⚠",
+    "pruned": "✂",
 }
 
 
@@ -91,7 +97,7 @@ class Progress:
 
 @dataclass
 class FitResult:
-    status: str  # done, cancelled, diverged
+    status: str  # done, cancelled, diverged, pruned
     device: str
     precision: str
     train_seconds: float
@@ -147,6 +153,9 @@ class Run:
     def is_unreadable(self) -> bool:
         """Its row could not be read back: `message` says why; it can only be shown by key and deleted."""
         return self.status == UNREADABLE
+
+    def is_partial(self) -> bool:
+        return self.status in PARTIAL
 
     def has_weights(self) -> bool:
         return self.status == "done" and bool(self.weights_sha256)

@@ -15,6 +15,7 @@ from nnapp.device import ThreadGovernor, pick_device
 from nnapp.jobs import stop_file
 from nnapp.recorder import HistogramRecorder
 from nnapp.records import Claim, Progress, Run, base_key
+from nnapp.registry import resolve
 from nnapp.store import Store, pid_alive
 from nnapp.train import Callback, ProgressFn, fit
 
@@ -93,8 +94,15 @@ def run_and_store(
 
 
 def train_task(payload: dict, store: Store, key: str, should_stop: Callable[[], bool] | None = None) -> str:
-    """A job process's training: the claimed run `key` of the config in `payload`."""
-    return run_and_store(RunConfig.from_dict(payload["config"]), store, should_stop=should_stop, key=key)
+    """A job process's training: the claimed run `key` of the config in `payload`, with the callbacks it names."""
+    config = RunConfig.from_dict(payload["config"])
+    return run_and_store(config, store, should_stop=should_stop, callbacks=payload_callbacks(payload, store, key), key=key)
+
+
+def payload_callbacks(payload: dict, store: Store, key: str) -> list[Callback]:
+    """Callbacks a job's payload names as {"fn": dotted path, "kwargs": {...}}: each fn(store, key, **kwargs)
+    builds one in the training process (a sweep's pruning waits there for its driver's verdicts)."""
+    return [resolve(c["fn"])(store, key, **c.get("kwargs", {})) for c in payload.get("callbacks", ())]
 
 
 def train_or_load(

@@ -36,6 +36,7 @@ TASKS: Registry[TaskSpec] = Registry(
         "not_a_digit": TaskSpec("nnapp.ood.check_task", "make a run's not-a-digit check"),
         "tsne": TaskSpec("nnapp.projector.tsne_task", "t-SNE map of a run's test digits"),
         "lr_find": TaskSpec("nnapp.lrfind.lr_find_task", "learning-rate range test of a config"),
+        "sweep": TaskSpec("nnapp.sweep.sweep_task", "search hyperparameters: one driver asking Optuna for trials, each a run"),
     },
 )
 

@@ -72,7 +72,7 @@ class Loop:
 class Outcome:
     """How a stretch of training ended."""
 
-    status: str = "done"  # done, cancelled, diverged
+    status: str = "done"  # done, cancelled, diverged, pruned
     message: str = ""
     diverged_step: int | None = None
 
@@ -84,8 +84,9 @@ class Outcome:
 class Callback:
     """A hook into fit(), Lightning-style: override what you need."""
 
-    def on_epoch_end(self, loop: Loop, row: dict) -> str | None:
-        """After an epoch's validation; return a message to end training there (the run still counts as done)."""
+    def on_epoch_end(self, loop: Loop, row: dict) -> str | Outcome | None:
+        """After an epoch's validation; return a message to end training there (the run still counts as done),
+        or an Outcome to end it with another status (a sweep's pruner: 'pruned', no test report, no weights)."""
         return None
 
     def on_fit_start(self, loop: Loop) -> None:
@@ -277,7 +278,7 @@ def fit(
             break
         stops = [message for c in callbacks if (message := c.on_epoch_end(loop, row))]
         if stops:
-            outcome = Outcome(message=stops[0])
+            outcome = stops[0] if isinstance(stops[0], Outcome) else Outcome(message=stops[0])
             break
     return finish(loop, outcome, callbacks)
 

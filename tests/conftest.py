@@ -54,3 +54,18 @@ def fast_check(fast_run):
 
     store, run = fast_run
     return ood.ensure(store, run.key)
+
+
+# The CLI's way to a few hundred digits (the default preset as a small MLP), for CLI tests and sweeps.
+TINY_SET = [
+    "--set",
+    "model=mlp",
+    "--set",
+    "hidden=32",
+    "--set",
+    "train_subset=600",
+    "--set",
+    "epochs=2",
+    "--set",
+    "batch_size=32",
+]

@@ -3,6 +3,7 @@
 import contextlib
 import itertools
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -103,7 +104,7 @@ def test_every_page_opens_without_an_exception(server, page):
     settle(page)
     no_exception(page)
     assert run.key[:8] in page.content()
-    for title in ["Train", "Results", "Compare", "Playground", "Home"]:
+    for title in ["Train", "Sweep", "Results", "Compare", "Playground", "Home"]:
         page.get_by_role("link", name=title).first.click()
         page.get_by_role("heading", name=title if title != "Home" else "nnapp").first.wait_for(timeout=30_000)
         settle(page)
@@ -224,3 +225,29 @@ def test_a_drawn_digit_shows_the_activation_grids(server, browser):
     no_exception(page)
     page.screenshot(path=str(ARTIFACTS / "playground-activations.png"), full_page=True)
     context.close()
+
+
+def test_a_sweep_started_in_the_browser_fills_its_table_and_opens_the_best_trial(server, page):
+    url, _ = server
+    page.goto(url + "/sweep")
+    page.get_by_role("heading", name="Sweep").first.wait_for(timeout=30_000)
+    settle(page)
+    for label, value in (("Training images per trial (0 = all)", "600"), ("Trials", "2"), ("Parallel trials", "2")):
+        field = page.get_by_role("spinbutton", name=label, exact=True)
+        field.fill(value)
+        field.press("Enter")
+        settle(page)
+    page.get_by_role("button", name="Start sweep").click()
+    page.get_by_text("2 of 2 trials ended").wait_for(timeout=240_000)
+    page.get_by_role("heading", name=re.compile(r": done$")).wait_for(timeout=30_000)  # drawn after the live refresh ends
+    settle(page)
+    no_exception(page)
+    table = page.locator("[data-testid=stDataFrame]")
+    assert table.count() == 1 and table.get_by_text("done").count() >= 2
+    page.screenshot(path=str(ARTIFACTS / "sweep.png"), full_page=True)
+    best = page.locator("[data-testid=stMetricValue]").nth(1).inner_text()  # the best trial's test accuracy
+    page.get_by_role("button", name="Open the best trial in Results").click()
+    page.get_by_role("heading", name="Results").first.wait_for(timeout=30_000)
+    settle(page)
+    no_exception(page)
+    assert page.locator("[data-testid=stMetricValue]").nth(1).inner_text() == best

@@ -8,20 +8,9 @@ import zipfile
 import torch
 
 from nnapp.__main__ import main
+from tests.conftest import TINY_SET
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_SET = [
-    "--set",
-    "model=mlp",
-    "--set",
-    "hidden=32",
-    "--set",
-    "train_subset=600",
-    "--set",
-    "epochs=2",
-    "--set",
-    "batch_size=32",
-]
 
 
 def cli(*args, home):

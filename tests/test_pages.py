@@ -244,3 +244,47 @@ def test_results_show_how_often_the_not_a_digit_check_flags(stored_run, store):
     labels = {m.label: m.value for m in at.metric}
     assert labels["MNIST test digits flagged"] == f"{stats['rates']['test']:.2%}"
     assert labels["Held-out non-digits flagged"] == f"{stats['rates']['heldout']:.1%}"
+
+
+def start_tiny_sweep(at, values="1e-3,3e-3"):
+    """A 2-trial grid sweep of the seed's MLP on 600 digits, two trials at a time, from the Sweep page."""
+    at.selectbox(key="sweep_base").select("seed-mlp").run()
+    at.number_input(key="sweep_subset_seed-mlp").set_value(600).run()
+    at.multiselect(key="sweep_fields").set_value(["lr"]).run()
+    at.text_input(key="sweep_range_lr").input(values).run()
+    at.radio(key="sweep_sampler").set_value("grid").run()
+    at.number_input(key="sweep_trials_n").set_value(2).run()
+    at.number_input(key="sweep_parallel").set_value(2).run()
+    at.button(key="sweep_start").click().run()
+    return at.session_state["sweep_pick"]
+
+
+def test_a_sweep_started_on_the_page_fills_its_table_and_opens_the_best_trial(home):
+    at = app("sweep")
+    assert at.info[0].value.startswith("No sweeps yet")
+    name = start_tiny_sweep(at)
+    assert name.startswith("seed-mlp-lr-")
+    store = Store()
+    task = wait_for(lambda: (t := store.task(f"sweep:{name}")) and not t.is_active() and t, timeout=300)
+    assert task.status == "done", task.message
+    at.run()
+    table = at.dataframe[0].value
+    assert list(table["status"]) == ["✓ done", "✓ done"] and sorted(table["lr"]) == [1e-3, 3e-3]
+    best = table.loc[table["val_acc"].idxmax()]
+    assert at.metric[0].label == "Best validation accuracy" and at.metric[0].value == f"{best['val_acc']:.4f}"
+    run = store.get(best["key"])
+    assert at.metric[1].value == f"{run.accuracy * 100:.2f}%"  # shown for the best trial, never searched on
+    assert len(at.get("plotly_chart")) >= 2  # best so far, parallel coordinates (importance: one value, none)
+    at.button(key="sweep_best_results").click().run()
+    assert at.selectbox(key="results_pick").value == run.key
+
+
+def test_a_bad_range_on_the_sweep_page_is_explained_and_disables_start(home):
+    at = app("sweep")
+    at.text_input(key="sweep_range_lr").input("0:1:log").run()
+    assert at.error[0].value == "a log scale needs a low end above 0"
+    assert at.button(key="sweep_start").disabled
+    at.text_input(key="sweep_range_lr").input("1e-4:100:log").run()
+    assert at.error[0].value == "lr=1e-4:100:log: lr=100: must be a number above 0 and at most 10"
+    at.text_input(key="sweep_range_lr").input("1e-4:1e-1:log").run()
+    assert not at.error and not at.button(key="sweep_start").disabled

@@ -32,7 +32,7 @@ def test_core_never_imports_streamlit():
 
 def test_statuses_are_named_in_one_place():
     """Which statuses are finished, active or a problem is decided in nnapp/records.py alone."""
-    status = r"""["'](queued|running|done|failed|cancelled|diverged|interrupted)["']"""
+    status = r"""["'](queued|running|done|failed|cancelled|diverged|interrupted|pruned)["']"""
     literal_tuple = re.compile(rf"[(\[{{]\s*{status}\s*,\s*{status}")
     for path in [*CORE, *VIEWS, ROOT / "ui.py"]:
         if path.name != "records.py":
@@ -73,7 +73,7 @@ def test_the_cli_lists_and_shows_without_torch():
     import subprocess
     import sys
 
-    code = "import sys, nnapp.__main__, nnapp.arch, nnapp.store; assert 'torch' not in sys.modules"
+    code = "import sys, nnapp.__main__, nnapp.arch, nnapp.store; assert not {'torch', 'optuna', 'ray'} & set(sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 

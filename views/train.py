@@ -249,6 +249,7 @@ def main() -> None:
         problems = config.validate()
         slots.show(problems)
         if not problems:  # sizes by arithmetic (nnapp.arch): the server never builds the model
+            st.session_state["train_config"] = config.to_dict()  # the Sweep page can search around it
             need = estimate(config)
             st.markdown(
                 f"**{need.parameters:,} parameters** · about {size_text(need.total)} of memory to train · "

@@ -1,0 +1,229 @@
+"""Sweep: search hyperparameters around a config; a live table of trials, best so far, parallel coordinates, importances."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from nnapp.config import RunConfig
+from nnapp.device import cpu_count
+from nnapp.presets import PRESETS
+from nnapp.records import ICONS
+from nnapp.sweep_cli import RAY_ENV
+from nnapp.sweep_files import load_spec, new_name, save_spec, sweep_names
+from nnapp.sweep_report import best, figures, progress, trial_rows
+from nnapp.sweep_spec import DEFAULT_RANGES, OBJECTIVES, PRUNERS, SAMPLERS, SEARCHABLE, Param, SweepError, SweepSpec, parse_param
+from nnapp.sweep_study import read_study
+
+TRAIN_CONFIG = "(the Train page's config)"
+SYNTAX = "LOW:HIGH, or LOW:HIGH:log for a log scale, or a list A,B,C. Layer stacks: widths joined by '-' (256-128)."
+TEST_NOTE = (
+    "Trials are compared on their validation score only. The test score is shown for the best trial: choosing "
+    "among trials by it would overfit the test set, and it would stop measuring how the model does on new digits."
+)
+
+
+def base_ui() -> tuple[RunConfig, str]:
+    """The config the sweep searches around, and a label for the sweep's name."""
+    sources = [*PRESETS, *([TRAIN_CONFIG] if "train_config" in st.session_state else [])]
+    source = st.selectbox("Start from", sources, index=sources.index("fast"), key="sweep_base")
+    base = RunConfig.from_dict(st.session_state["train_config"]) if source == TRAIN_CONFIG else PRESETS[source]
+    st.caption(base.describe())
+    subset = st.number_input(
+        "Training images per trial (0 = all)",
+        0,
+        base.data_spec().train_size,
+        base.train_subset,
+        1000,
+        key=f"sweep_subset_{source}",
+    )
+    return base.replace(train_subset=int(subset)), "train" if source == TRAIN_CONFIG else source
+
+
+def params_ui(base: RunConfig) -> tuple[tuple[Param, ...], bool]:
+    """A range or list per picked field; returns the params and whether every one of them reads."""
+    fields = st.multiselect("Fields to search", SEARCHABLE, default=["lr", "batch_size"], key="sweep_fields")
+    params, ok = [], True
+    for name in fields:
+        key = f"sweep_range_{name}"
+        st.session_state.setdefault(key, DEFAULT_RANGES.get(name, str(getattr(base, name)).lower()))
+        text = st.text_input(name, key=key, help=SYNTAX)
+        try:
+            params.append(parse_param(f"{name}={text}"))
+        except SweepError as err:
+            st.error(next(iter(err.problems.values())), icon=":material/error:")
+            ok = False
+    return tuple(params), ok
+
+
+def search_ui() -> dict:
+    """Sampler, pruner, objective, how many trials, how many at once, and where."""
+    left, right = st.columns(2)
+    sampler = left.radio("Sampler", list(SAMPLERS), index=2, key="sweep_sampler", help=_help(SAMPLERS), horizontal=True)
+    pruner = right.radio("Pruner", list(PRUNERS), key="sweep_pruner", help=_help(PRUNERS), horizontal=True)
+    objective = left.selectbox("Objective", list(OBJECTIVES), format_func=lambda o: OBJECTIVES[o].title, key="sweep_objective")
+    trials = right.number_input("Trials", 1, 1000, 8, key="sweep_trials_n")
+    cores = cpu_count()
+    parallel = left.number_input(
+        "Parallel trials",
+        1,
+        64,
+        min(2, cores),
+        key="sweep_parallel",
+        help=f"each trial trains with {cores} cores / N torch threads",
+    )
+    ray = os.environ.get(RAY_ENV, "")
+    where = right.radio("Where", ["this machine", *([f"Ray cluster at {ray}"] if ray else [])], key="sweep_where")
+    return dict(
+        sampler=sampler,
+        pruner=pruner,
+        objective=objective,
+        trials=int(trials),
+        parallel=int(parallel),
+        ray=ray if where != "this machine" else "",
+    )
+
+
+def _help(table) -> str:
+    return "\n".join(f"- **{name}**: {spec.help}" for name, spec in table.items())
+
+
+def new_sweep_ui() -> None:
+    base, label = base_ui()
+    params, readable = params_ui(base)
+    spec = SweepSpec("unnamed", base, params, **search_ui())
+    problems = spec.problems() if readable else {}
+    for part, message in problems.items():
+        st.error(f"{part.removeprefix('--param ').removeprefix('--')}: {message}", icon=":material/error:")
+    st.caption("Trials are compared on their validation score; the test set is kept for the best trial's report.")
+    if st.button("Start sweep", type="primary", disabled=bool(problems) or not readable, key="sweep_start"):
+        spec = dataclasses.replace(spec, name=new_name(ui.store().home, label, params))
+        save_spec(ui.store().home, spec)
+        ui.sweeps().submit_task("sweep", spec.key, spec.to_dict())
+        st.session_state["sweep_pick"] = spec.name
+
+
+def controls(spec: SweepSpec, task, done: int) -> None:
+    """Stop a running sweep; resume a stopped one; add trials to a finished one."""
+    if task is not None and task.is_active():
+        if st.button("Stop", key="sweep_stop"):
+            ui.sweeps().cancel(spec.key)
+            st.toast("Stopping: the running trials are cancelled, their curves kept.")
+    elif task is None or task.is_problem():
+        if task is not None:
+            st.error(f"{task.status}: {task.message or 'no details'}")
+        if st.button("Resume", key="sweep_resume", help="cancelled and interrupted trials are asked again first"):
+            resume(spec)
+    elif task is not None and task.is_done():
+        more = st.number_input("More trials", 1, 1000, 4, key="sweep_more")
+        if st.button("Add trials", key="sweep_add"):
+            resume(dataclasses.replace(spec, trials=done + int(more)), force=True)
+
+
+def resume(spec: SweepSpec, force: bool = False) -> None:
+    save_spec(ui.store().home, spec)
+    ui.sweeps().submit_task("sweep", spec.key, spec.to_dict(), force=force)
+    st.rerun()
+
+
+def best_ui(study, spec: SweepSpec) -> None:
+    found = best(study, ui.store())
+    if found is None:
+        st.caption("No trial has finished yet.")
+        return
+    run, title = found["run"], OBJECTIVES[spec.objective].title
+    cols = st.columns(3)
+    cols[0].metric(f"Best {title}", f"{found['value']:.4f}", help=f"trial {found['number']}")
+    cols[1].metric("Its test accuracy", f"{run.accuracy * 100:.2f}%" if run and run.accuracy is not None else "-")
+    cols[2].metric("Trial", found["number"])
+    st.caption(", ".join(f"{k} = {v:.3g}" if isinstance(v, float) else f"{k} = {v}" for k, v in found["params"].items()))
+    st.caption(TEST_NOTE)
+    left, right = st.columns(2)
+    if run is not None and left.button("Open the best trial in Results", key="sweep_best_results"):
+        ui.open_results(run.key)
+    if run is not None and right.button("Train the best config on all data", key="sweep_best_all"):
+        submission = ui.jobs().submit(run.config.replace(train_subset=0))
+        ui.open_train(watch=submission.key)
+
+
+def table_ui(study, spec: SweepSpec) -> None:
+    rows = trial_rows(study, ui.store(), spec)
+    floats = [p.field for p in spec.params if p.low is not None and isinstance(p.low, float)]
+    formats = {spec.objective: "%.4f", "seconds": "%.1f", **dict.fromkeys(floats, "%.3g")}
+    event = st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="single-row",
+        key="sweep_table",
+        column_config={c: st.column_config.NumberColumn(c, format=f) for c, f in formats.items()},
+    )
+    picked = [rows[i] for i in (event.selection.rows if event else []) if i < len(rows)]
+    run = ui.store().get(picked[0]["key"]) if picked and picked[0]["key"] else None
+    if run is None:
+        st.caption("Select a trial to open its run in Results or the Playground.")
+        return
+    left, right = st.columns(2)
+    if left.button(f"Open trial {picked[0]['trial']} in Results", key="sweep_open_results"):
+        ui.open_results(run.key)
+    if right.button("Open in the Playground", key="sweep_open_playground", disabled=not run.has_weights()):
+        ui.open_playground(run.key)
+
+
+def charts_ui(study, spec: SweepSpec) -> None:
+    figs = figures(study, spec)
+    if not figs:
+        st.caption("Charts appear once trials have finished.")
+        return
+    for tab, (title, fig) in zip(st.tabs(list(figs)), figs.items(), strict=True):
+        tab.plotly_chart(fig, key=f"sweep_chart_{title}")
+
+
+def sweep_view(name: str) -> None:
+    """One sweep: status and controls, best trial, the trials, the charts; rerun every second while it runs."""
+    store = ui.store()
+    spec = load_spec(store.home, name)
+    task, study = store.task(spec.key), read_study(store.home, name)
+    active = task is not None and task.is_active()
+    if st.session_state.get("sweep_live") == name and not active:
+        st.session_state["sweep_live"] = None
+        st.rerun()  # a full rerun draws the view again without the one-second refresh
+    done, target = progress(study, spec)
+    status = task.status if task else "not started"
+    st.subheader(f"{ICONS.get(status, '·')} {name}: {status}")
+    st.caption(f"{spec.base.describe()} · {spec.describe()}")
+    text = (task.progress or {}).get("text", "") if task else ""
+    st.progress(min(done / target, 1.0), text=f"{done} of {target} trials ended" + (f" · last: {text}" if text else ""))
+    controls(spec, task, done)
+    if study is None:
+        st.info("Waiting for the sweep's driver to start…")
+        return
+    best_ui(study, spec)
+    table_ui(study, spec)
+    charts_ui(study, spec)
+
+
+def main() -> None:
+    st.title("Sweep")
+    store = ui.store()
+    with st.expander("New sweep", expanded=not sweep_names(store.home)):
+        new_sweep_ui()
+    names = sweep_names(store.home)
+    if not names:
+        st.info("No sweeps yet: pick the fields to search above and start one.")
+        return
+    if st.session_state.get("sweep_pick") not in names:
+        st.session_state["sweep_pick"] = names[0]
+    name = st.selectbox("Sweep", names, key="sweep_pick", help="newest first")
+    task = store.task(f"sweep:{name}")
+    if task is not None and task.is_active():
+        st.session_state["sweep_live"] = name
+    st.fragment(run_every=1.0 if st.session_state.get("sweep_live") == name else None)(sweep_view)(name)
+
+
+main()
