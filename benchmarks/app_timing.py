@@ -101,12 +101,7 @@ def mouse_up_to_prediction(url: str, drawings: int = 8) -> list[float]:
             )
             start = page.evaluate("() => performance.now()")
             page.mouse.up()
-            try:
-                page.wait_for_function("() => window.__shown !== null", timeout=60_000)
-            except Exception:
-                page.screenshot(path="/tmp/nn/fail.png")
-                print("failed at", i, digit, page.evaluate("() => !!document.querySelector('[data-testid=predicted-digit]')"))
-                raise
+            page.wait_for_function("() => window.__shown !== null", timeout=60_000)
             times.append((page.evaluate("() => window.__shown") - start) / 1000)
             settle(page)
             old = canvas.element_handle()

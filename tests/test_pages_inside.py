@@ -103,9 +103,9 @@ def test_results_say_what_is_missing(store, tiny):
     with store._db() as db:  # as a run trained before histograms were recorded
         db.execute("DELETE FROM histograms WHERE key=?", (run.key,))
     at = inside(app("results"), "Dead units")
-    assert at.info[0].value.startswith("Dead units do not apply to tanh")
+    assert any(i.value.startswith("Dead units do not apply to tanh") for i in at.info), [i.value for i in at.info]
     inside(at, "Weights and gradients")
-    assert at.info[0].value.startswith("No histograms for this run")
+    assert any(i.value.startswith("No histograms for this run") for i in at.info), [i.value for i in at.info]
 
 
 def test_results_projector_pca_tsne_and_a_picked_digit(cnn_run, store):
