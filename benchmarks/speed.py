@@ -74,8 +74,11 @@ def reference_model() -> nn.Module:
     )
 
 
-def reference_run(data, seed: int, lr: float = 3e-3, batch: int = 256) -> tuple[float, float]:
-    """One epoch, batch 256, one-cycle Adam, fp32, channels_last, over in-memory tensors: (accuracy, seconds)."""
+def reference_run(data, seed: int, lr: float = 1e-2, batch: int = 256) -> tuple[float, float]:
+    """One epoch, batch 256, one-cycle Adam, fp32, channels_last, over in-memory tensors: (accuracy, seconds).
+
+    lr 1e-2 was the best of 3e-3, 5e-3, 1e-2 and 2e-2 for it on 54,000 training digits (98.7-98.9% on two
+    seeds; 3e-3 gave 98.4-98.7%); 5×5/3×3 with padding was no better and half again slower."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = reference_model().to(memory_format=torch.channels_last)
