@@ -149,7 +149,10 @@ PLACES = [(70, 40, 130, 200), (15, 15, 70, 100), (150, 130, 100, 130), (20, 10, 
 
 
 def test_drawn_digits_are_read(server, page):
+    """Digits drawn with the mouse are read, through the canvas bundle that sends each stroke at once."""
     url, _ = server
+    scripts = []
+    page.on("request", lambda request: scripts.append(request.url))
     page.goto(url + "/playground")
     page.get_by_text("Draw a digit").first.wait_for(timeout=30_000)
     settle(page)
@@ -166,6 +169,7 @@ def test_drawn_digits_are_read(server, page):
     wrong = {d: r for d, r in results.items() if r != str(d)}
     assert len(wrong) <= 1, f"misread: {wrong}"
     no_exception(page)
+    assert any("/app/static/nnapp-canvas-" in u for u in scripts), "the canvas was not the one without the send delay"
 
 
 def test_saved_drawing_appears_in_the_personal_set(server, page):

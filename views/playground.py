@@ -8,7 +8,6 @@ import time
 import numpy as np
 import pandas as pd
 import streamlit as st
-from streamlit_drawable_canvas import st_canvas
 
 import ui
 from nnapp import charts, ood
@@ -18,6 +17,7 @@ from nnapp.predict import ImageError, for_inference, load_image, preprocess, sal
 from nnapp.runs import finetune_config
 from nnapp.store import Store
 from panels.activations import activations_ui
+from panels.canvas import st_canvas
 
 CANVAS = 280
 
