@@ -151,6 +151,16 @@ def training_in_background(home: str | Path):
         proc.wait()
 
 
+def check_ready(store, key: str, timeout: float = 300) -> float:
+    """Seconds until the run's not-a-digit check, made by the job's process after training, is stored."""
+    from nnapp import ood
+
+    start = time.perf_counter()
+    while ood.load_stats(store, key) is None and time.perf_counter() - start < timeout:
+        time.sleep(0.1)
+    return time.perf_counter() - start
+
+
 def bench_app(table, repeats: int = 3) -> None:
     """Sections 7 and 8: launch to result in the Train page against the CLI, and drawing to prediction."""
     from nnapp.presets import PRESETS
@@ -165,17 +175,26 @@ def bench_app(table, repeats: int = 3) -> None:
         for _ in range(repeats):  # interleaved with the CLI's training of the same config
             app = click_to_result(url)
             app_train = Store(home).get(key).train_seconds
+            check = check_ready(Store(home), key)  # the job's background work, before the CLI's turn
             cmd = [sys.executable, "-m", "nnapp", "train", "--preset", "fast", "--force", "--quiet"]
             subprocess.run(cmd, cwd=ROOT, env={**os.environ, "NNAPP_HOME": cli_home}, capture_output=True, check=True)
-            rows.append([app["first_progress"], app["done"], app_train, Store(cli_home).get(key).train_seconds])
+            rows.append([app["first_progress"], app["done"], app_train, Store(cli_home).get(key).train_seconds, check])
         idle = mouse_up_to_prediction(url)
         with training_in_background(home):
             busy = mouse_up_to_prediction(url)
     median = [statistics.median(column) for column in zip(*rows, strict=True)]
     table(
         "7. Launch in the app (fast preset, retrain; headless Chromium on the same machine): seconds",
-        ["click → first progress", "click → result", "training in the app", "training from the CLI", "app / CLI"],
-        [[*r, r[2] / r[3]] for r in rows] + [[*median, median[2] / median[3]]],
+        [
+            "click → first progress",
+            "click → result",
+            "training in the app",
+            "training from the CLI",
+            "not-a-digit check ready after the result",
+            "app / CLI",
+            "click → result − CLI training",
+        ],
+        [[*r, r[2] / r[3], r[1] - r[3]] for r in rows] + [[*median, median[2] / median[3], median[1] - median[3]]],
     )
     ms = lambda xs, f: f(xs) * 1000  # noqa: E731
     table(

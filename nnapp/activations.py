@@ -21,7 +21,8 @@ from torch import nn
 
 from nnapp.arch import plan
 from nnapp.config import RunConfig
-from nnapp.metrics import EVAL_BATCH, to_pixels
+from nnapp.limits import CPU_EVAL_BATCH
+from nnapp.metrics import to_pixels
 from nnapp.predict import to_input
 
 # Activations whose output is above 0 exactly where the unit's input is: "active" means that, and a
@@ -117,9 +118,9 @@ def dead_units(model: nn.Sequential, config: RunConfig, images: torch.Tensor) ->
         return [{"layer": p.name, "units": p.shape[0], "dead": None} for p in layers]
     ever = {p.position: torch.zeros(p.shape[0], dtype=torch.bool) for p in layers}
     model.eval()
-    for start in range(0, len(images), EVAL_BATCH):
+    for start in range(0, len(images), CPU_EVAL_BATCH):
         with hooks(model, list(ever)) as seen:
-            model(to_pixels(images[start : start + EVAL_BATCH], torch.device("cpu")))
+            model(to_pixels(images[start : start + CPU_EVAL_BATCH], torch.device("cpu")))
         for position, (out,) in seen.items():
             on = out > 0
             ever[position] |= on.flatten(2).any(2).any(0) if on.dim() == 4 else on.any(0)
@@ -132,9 +133,9 @@ def penultimate(model: nn.Sequential, images: torch.Tensor) -> tuple[np.ndarray,
     model.eval()
     features, preds = [], []
     last = len(model) - 1
-    for start in range(0, len(images), EVAL_BATCH):
+    for start in range(0, len(images), CPU_EVAL_BATCH):
         with hooks(model, [last], inputs=True) as seen:
-            logits = model(to_pixels(images[start : start + EVAL_BATCH], torch.device("cpu")))
+            logits = model(to_pixels(images[start : start + CPU_EVAL_BATCH], torch.device("cpu")))
         features.append(seen[last][0].float())
         preds.append(logits.argmax(1))
     if not features:

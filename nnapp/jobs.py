@@ -9,11 +9,14 @@ once instead of after seconds of start-up.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import logging
+import os
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +27,7 @@ from nnapp.store import Store
 
 log = logging.getLogger(__name__)
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+POLL_S = 0.1  # how often a worker looks at its job's record: it moves on once the job has ended
 
 
 class StopFile:
@@ -67,7 +71,9 @@ class Submission:
 class WarmPool:
     """Job processes started ahead of need, each waiting on its stdin for the one job it will run.
 
-    Taking one starts its replacement, so the next job finds a process ready too.
+    Taking one does not start its replacement: warming up (torch, the data set) costs a core for
+    seconds, which the training just handed out needs. The job manager refills the pool once a job's
+    training has ended.
     """
 
     def __init__(self):
@@ -86,9 +92,7 @@ class WarmPool:
     def take(self) -> subprocess.Popen:
         with self._lock:
             self._spares = [p for p in self._spares if p.poll() is None]
-            process = self._spares.pop(0) if self._spares else _start_process()
-            self._spares.append(_start_process())
-        return process
+            return self._spares.pop(0) if self._spares else _start_process()
 
     def pids(self) -> list[int]:
         """The spare processes waiting for a job."""
@@ -139,6 +143,7 @@ class JobManager:
         self._running: set[str] = set()
         self._threads = [threading.Thread(target=self._work, name=f"nnapp-worker-{i}", daemon=True) for i in range(workers)]
         self._closed = False
+        self._finishing: list[subprocess.Popen] = []  # processes whose job has ended, still making its check
         for t in self._threads:
             t.start()
 
@@ -146,8 +151,10 @@ class JobManager:
         return f"JobManager({self.store!r}, queued={len(self._queue)}, running={sorted(self._running)})"
 
     def warm(self) -> None:
-        """Have a job process ready before the next launch (call it where a launch is likely)."""
-        warm_pool().fill(1)
+        """Have a job process ready before the next launch (call it where a launch is likely); not while
+        this manager's jobs run: they are refilled as they end, and warming up would slow them."""
+        if not self.active():
+            warm_pool().fill(1)
 
     def submit(
         self, config: RunConfig, force: bool = False, callbacks: list[dict] | None = None, check: bool = True
@@ -264,17 +271,28 @@ class JobManager:
                     self._jobs.pop(job.key, None)
                     self._cond.notify_all()
 
+    def _record_active(self, job: Job) -> bool:
+        record = self.store.get(job.key) if job.kind == "train" else self.store.task(job.key)
+        return record is not None and record.is_active()
+
     def _run_process(self, job: Job) -> None:
         """Hand the job to a warm process and wait for it; a process that dies silently marks it failed."""
         request = {"kind": job.kind, "key": job.key, "payload": job.payload, "home": str(self.store.home)}
         request.update(stop=str(job.stop.path), threads=job.threads)
+        self._finishing = [p for p in self._finishing if p.poll() is None]
         job.process = warm_pool().take()
         try:
-            job.process.communicate(json.dumps(request))
+            with contextlib.suppress(OSError):  # a process that died while it waited: found below
+                job.process.stdin.write(json.dumps(request))
+                job.process.stdin.close()
+            while job.process.poll() is None and self._record_active(job):
+                time.sleep(POLL_S)
         finally:
             job.stop.clear()
-        record = self.store.get(job.key) if job.kind == "train" else self.store.task(job.key)
-        if record is not None and record.is_active():  # it died without a word: killed, out of memory, a crash
+        if job.process.poll() is None:  # the job has ended; its process makes the not-a-digit check (nice 10)
+            self._finishing.append(job.process)
+        warm_pool().fill(len(self._threads))  # ready for the next launch, now that the cores are free
+        if self._record_active(job):  # it died without a word: killed, out of memory, a crash
             code = job.process.returncode
             reason = f"signal {-code}" if code < 0 else f"exit code {code}"
             message = f"the {'training ' if job.kind == 'train' else ''}process stopped unexpectedly ({reason})"
@@ -286,12 +304,13 @@ class JobManager:
 
 def main() -> int:
     """A job process: warm up, then run the one job that arrives on stdin as JSON (nothing: just exit)."""
-    from nnapp import runs  # noqa: F401  (torch and the training code, imported before the job arrives)
+    from nnapp import runs  # torch and the training code, imported before the job arrives
     from nnapp.data import load
     from nnapp.device import set_threads, training_threads
     from nnapp.tasks import run_task
 
     load("mnist")  # the bundled data set, decoded before the job arrives
+    runs.warm_up()
     text = sys.stdin.read()
     if not text.strip():
         return 0
@@ -305,6 +324,8 @@ def main() -> int:
         print(f"nnapp: job {request['key']} failed: {err}", file=sys.stderr)
         return 1
     if request["kind"] == "train" and status == "done" and request["payload"].get("check", True):
+        with contextlib.suppress(OSError):
+            os.nice(10)  # the run is usable now; the next job's training comes first
         make_check(store, base_key(request["key"]))
     return 0
 

@@ -8,7 +8,7 @@ from torch import nn
 
 from nnapp.config import RunConfig
 from nnapp.device import autocast
-from nnapp.limits import EVAL_BATCH
+from nnapp.limits import CPU_EVAL_BATCH, EVAL_BATCH
 from nnapp.registry import LOSSES
 
 
@@ -17,13 +17,18 @@ def to_pixels(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x.to(device).unsqueeze(1).float().div_(255)
 
 
+def eval_batch(device: torch.device) -> int:
+    """Images per evaluation batch: cache-sized on a CPU, large on a GPU."""
+    return CPU_EVAL_BATCH if device.type == "cpu" else EVAL_BATCH
+
+
 @torch.inference_mode()
 def predict_logits(model: nn.Module, x: torch.Tensor, device: torch.device, bf16: bool = False) -> torch.Tensor:
     """Logits (float32, CPU) for uint8 images, in large batches."""
     model.eval()
-    out = []
-    for start in range(0, len(x), EVAL_BATCH):
-        xb = to_pixels(x[start : start + EVAL_BATCH], device)
+    out, batch = [], eval_batch(device)
+    for start in range(0, len(x), batch):
+        xb = to_pixels(x[start : start + batch], device)
         with autocast(device, bf16):
             out.append(model(xb).float().cpu())
     return torch.cat(out) if out else torch.zeros(0, 10)

@@ -33,6 +33,7 @@ from nnapp import nondigits
 from nnapp.config import RunConfig
 from nnapp.data import load, split
 from nnapp.files import atomic_write as _atomic_write
+from nnapp.limits import CPU_EVAL_BATCH
 from nnapp.predict import Inference, for_inference, to_input
 from nnapp.registry import ACTIVATIONS
 from nnapp.store import Store
@@ -84,7 +85,7 @@ class WithFeatures(nn.Module):
 
 
 @torch.inference_mode()
-def features(model: Inference, images: np.ndarray, batch: int = 2000) -> np.ndarray:
+def features(model: Inference, images: np.ndarray, batch: int = CPU_EVAL_BATCH) -> np.ndarray:
     """Features (float32, one row per image) of uint8 N×28×28 images."""
     x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8))
     out = [run_with_features(model.steps, x[i : i + batch].unsqueeze(1).float() / 255)[1] for i in range(0, len(x), batch)]
