@@ -8,7 +8,6 @@ once instead of after seconds of start-up.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import logging
@@ -24,9 +23,9 @@ from pathlib import Path
 from nnapp.config import ConfigError, RunConfig
 from nnapp.records import Claim, base_key
 from nnapp.store import Store
+from nnapp.warmpool import warm_pool
 
 log = logging.getLogger(__name__)
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 POLL_S = 0.1  # how often a worker looks at its job's record: it moves on once the job has ended
 
 
@@ -66,64 +65,6 @@ class Job:
 class Submission:
     key: str  # the key to follow: the run's, its retrain's, or the task's
     state: str  # "cached": finished before; "attached": someone is on it already; "queued": a new job
-
-
-class WarmPool:
-    """Job processes started ahead of need, each waiting on its stdin for the one job it will run.
-
-    Taking one does not start its replacement: warming up (torch, the data set) costs a core for
-    seconds, which the training just handed out needs. The job manager refills the pool once a job's
-    training has ended.
-    """
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._spares: list[subprocess.Popen] = []
-
-    def __repr__(self) -> str:
-        return f"WarmPool(spares={len(self._spares)})"
-
-    def fill(self, size: int = 1) -> None:
-        with self._lock:
-            self._spares = [p for p in self._spares if p.poll() is None]
-            while len(self._spares) < size:
-                self._spares.append(_start_process())
-
-    def take(self) -> subprocess.Popen:
-        with self._lock:
-            self._spares = [p for p in self._spares if p.poll() is None]
-            return self._spares.pop(0) if self._spares else _start_process()
-
-    def pids(self) -> list[int]:
-        """The spare processes waiting for a job."""
-        with self._lock:
-            return [p.pid for p in self._spares if p.poll() is None]
-
-    def close(self) -> None:
-        with self._lock:
-            for p in self._spares:
-                p.kill()
-            self._spares = []
-
-
-def _start_process() -> subprocess.Popen:
-    """`python -m nnapp.jobs`: a fresh interpreter (not a fork of the web server) that warms up, then waits."""
-    cmd = [sys.executable, "-m", "nnapp.jobs"]
-    return subprocess.Popen(cmd, stdin=subprocess.PIPE, cwd=PACKAGE_ROOT, text=True)
-
-
-_pool: WarmPool | None = None
-_pool_lock = threading.Lock()
-
-
-def warm_pool() -> WarmPool:
-    """The process-wide pool: every job manager of this process shares its spares."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = WarmPool()
-            atexit.register(_pool.close)
-        return _pool
 
 
 class JobManager:

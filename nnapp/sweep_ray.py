@@ -23,10 +23,11 @@ from pathlib import Path
 import ray
 
 from nnapp.config import RunConfig
-from nnapp.jobs import PACKAGE_ROOT, Submission
+from nnapp.jobs import Submission
 from nnapp.records import FitResult, Progress
 from nnapp.store import Store
 from nnapp.sweep_spec import SweepError, SweepSpec
+from nnapp.warmpool import PACKAGE_ROOT
 
 EXCLUDES = [".git", ".venv", "tests", "benchmarks", "test-artifacts", "runs", "**/__pycache__"]
 STOP_POLL_S = 0.5

@@ -10,6 +10,7 @@ from nnapp.data import load
 from nnapp.device import ThreadGovernor
 from nnapp.jobs import JobManager, warm_pool
 from nnapp.train import fit
+from nnapp.warmpool import WarmPool
 
 
 def test_a_launch_reports_its_first_step_at_once(tiny):
@@ -31,6 +32,25 @@ def test_jobs_run_in_a_process_started_before_the_launch(store, tiny):
         assert warm_pool().pids() and run.pid not in warm_pool().pids()  # and it was replaced, not reused
     finally:
         jobs.shutdown()
+
+
+def test_a_spare_started_under_other_environment_variables_is_not_used(monkeypatch):
+    """A spare would run its job under the environment it was started with (a memory limit, a data folder)."""
+    pool, taken = WarmPool(), []
+    try:
+        pool.fill(1)
+        (old,) = pool.pids()
+        taken.append(pool.take())
+        assert taken[0].pid == old  # same environment: the spare is used
+        pool.fill(1)
+        (spare,) = pool.pids()
+        monkeypatch.setenv("NNAPP_MEMORY_LIMIT", "1G")
+        taken.append(pool.take())
+        assert taken[1].pid != spare and spare not in pool.pids()  # a fresh one; the old spare is gone
+    finally:
+        pool.close()
+        for process in taken:
+            process.kill()
 
 
 def test_the_queue_moves_on_while_a_finished_job_makes_its_check(store, tiny):
