@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nnapp.config import ConfigError, RunConfig
+from nnapp.errors import StoreError
 from nnapp.records import Claim, base_key
 from nnapp.store import Store
 from nnapp.warmpool import warm_pool
@@ -216,17 +217,33 @@ class JobManager:
         record = self.store.get(job.key) if job.kind == "train" else self.store.task(job.key)
         return record is not None and record.is_active()
 
+    def _ended(self, job: Job) -> bool:
+        """Whether the job's work is over by its record (its process may still make the check): finished,
+        or a retrain promoted into its run. A record gone or unreadable otherwise: the process decides."""
+        try:
+            if job.kind == "train" and job.key != base_key(job.key) and self.store.get(job.key) is None:
+                promoted = self.store.get(base_key(job.key))
+                return promoted is not None and promoted.is_finished()
+            record = self.store.get(job.key) if job.kind == "train" else self.store.task(job.key)
+        except StoreError:
+            return False
+        return record is not None and not record.is_active()
+
     def _run_process(self, job: Job) -> None:
         """Hand the job to a warm process and wait for it; a process that dies silently marks it failed."""
         request = {"kind": job.kind, "key": job.key, "payload": job.payload, "home": str(self.store.home)}
         request.update(stop=str(job.stop.path), threads=job.threads)
         self._finishing = [p for p in self._finishing if p.poll() is None]
         job.process = warm_pool().take()
+        with self._cond:
+            behind = bool(self._queue)
+        if behind:  # the next job will want a process as soon as this one ends
+            warm_pool().fill(1)
         try:
             with contextlib.suppress(OSError):  # a process that died while it waited: found below
                 job.process.stdin.write(json.dumps(request))
                 job.process.stdin.close()
-            while job.process.poll() is None and self._record_active(job):
+            while job.process.poll() is None and not self._ended(job):
                 time.sleep(POLL_S)
         finally:
             job.stop.clear()
@@ -265,18 +282,35 @@ def main() -> int:
         print(f"nnapp: job {request['key']} failed: {err}", file=sys.stderr)
         return 1
     if request["kind"] == "train" and status == "done" and request["payload"].get("check", True):
-        with contextlib.suppress(OSError):
-            os.nice(10)  # the run is usable now; the next job's training comes first
+        set_threads(1)
+        _lower_priority()  # the run is usable now; the next job's training comes first
         make_check(store, base_key(request["key"]))
     return 0
 
 
+def _lower_priority() -> None:
+    """Nice 10 for every thread of this process (on Linux, nice is per thread: torch's stay as they were)."""
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            os.setpriority(os.PRIO_PROCESS, int(tid), 10)
+    except (OSError, AttributeError):
+        with contextlib.suppress(OSError):
+            os.nice(10)
+
+
 def make_check(store: Store, key: str) -> None:
-    """The run's not-a-digit check, made while the run is already usable, so the Playground finds it ready."""
+    """The run's not-a-digit check, made while the run is already usable, so the Playground finds it ready.
+    It is made as the "not_a_digit" task of the run's weights: a page asking for it meanwhile attaches."""
     from nnapp import ood
+    from nnapp.tasks import run_task
 
     try:
-        ood.ensure(store, key)
+        run = store.get(key)
+        if run is None or not run.has_weights() or not ood.available(run.config):
+            return
+        task, payload = ood.task_key(run), {"key": key}
+        if store.claim_task("not_a_digit", task, payload, force=True).state == "claimed":
+            run_task("not_a_digit", task, payload, store)
     except Exception as err:  # the run is fine without it; the Playground makes it when it is missing
         print(f"nnapp: the not-a-digit check of run {key} could not be made: {err}", file=sys.stderr)
 

@@ -45,6 +45,14 @@ def shim(name: str) -> str:
 @st.cache_resource
 def _install() -> bool:
     """Serve the patched bundle and make the package's st_canvas use it; False leaves the package as it is."""
+    try:
+        return _serve_patched()
+    except Exception as err:  # whatever it is, the package's own component still draws
+        log.warning("streamlit-drawable-canvas's own component is used: %s", err)
+        return False
+
+
+def _serve_patched() -> bool:
     if not st.get_option("server.enableStaticServing"):
         return False
     import streamlit_drawable_canvas as package

@@ -67,6 +67,8 @@ def test_the_queue_moves_on_while_a_finished_job_makes_its_check(store, tiny):
         while ood.load_stats(store, sub.key) is None and time.monotonic() < deadline:
             time.sleep(0.2)
         assert ood.load_stats(store, sub.key) is not None
+        # made as the run's "not_a_digit" task, which a page asking meanwhile attaches to instead of making it again
+        assert store.task(ood.task_key(store.get(sub.key))).status == "done"
     finally:
         jobs.shutdown()
 
