@@ -138,7 +138,7 @@ def shared_server(fast_run):
     """The app listening on every interface with a password, as ./run-app.sh --share starts it."""
     if not os.path.exists(CHROMIUM):
         pytest.skip("Debian's chromium is not installed")
-    from tests.test_browser import serve
+    from tests.appserver import serve
 
     store, run = fast_run
     with serve(store.home, address="0.0.0.0", env={"NNAPP_PASSWORD": PASSWORD}) as url:
@@ -149,7 +149,8 @@ def shared_server(fast_run):
 def test_the_password_gate_in_chromium(shared_server):
     from playwright.sync_api import sync_playwright
 
-    from tests.test_browser import ARGS, settle
+    from tests.appserver import ARGS
+    from tests.test_browser import settle
 
     url, run = shared_server
     with sync_playwright() as p:

@@ -1,0 +1,50 @@
+"""The app served on loopback for the browser tests and benchmarks/app_timing.py: `streamlit run app.py`
+on a free port, and the Chromium the tests drive."""
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(home: Path | str, address: str = "127.0.0.1", env: dict | None = None):
+    """`streamlit run app.py` on a free port over the store in `home`; yields its URL once it answers.
+    Its output goes to a file (a pipe nobody reads would stall the server once full), shown if it fails."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"]
+    cmd += ["--server.address", address]
+    env = {**os.environ, "NNAPP_HOME": str(home), **(env or {})}
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            proc.kill()
+            log.seek(0)
+            raise RuntimeError("streamlit did not start:\n" + log.read().decode(errors="replace"))
+        try:
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(10)
