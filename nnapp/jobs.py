@@ -221,10 +221,10 @@ class JobManager:
         """Whether the job's work is over by its record (its process may still make the check): finished,
         or a retrain promoted into its run. A record gone or unreadable otherwise: the process decides."""
         try:
-            if job.kind == "train" and job.key != base_key(job.key) and self.store.get(job.key) is None:
-                promoted = self.store.get(base_key(job.key))
-                return promoted is not None and promoted.is_finished()
             record = self.store.get(job.key) if job.kind == "train" else self.store.task(job.key)
+            if record is None and job.kind == "train" and job.key != base_key(job.key):
+                record = self.store.get(base_key(job.key))  # a retrain that succeeded has become its run
+                return record is not None and record.is_finished()
         except StoreError:
             return False
         return record is not None and not record.is_active()

@@ -67,13 +67,9 @@ def _serve_patched() -> bool:
         log.warning("streamlit-drawable-canvas %s: its send delay was not found; its own component is used", package.__version__)
         return False
     name = f"nnapp-canvas-{hashlib.sha256(bundle.encode()).hexdigest()[:16]}.js"
-    try:
-        if not (STATIC / name).exists():
-            STATIC.mkdir(exist_ok=True)
-            atomic_write(STATIC / name, bundle.encode())
-    except OSError as err:
-        log.warning("cannot write %s (%s); streamlit-drawable-canvas's own component is used", STATIC / name, err)
-        return False
+    if not (STATIC / name).exists():  # a folder nnapp cannot write: _install says so and falls back
+        STATIC.mkdir(exist_ok=True)
+        atomic_write(STATIC / name, bundle.encode())
     css = styles[0].read_text(encoding="utf-8")
     package.out = st.components.v2.component("nnapp_canvas", js=shim(name), css=css, html=HTML, isolate_styles=True)
     return True

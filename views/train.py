@@ -26,10 +26,9 @@ SIMPLE = [
     "label_smoothing", "patience", "augment", "precision", "seed",
 ]  # fmt: skip
 CUSTOM = "(custom)"
-# Seconds between refreshes of a live run's status: twice a second until its first step shows, then every
-# two. Each refresh costs the browser about 80 ms of CPU and each curve redraw about half a second; with
-# the browser on the same 2-core machine, refreshing twice a second and the curves every 3 s made training
-# in the app 1.6x slower than from the CLI.
+# Seconds between refreshes of a live run's status: twice a second until its first step shows (a launch
+# shows progress at once), then every two: fewer server reruns while the job trains. A browser on the
+# same machine still takes CPU from training whatever the interval (README, "What a user waits for").
 STATUS_EVERY_LAUNCH, STATUS_EVERY = 0.5, 2.0
 CURVES_EVERY = 5.0  # ...and of its curves
 LIVE_POINTS = 300  # per-step points in a live curve (CHART_STEPS once it has ended)
