@@ -262,13 +262,12 @@ class JobManager:
 
 def main() -> int:
     """A job process: warm up, then run the one job that arrives on stdin as JSON (nothing: just exit)."""
-    from nnapp import runs  # torch and the training code, imported before the job arrives
+    from nnapp import runs  # noqa: F401  (torch and the training code, imported before the job arrives)
     from nnapp.data import load
     from nnapp.device import set_threads, training_threads
     from nnapp.tasks import run_task
 
     load("mnist")  # the bundled data set, decoded before the job arrives
-    runs.warm_up()
     text = sys.stdin.read()
     if not text.strip():
         return 0

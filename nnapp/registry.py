@@ -80,7 +80,9 @@ class OptimizerSpec:
             kwargs["momentum"] = momentum
         if fused and self.fused:
             kwargs["fused"] = True
-        return resolve(self.cls)(params, **kwargs)
+        from nnapp.eager import eager  # torch: imported where an optimiser is built, not with this table
+
+        return eager(resolve(self.cls))(params, **kwargs)
 
 
 @dataclass(frozen=True)

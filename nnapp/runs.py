@@ -42,14 +42,6 @@ def prepare(config: RunConfig, store: Store) -> tuple[Split, dict[str, torch.Ten
     return data, init_state
 
 
-def warm_up() -> None:
-    """What a first training waits for besides torch: torch.optim's first step imports torch._dynamo
-    (about 1.5 s on a 2-core CPU). A job process does this before its job arrives."""
-    weight = torch.zeros(1, requires_grad=True)
-    weight.grad = torch.zeros(1)
-    torch.optim.AdamW([weight]).step()
-
-
 def personal_fingerprint(images: np.ndarray, labels: np.ndarray) -> str:
     h = hashlib.sha256(np.ascontiguousarray(images, dtype=np.uint8).tobytes())
     h.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())

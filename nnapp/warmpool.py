@@ -1,5 +1,5 @@
-"""Job processes started ahead of need: torch imported, MNIST decoded and a first optimiser step taken
-before anyone clicks, so a launch starts training at once (nnapp.jobs hands each one a job)."""
+"""Job processes started ahead of need: torch and the training code imported and MNIST decoded before
+anyone clicks, so a launch starts training at once (nnapp.jobs hands each one a job)."""
 
 from __future__ import annotations
 
