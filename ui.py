@@ -224,7 +224,6 @@ def open_playground(key: str) -> None:
 def open_train(watch: str | None = None) -> None:
     if watch:
         st.session_state["watch_run"] = watch
-        st.session_state.pop("live_started", None)  # refresh quickly until its first step shows
     st.switch_page(PAGES["train"].path)
 
 

@@ -153,6 +153,17 @@ def follow(store: Store, key: str, on_progress: ProgressFn | None = None, every:
     return run or store.get(base_key(key))  # a retrain that succeeded has become its run
 
 
+def wait_for_run(store: Store, key: str, until: Callable[[Run | None], bool], timeout: float, every: float = 0.05) -> Run | None:
+    """Read the run's record every `every` seconds until `until(record)` holds or `timeout` seconds have
+    passed; returns the last record read (None: there is none, e.g. a retrain promoted into its run)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = store.get(key)
+        if until(run) or time.monotonic() >= deadline:
+            return run
+        time.sleep(every)
+
+
 def finetune_config(parent: RunConfig, parent_key: str, images: np.ndarray, labels: np.ndarray) -> RunConfig:
     """A run that starts from `parent`'s weights and trains one short epoch on MNIST plus the personal drawings."""
     return parent.replace(

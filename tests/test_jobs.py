@@ -8,6 +8,7 @@ from nnapp.config import RunConfig
 from nnapp.data import DataError, load
 from nnapp.device import cpu_count
 from nnapp.jobs import JobManager
+from nnapp.runs import wait_for_run
 
 # Long enough to cancel mid-run: the full training set, a CNN, several epochs.
 LONG = RunConfig(conv=((16, 3, 2),), hidden=(), epochs=5, batch_size=64)
@@ -148,3 +149,17 @@ def test_a_run_still_training_in_another_process_is_attached_not_queued(jobs, st
     finally:
         child.kill()
         child.wait()
+
+
+def test_wait_for_run_returns_once_the_record_changes_or_at_the_timeout(store, tiny):
+    key = store.claim(tiny).key
+    store.set_status(key, "running", progress=None)
+    ended = lambda r: not (r and r.is_active())  # noqa: E731
+    start = time.monotonic()
+    assert wait_for_run(store, key, ended, timeout=0.3).status == "running"  # nothing changed: the timeout
+    assert 0.3 <= time.monotonic() - start < 1.0
+    threading.Timer(0.4, store.set_status, (key, "cancelled")).start()
+    start = time.monotonic()
+    assert wait_for_run(store, key, ended, timeout=30).status == "cancelled"
+    assert time.monotonic() - start < 2.0  # read within a poll of the change, not at the timeout
+    assert wait_for_run(store, "0" * 16, lambda r: r is None, timeout=30) is None

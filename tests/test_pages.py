@@ -1,5 +1,7 @@
 """AppTest: every page renders, and the main interactions behave. Assertions read single elements."""
 
+import json
+import threading
 import time
 from pathlib import Path
 
@@ -74,6 +76,21 @@ def wait_done(key, timeout=120):
     return wait_for(lambda: (run := store.get(key)) and not run.is_active() and run, timeout)
 
 
+def curve_points(at) -> list[int]:
+    """Points in each trace of the Train page's curves chart."""
+    (chart,) = at.get("plotly_chart")
+    return [len(trace.get("x", ())) for trace in json.loads(chart.proto.spec)["data"]]
+
+
+def test_the_train_page_shows_the_curves_axes_before_any_launch(home):
+    """The chart is on the page before a launch, so the browser has its code loaded when a run starts."""
+    at = app("train")
+    assert at.expander[0].label == "Configure" and at.expander[0].proto.expanded
+    assert curve_points(at) == [0] * 6
+    (chart,) = at.get("plotly_chart")
+    assert json.loads(chart.proto.spec)["layout"]["annotations"][-1]["text"].startswith("launch a run")
+
+
 def launch_tiny(at):
     at.selectbox(key="preset").select("seed-mlp").run()
     at.number_input(key="cfg_train_subset").set_value(600).run()
@@ -85,12 +102,14 @@ def launch_tiny(at):
 def test_launch_trains_then_relaunch_loads_from_cache(home):
     at = app("train")
     key = launch_tiny(at)
+    assert not at.expander[0].proto.expanded  # the form folded in the launch's own rerun: the run shows below
     run = wait_done(key)
     assert run.status == "done" and run.config.train_subset == 600
     at.run()
     assert at.subheader[-1].value.endswith(f"Run {key[:8]}: done")
     assert at.success[0].value.startswith(f"Test accuracy **{run.accuracy * 100:.2f}%**")
-    assert at.get("plotly_chart"), "no curves"
+    steps = len(Store().steps(key))
+    assert curve_points(at) == [steps, steps, 2, steps, steps, 2]  # per step (raw, smoothed), per epoch
     at.button(key="launch").click().run()
     assert at.success[0].value.startswith("Loaded from cache")
     assert Store().get(key).created == run.created  # nothing was queued again
@@ -288,3 +307,34 @@ def test_a_bad_range_on_the_sweep_page_is_explained_and_disables_start(home):
     assert at.error[0].value == "lr=1e-4:100:log: lr=100: must be a number above 0 and at most 10"
     at.text_input(key="sweep_range_lr").input("1e-4:1e-1:log").run()
     assert not at.error and not at.button(key="sweep_start").disabled
+
+
+def test_a_refresh_near_the_end_of_a_run_waits_for_it_and_shows_how_it_ended(store, tiny):
+    """A status refresh that finds a run in its last steps waits for the end, so the page shows the result
+    as soon as it is stored rather than at the next refresh."""
+    key = store.claim(tiny).key
+    store.set_status(key, "running", progress=None)  # "trained" by this process, which is alive
+    at = app("train")
+    at.session_state["watch_run"] = key
+    store.set_progress(key, {"step": 40, "total_steps": 50, "epoch": 1, "epochs": 1, "eta": 30.0, "phase": "training"})
+    at.run()
+    assert at.subheader[-1].value.endswith(f"Run {key[:8]}: running")  # far from its end: no wait
+    assert at.button(key="cancel")
+    store.set_progress(key, {"step": 50, "total_steps": 50, "epoch": 1, "epochs": 1, "eta": 0.0, "phase": "testing"})
+    threading.Timer(1.0, store.set_status, (key, "failed"), {"message": "ended meanwhile"}).start()
+    start = time.monotonic()
+    at.run()
+    assert 0.9 < time.monotonic() - start < 30
+    assert at.subheader[-1].value.endswith(f"Run {key[:8]}: failed")
+    assert at.error[0].value == "failed: ended meanwhile"
+
+
+def test_a_launch_the_store_refuses_is_one_sentence_under_the_open_form(home):
+    at = app("train")
+    at.selectbox(key="preset").select("seed-mlp").run()
+    (home / "runs.sqlite").write_bytes(b"this is not a database" * 100)  # damaged after the page was drawn
+    at.button(key="launch").click().run()
+    assert not at.exception, at.exception
+    assert at.expander[0].proto.expanded  # the form stays open to fix what was refused
+    assert "runs.sqlite" in at.error[0].value and "\n" not in at.error[0].value
+    assert "watch_run" not in at.session_state

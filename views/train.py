@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pandas as pd
 import streamlit as st
@@ -16,6 +17,7 @@ from nnapp.limits import estimate, size_text
 from nnapp.presets import DEFAULT_PRESET, PRESETS
 from nnapp.records import base_key
 from nnapp.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES
+from nnapp.runs import wait_for_run
 from panels.lrfind import lr_finder_ui
 from ui import CHART_STEPS
 
@@ -26,11 +28,14 @@ SIMPLE = [
     "label_smoothing", "patience", "augment", "precision", "seed",
 ]  # fmt: skip
 CUSTOM = "(custom)"
-# Seconds between refreshes of a live run's status: twice a second until its first step shows (a launch
-# shows progress at once), then every two: fewer server reruns while the job trains. A browser on the
-# same machine still takes CPU from training whatever the interval (README, "What a user waits for").
-STATUS_EVERY_LAUNCH, STATUS_EVERY = 0.5, 2.0
-CURVES_EVERY = 5.0  # ...and of its curves
+# Seconds between refreshes of a live run's status, and of its curves. Each refresh costs a browser on the
+# same machine CPU that the training needs (a status 50-90 ms, the curves 150-250 ms on a 2-core machine:
+# README, "What a user waits for"), so a launch and a run's end are not found by refreshing more often:
+# the launch waits for the first step before the page is drawn, and a refresh near the ETA waits for the end.
+STATUS_EVERY = 2.0
+CURVES_EVERY = 5.0
+FIRST_STEP_WAIT = 1.5  # seconds a launch waits for its job's first step (a warm job takes about 0.2)
+END_WAIT = 4.0  # seconds past its ETA that a refresh waits for a run to end (validation and test included)
 LIVE_POINTS = 300  # per-step points in a live curve (CHART_STEPS once it has ended)
 
 
@@ -174,16 +179,28 @@ def launch(config: RunConfig) -> None:
     try:
         submission = ui.jobs().submit(config, force=st.session_state.get("force", False))
     except (ValueError, StoreError) as err:  # a config refused at launch, a read-only or damaged store
-        st.error(str(err))
-        return
+        st.session_state["launch_error"] = str(err)
+        st.rerun()  # shown under the Launch button, with the form open again
     st.session_state["watch_run"] = submission.key
-    st.session_state.pop("live_started", None)  # refresh quickly until its first step shows
     st.session_state["launch_state"] = submission.state
+    if submission.state == "queued" and ui.jobs().active()[:1] == [submission.key]:  # it starts now
+        wait_for_run(ui.store(), submission.key, lambda r: not (r and r.is_active() and not r.progress), FIRST_STEP_WAIT)
+
+
+def wait_for_end(key: str, progress: dict) -> bool:
+    """Whether the run ended, waiting for it when it should end before the next refresh: the page then
+    shows the result when it is stored, not up to STATUS_EVERY seconds later."""
+    eta = progress.get("eta")
+    if progress["step"] < progress["total_steps"] and (eta is None or eta > STATUS_EVERY):
+        return False
+    started, timeout = time.monotonic(), (eta or 0) + END_WAIT
+    ui.jobs().wait(key, timeout)  # this server's job; a run trained elsewhere is read from its record
+    run = wait_for_run(ui.store(), key, lambda r: not (r and r.is_active()), timeout - (time.monotonic() - started))
+    return not (run and run.is_active()) and not ui.jobs().is_active(key)
 
 
 def live_status(key: str) -> None:
-    """Status, progress and Cancel for one run. While it is active this reruns twice a second: it is
-    cheap (one row of the store, a progress bar), so a launch shows its first step at once."""
+    """Status, progress and Cancel for one run; while it is active this reruns every STATUS_EVERY seconds."""
     store, jobs = ui.store(), ui.jobs()
     run = store.get(key) or store.get(base_key(key))  # a retrain that succeeded has become its run
     if run is None:
@@ -210,14 +227,14 @@ def live_status(key: str) -> None:
         rate = f" · {p['samples_per_s']:,.0f} samples/s" if p.get("samples_per_s") else ""
         text = f"{p['phase']} · epoch {p['epoch']}/{p['epochs']} · step {p['step']}/{p['total_steps']}{rate}{eta}"
         st.progress(min(done, 1.0), text=text)
-        if st.session_state.get("live_started") != key:
-            st.session_state["live_started"] = key  # its first step is shown: the refreshes slow down
-            st.rerun()
     elif run.status == "running":
         st.progress(0.0, text="loading data and building the model…")
     if run.is_active() and st.button("Cancel", key="cancel"):
         jobs.cancel(key)
         st.toast("Cancelling…")
+    elif run.is_active() and p and wait_for_end(key, p):
+        st.session_state["live_active"] = None
+        st.rerun()  # the result, drawn with the whole page
     if run.has_weights():
         st.success(
             f"Test accuracy **{run.accuracy * 100:.2f}%** · {run.train_seconds:.1f}s of training on {run.device} ({run.precision})"
@@ -228,17 +245,21 @@ def live_status(key: str) -> None:
         st.error(f"{run.status}: {run.message or 'no details'}")
 
 
-def live_curves(key: str, points: int) -> None:
-    """The run's curves. Redrawing a chart costs the browser far more than the server, and the browser
-    shares the CPUs with training: while a run is active they refresh every few seconds, thinned."""
+def live_curves(key: str | None, points: int) -> None:
+    """The run's curves, over the whole run's length while it trains; their axes alone before it has steps
+    or before any launch, so the browser loads its chart code while the form is filled in (1.4 CPU-seconds
+    here), not while the run trains beside it."""
     store = ui.store()
-    run = store.get(key) or store.get(base_key(key))
+    run = (store.get(key) or store.get(base_key(key))) if key else None
     steps = store.steps(run.key, max_rows=points) if run else []
     if steps:
-        st.plotly_chart(
-            charts.curves(steps, store.epochs(run.key), run.config.steps_per_epoch(), run.config.label_smoothing),
-            key="live_curves",
-        )
+        fig = charts.curves(steps, store.epochs(run.key), run.config.steps_per_epoch(), run.config.label_smoothing)
+        if run.is_active():
+            fig.update_xaxes(range=[0, run.config.epochs])
+    else:
+        note = "its loss and accuracy are drawn here as it trains" if run else "launch a run: its curves are drawn here"
+        fig = charts.empty_curves(run.config.epochs if run else 1, note)
+    st.plotly_chart(fig, key="live_curves")
 
 
 def main() -> None:
@@ -247,7 +268,10 @@ def main() -> None:
     if "layers_version" not in st.session_state:
         apply_config(PRESETS[DEFAULT_PRESET])
         st.session_state["preset"] = DEFAULT_PRESET
-    with st.expander("Configure", expanded="watch_run" not in st.session_state):
+    # The form folds away in the very rerun a Launch click starts (its callback runs first), so the run's
+    # status and curves show at once below it.
+    launching = st.session_state.pop("launching", False)
+    with st.expander("Configure", expanded="watch_run" not in st.session_state and not launching):
         try:
             config, slots = config_ui()
         except ValueError as err:  # a widget value of the wrong type, e.g. an empty number
@@ -268,7 +292,17 @@ def main() -> None:
             st.error(f"Fix {len(problems)} problem{'s' * (len(problems) > 1)} before launching: " + ", ".join(problems))
         left, right = st.columns([1, 3])
         right.checkbox("Retrain even if this configuration finished before", key="force")
-        if left.button("Launch", type="primary", disabled=bool(problems), key="launch"):
+        clicked = left.button(
+            "Launch",
+            type="primary",
+            disabled=bool(problems),
+            key="launch",
+            on_click=st.session_state.update,
+            kwargs={"launching": True},
+        )
+        if error := st.session_state.pop("launch_error", None):
+            st.error(error)
+        if clicked:
             launch(config)
         lr_finder_ui(config, disabled=bool(problems))
 
@@ -279,6 +313,7 @@ def main() -> None:
             key = st.session_state["watch_run"] = active[0]  # after a reload: attach to what is training
     if key is None:
         st.info("Choose a preset or build a network above, then launch it.")
+        live_curves(None, 0)
         return
     state = st.session_state.pop("launch_state", None)
     if state == "cached":
@@ -289,8 +324,7 @@ def main() -> None:
     active = ui.jobs().is_active(key) or (run is not None and run.is_active())
     if active:
         st.session_state["live_active"] = key
-    every = STATUS_EVERY if st.session_state.get("live_started") == key else STATUS_EVERY_LAUNCH
-    st.fragment(run_every=every if active else None)(live_status)(key)
+    st.fragment(run_every=STATUS_EVERY if active else None)(live_status)(key)
     st.fragment(run_every=CURVES_EVERY if active else None)(live_curves)(key, LIVE_POINTS if active else CHART_STEPS)
 
 
