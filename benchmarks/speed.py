@@ -167,7 +167,10 @@ def bench_cli_startup(table, repeats: int = 5) -> None:
 # --- a busy machine ------------------------------------------------------------------------------------
 
 TRAIN_ONCE = """
-import json, sys, torch
+import json, sys
+from nnapp.process import note_machine
+note_machine()  # as the CLI does before it imports torch
+import torch
 from nnapp.presets import PRESETS
 mode, n = sys.argv[1], int(sys.argv[2])
 torch.set_num_threads(n)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 
 import torch
 
 from nnapp.config import RunConfig
+from nnapp.process import cpu_sample, noted_since
 
 
 def pick_device() -> torch.device:
@@ -47,46 +47,52 @@ def set_threads(n: int) -> None:
 SHARE_KEPT = 0.65
 
 
+# Seconds between the governor's looks at the machine, and how many looks in a row must find it busy before
+# threads are given up: a neighbour that stays busy is answered within about a second (two threads beside a
+# spinning process made 5 steps a second where one thread made 47), while a browser's redraw, a burst
+# shorter than that, leaves the threads alone: by the time it is seen it is over.
+LOOK_EVERY = 0.5
+BUSY_LOOKS = 2
+
+
 class ThreadGovernor:
     """Keeps a CPU training's torch threads at the number of CPUs other processes leave it.
 
     With every CPU busy, a thread of an OpenMP team that has to share its core stalls the whole team at
     each barrier: one busy neighbour on a 2-core machine made 2-thread training 2.5x slower than 1-thread
-    training. So every few seconds this compares the machine's busy time (/proc/stat) with this process's
-    own CPU time and sets threads to the CPUs left over (at least 1, at most `most`). Linux only; elsewhere
-    the threads stay as they are.
+    training. So every LOOK_EVERY seconds this compares the machine's busy time (/proc/stat) with this
+    process's own CPU time; threads go down to the CPUs left over (at least 1) once BUSY_LOOKS looks in a
+    row find fewer left, and back up (at most `most`) at the first look that finds more. Where the process
+    noted the machine before (process.note_machine), the first look is at once and decides alone: a
+    neighbour busy before the training started gets its CPU from the first step. Linux only; elsewhere the
+    threads stay as they are.
     """
 
-    def __init__(self, most: int, every: float = 2.0):
-        self.most, self.every = most, every
+    def __init__(self, most: int, every: float = LOOK_EVERY, busy_looks: int = BUSY_LOOKS):
+        self.most, self.every, self.busy_looks = most, every, busy_looks
         self.threads = most
-        self._last = _cpu_sample()
+        self._busy = 0  # looks in a row that found fewer CPUs left than threads in use
+        self._last = noted_since(every)
+        if self._last is None:
+            self._last = cpu_sample()
+        else:  # the process noted the machine a while ago: a first look at once, before the first step
+            self._busy = busy_looks - 1
+            self.tick()
 
     def tick(self) -> int:
         """Call often (each progress report); acts at most every `every` seconds. Returns the threads in use."""
-        now = _cpu_sample()
+        now = cpu_sample()
         if now is None or self._last is None or now[0] - self._last[0] < self.every:
             return self.threads
         (wall0, busy0, own0), (wall1, busy1, own1) = self._last, now
         self._last = now
         others = max(0.0, (busy1 - busy0) - (own1 - own0)) / (wall1 - wall0)  # CPUs the rest of the machine used
         threads = max(1, min(self.most, int(self.most - others + SHARE_KEPT)))
-        if threads != self.threads:
-            self.threads = threads
+        self._busy = self._busy + 1 if threads < self.threads else 0
+        if threads > self.threads or self._busy >= self.busy_looks:
+            self.threads, self._busy = threads, 0
             set_threads(threads)
         return self.threads
-
-
-def _cpu_sample() -> tuple[float, float, float] | None:
-    """(wall seconds, machine busy CPU-seconds, this process's CPU-seconds), or None off Linux."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq = (fields + [0] * 7)[:7]
-    busy = (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")  # not steal: that is the host's
-    return time.monotonic(), busy, time.process_time()
 
 
 def device_label(device: torch.device | None = None, threads: int | None = None) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from nnapp.config import ConfigError, RunConfig
 from nnapp.errors import StoreError
+from nnapp.process import note_machine
 from nnapp.records import Claim, base_key
 from nnapp.store import Store
 from nnapp.warmpool import warm_pool
@@ -268,7 +269,7 @@ def main() -> int:
     from nnapp.tasks import run_task
 
     load("mnist")  # the bundled data set, decoded before the job arrives
-    text = sys.stdin.read()
+    text = _wait_for_request()
     if not text.strip():
         return 0
     request = json.loads(text)
@@ -285,6 +286,21 @@ def main() -> int:
         _lower_priority()  # the run is usable now; the next job's training comes first
         make_check(store, base_key(request["key"]))
     return 0
+
+
+def _wait_for_request() -> str:
+    """The job's request on stdin. While it waits, the process notes the machine's CPU use each second, so
+    the job's first threads come from what the machine had to spare just before it (process.note_machine)."""
+    import select
+
+    while True:
+        note_machine()
+        try:
+            ready, _, _ = select.select([sys.stdin], [], [], 1.0)
+        except (OSError, ValueError):  # a stdin select cannot wait on (Windows): read it at once
+            ready = True
+        if ready:
+            return sys.stdin.read()
 
 
 def _lower_priority() -> None:
@@ -306,6 +322,8 @@ def make_check(store: Store, key: str) -> None:
     try:
         run = store.get(key)
         if run is None or not run.has_weights() or not ood.available(run.config):
+            return
+        if ood.load_stats(store, key) is not None:  # a retrain that came out the same to the bit: made already
             return
         task, payload = ood.task_key(run), {"key": key}
         if store.claim_task("not_a_digit", task, payload, force=True).state == "claimed":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 
 def exit_now(code: int) -> None:
@@ -27,3 +28,33 @@ def pid_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def cpu_sample() -> tuple[float, float, float] | None:
+    """(wall seconds, machine busy CPU-seconds, this process's CPU-seconds), or None off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq = (fields + [0] * 7)[:7]
+    busy = (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")  # not steal: that is the host's
+    return time.monotonic(), busy, time.process_time()
+
+
+_noted: list[tuple[float, float, float]] = []  # the last two samples note_machine() took
+
+
+def note_machine() -> None:
+    """Note the machine's CPU use now, before a training starts in this process (the CLI before it imports
+    torch, a job process each second while it waits for its job): the training's thread governor sets its
+    first threads from what the machine had to spare since, before the first step (device.ThreadGovernor)."""
+    sample = cpu_sample()
+    if sample is not None:
+        _noted[:] = [*_noted[-1:], sample]
+
+
+def noted_since(least: float, most: float = 10.0) -> tuple[float, float, float] | None:
+    """The newest sample note_machine() took between `least` and `most` seconds ago, or None."""
+    now = time.monotonic()
+    return next((s for s in reversed(_noted) if least <= now - s[0] <= most), None)
