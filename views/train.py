@@ -29,9 +29,10 @@ SIMPLE = [
 ]  # fmt: skip
 CUSTOM = "(custom)"
 # Seconds between refreshes of a live run's status, and of its curves. Each refresh costs a browser on the
-# same machine CPU that the training needs (a status 50-90 ms, the curves 150-250 ms on a 2-core machine:
-# README, "What a user waits for"), so a launch and a run's end are not found by refreshing more often:
-# the launch waits for the first step before the page is drawn, and a refresh near the ETA waits for the end.
+# same machine CPU that the training needs (a status about 0.1 CPU-seconds, the curves 0.2-0.3 on a 2-core
+# machine: README, "What a user waits for"), so a launch and a run's end are not found by refreshing more
+# often: the launch waits for the first step before the page is drawn, and a refresh near the ETA waits for
+# the end (a Cancel clicked in those last seconds is seen when the wait is over).
 STATUS_EVERY = 2.0
 CURVES_EVERY = 5.0
 FIRST_STEP_WAIT = 1.5  # seconds a launch waits for its job's first step (a warm job takes about 0.2)
