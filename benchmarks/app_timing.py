@@ -111,16 +111,20 @@ def click_to_result(url: str, preset: str = "fast") -> dict:
 WATCHERS = ("chromium", "streamlit run")  # the processes besides the job's: the browser and the app's server
 
 
-def cpu_seconds(command: str) -> float:
-    """CPU-seconds used so far by the processes whose command line contains `command`."""
+def cpu_by_pid(command: str) -> dict[int, float]:
+    """CPU-seconds used so far by each process whose command line contains `command`."""
     import psutil
 
-    total = 0.0
+    used = {}
     for p in psutil.process_iter(["cmdline"]):
         if command in " ".join(p.info["cmdline"] or ()):
             with contextlib.suppress(psutil.Error):
-                total += sum(p.cpu_times()[:2])
-    return total
+                used[p.pid] = sum(p.cpu_times()[:2])
+    return used
+
+
+def cpu_seconds(command: str) -> float:
+    return sum(cpu_by_pid(command).values())
 
 
 @contextlib.contextmanager
@@ -148,9 +152,10 @@ def check_ready(store, key: str, timeout: float = 300) -> float:
         time.sleep(0.1)
     ready = time.perf_counter() - start
     while time.perf_counter() - start < timeout:
-        before = cpu_seconds("nnapp.jobs")
+        before = cpu_by_pid("nnapp.jobs")
         time.sleep(0.5)
-        if cpu_seconds("nnapp.jobs") - before < 0.05:
+        after = cpu_by_pid("nnapp.jobs")  # a process that ended or started meanwhile: not idle yet
+        if before.keys() == after.keys() and sum(after.values()) - sum(before.values()) < 0.05:
             break
     return ready
 

@@ -12,7 +12,7 @@ import os
 import torch
 
 from nnapp.config import RunConfig
-from nnapp.process import cpu_sample, noted_since
+from nnapp.process import cpu_sample, noted_window
 
 
 def pick_device() -> torch.device:
@@ -72,20 +72,22 @@ class ThreadGovernor:
         self.most, self.every, self.busy_looks = most, every, busy_looks
         self.threads = most
         self._busy = 0  # looks in a row that found fewer CPUs left than threads in use
-        self._last = noted_since(every)
-        if self._last is None:
-            self._last = cpu_sample()
-        else:  # the process noted the machine a while ago: a first look at once, before the first step
+        self._last = cpu_sample()
+        window = noted_window(every)
+        if window is not None:  # the process noted the machine before: a first look at once, which decides alone
             self._busy = busy_looks - 1
-            self.tick()
+            self._look(*window)
 
     def tick(self) -> int:
         """Call often (each progress report); acts at most every `every` seconds. Returns the threads in use."""
         now = cpu_sample()
         if now is None or self._last is None or now[0] - self._last[0] < self.every:
             return self.threads
-        (wall0, busy0, own0), (wall1, busy1, own1) = self._last, now
-        self._last = now
+        last, self._last = self._last, now
+        return self._look(last, now)
+
+    def _look(self, then: tuple[float, float, float], now: tuple[float, float, float]) -> int:
+        (wall0, busy0, own0), (wall1, busy1, own1) = then, now
         others = max(0.0, (busy1 - busy0) - (own1 - own0)) / (wall1 - wall0)  # CPUs the rest of the machine used
         threads = max(1, min(self.most, int(self.most - others + SHARE_KEPT)))
         self._busy = self._busy + 1 if threads < self.threads else 0

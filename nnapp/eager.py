@@ -1,10 +1,10 @@
 """torch.optim optimisers without their torch.compile wrappers, for eager training.
 
 Building any torch.optim optimiser imports torch._dynamo: add_param_group, zero_grad and the state_dict
-methods are wrapped in dynamo.disable, and step in graph breaks, which do nothing outside torch.compile. That import took 1.5-2 s
-of every process that trains (the CLI's `train`, each job and sweep trial) on a 2-core CPU. nnapp never
-compiles, so it trains with a subclass whose methods are the undecorated ones: the same update to the bit
-(tests/test_registry.py), step hooks and the profiler's labels as before.
+methods are wrapped in dynamo.disable, and step in graph breaks, which do nothing outside torch.compile.
+That import took 1.5-2 s of every process that trains (the CLI's `train`, each job and sweep trial) on a
+2-core CPU. nnapp never compiles, so it trains with a subclass whose methods are the undecorated ones: the
+same update to the bit (tests/test_registry.py), step hooks and the profiler's labels as before.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from torch import nn
 from nnapp import nondigits
 from nnapp.config import RunConfig
 from nnapp.data import load, split
+from nnapp.eager import eager
 from nnapp.files import atomic_write as _atomic_write
 from nnapp.limits import CPU_EVAL_BATCH
 from nnapp.predict import Inference, for_inference, to_input
@@ -113,7 +114,7 @@ def fit_head(digits: np.ndarray, others: np.ndarray, seed: int = 0) -> dict[str,
     with torch.random.fork_rng(), _threads(1):
         torch.manual_seed(seed)
         head = nn.Sequential(nn.Linear(x.shape[1], HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 1))
-        optimizer = torch.optim.AdamW(head.parameters(), 3e-3, weight_decay=1e-4)
+        optimizer = eager(torch.optim.AdamW)(head.parameters(), 3e-3, weight_decay=1e-4)
         for _ in range(EPOCHS):
             for idx in torch.randperm(len(x)).split(BATCH):
                 loss = F.binary_cross_entropy_with_logits(head(x[idx])[:, 0], y[idx], weight=weight[idx])

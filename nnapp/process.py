@@ -39,22 +39,29 @@ def cpu_sample() -> tuple[float, float, float] | None:
         return None
     user, nice, system, _idle, _iowait, irq, softirq = (fields + [0] * 7)[:7]
     busy = (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")  # not steal: that is the host's
-    return time.monotonic(), busy, time.process_time()
+    return _clock(), busy, time.process_time()
 
 
+_clock = time.monotonic
 _noted: list[tuple[float, float, float]] = []  # the last two samples note_machine() took
 
 
 def note_machine() -> None:
     """Note the machine's CPU use now, before a training starts in this process (the CLI before it imports
     torch, a job process each second while it waits for its job): the training's thread governor sets its
-    first threads from what the machine had to spare since, before the first step (device.ThreadGovernor)."""
+    first threads from what the machine had to spare then, before the first step (device.ThreadGovernor)."""
     sample = cpu_sample()
     if sample is not None:
         _noted[:] = [*_noted[-1:], sample]
 
 
-def noted_since(least: float, most: float = 10.0) -> tuple[float, float, float] | None:
-    """The newest sample note_machine() took between `least` and `most` seconds ago, or None."""
-    now = time.monotonic()
-    return next((s for s in reversed(_noted) if least <= now - s[0] <= most), None)
+def noted_window(least: float) -> tuple[tuple[float, float, float], tuple[float, float, float]] | None:
+    """Two samples around a stretch of at least `least` seconds before a training: the last two notes while
+    the newer is recent (a job process's second before its job arrived, so not the launch itself), else the
+    one note and now (the CLI: its start to its training); None when there is no such note."""
+    now = _clock()
+    if len(_noted) == 2 and now - _noted[1][0] <= 2.0 and _noted[1][0] - _noted[0][0] >= least:
+        return _noted[0], _noted[1]
+    if _noted and least <= now - _noted[-1][0] <= 10.0 and (sample := cpu_sample()) is not None:
+        return _noted[-1], sample
+    return None

@@ -125,7 +125,8 @@ def test_every_optimizer_updates_to_the_bit_as_torchs_own_class(name, fused):
 
 def test_training_does_not_import_torch_dynamo():
     """Building torch's optimisers imports torch._dynamo (1.5-2 s per training process); nnapp's do not,
-    nor does the learning-rate finder, which saves and restores the optimiser's state."""
+    nor does the learning-rate finder, which saves and restores the optimiser's state, nor the not-a-digit
+    check's head, trained in each job's process after its run."""
     code = (
         "import sys\n"
         "from nnapp.presets import PRESETS\n"
@@ -135,6 +136,9 @@ def test_training_does_not_import_torch_dynamo():
         "from nnapp.data import load, split\n"
         "from nnapp.lrfind import lr_find\n"
         "assert lr_find(PRESETS['fast'], split(load('mnist'), 0.1, 0, 600), steps=20).lrs\n"
+        "import numpy as np\n"
+        "from nnapp.ood import fit_head\n"
+        "fit_head(np.random.rand(64, 8).astype(np.float32), np.random.rand(64, 8).astype(np.float32))\n"
         "assert result.status == 'done', result.status\n"
         "print('torch._dynamo' in sys.modules)\n"
     )

@@ -50,8 +50,8 @@ def test_a_spare_started_under_other_environment_variables_is_not_used(monkeypat
         assert taken[1].pid != spare and spare not in pool.pids()  # a fresh one; the old spare is gone
     finally:
         pool.close()
-        for process in taken:
-            process.kill()
+        for proc in taken:
+            proc.kill()
 
 
 def test_the_queue_moves_on_while_a_finished_job_makes_its_check(store, tiny):
@@ -76,8 +76,8 @@ def test_the_queue_moves_on_while_a_finished_job_makes_its_check(store, tiny):
         # its job's process does not make it again beside whatever runs next.
         retrain = jobs.submit(tiny.replace(seed=11), force=True)
         assert jobs.wait(retrain.key, timeout=180) and store.get(sub.key).weights_sha256 == task_weights
-        for process in jobs._finishing:
-            process.wait(60)
+        for proc in jobs._finishing:
+            proc.wait(60)
         assert store.task(ood.task_key(store.get(sub.key))).finished == task.finished
     finally:
         jobs.shutdown()
@@ -90,7 +90,7 @@ class Machine:
         self.t, self.busy, self.own, self.threads = 100.0, 50.0, 10.0, None
         monkeypatch.setattr(device, "cpu_sample", lambda: (self.t, self.busy, self.own))
         monkeypatch.setattr(process, "cpu_sample", lambda: (self.t, self.busy, self.own))
-        monkeypatch.setattr(process.time, "monotonic", lambda: self.t)
+        monkeypatch.setattr(process, "_clock", lambda: self.t)
         monkeypatch.setattr(process, "_noted", [])
         monkeypatch.setattr(device, "set_threads", lambda n: setattr(self, "threads", n))
 
@@ -133,9 +133,23 @@ def test_a_neighbour_busy_before_the_training_is_seen_before_its_first_step(monk
     process.note_machine()  # as the CLI does before it imports torch, and a job process while it waits
     machine.passes(2.0, 1.0)  # torch imports beside a spinning neighbour
     assert ThreadGovernor(2).threads == 1 and machine.threads == 1
+    monkeypatch.setattr(process, "_noted", [])
     process.note_machine()
     machine.passes(2.0, 0.1)  # a quiet machine: all threads
     assert ThreadGovernor(2).threads == 2
+
+
+def test_a_job_process_judges_its_first_threads_on_the_second_before_its_job(monkeypatch):
+    """It notes the machine each second while it waits: the look is at the stretch between its last two
+    notes, not at the launch that sent the job (the server's rerun, the browser's redraw)."""
+    machine = Machine(monkeypatch)
+    for busy_before, burst, expected in ((0.1, 1.9, 2), (1.0, 0.0, 1)):
+        monkeypatch.setattr(process, "_noted", [])
+        process.note_machine()
+        machine.passes(1.0, busy_before)
+        process.note_machine()
+        machine.passes(0.3, burst)  # the job arrives with the launch
+        assert ThreadGovernor(2).threads == expected
 
 
 def test_the_thread_governor_sees_a_real_busy_neighbour():

@@ -15,6 +15,7 @@ from nnapp.config import MODEL_KINDS, PADDINGS, PRECISIONS, RunConfig
 from nnapp.errors import StoreError
 from nnapp.limits import estimate, size_text
 from nnapp.presets import DEFAULT_PRESET, PRESETS
+from nnapp.process import pid_alive
 from nnapp.records import base_key
 from nnapp.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES
 from nnapp.runs import wait_for_run
@@ -184,19 +185,25 @@ def launch(config: RunConfig) -> None:
         st.rerun()  # shown under the Launch button, with the form open again
     st.session_state["watch_run"] = submission.key
     st.session_state["launch_state"] = submission.state
+    st.session_state.pop("end_waited", None)
     if submission.state == "queued" and ui.jobs().active()[:1] == [submission.key]:  # it starts now
         wait_for_run(ui.store(), submission.key, lambda r: not (r and r.is_active() and not r.progress), FIRST_STEP_WAIT)
 
 
 def wait_for_end(key: str, progress: dict) -> bool:
     """Whether the run ended, waiting for it when it should end before the next refresh: the page then
-    shows the result when it is stored, not up to STATUS_EVERY seconds later."""
+    shows the result when it is stored, not up to STATUS_EVERY seconds later. Once per run: a test phase
+    longer than END_WAIT, or a process that died, is shown at the usual refreshes."""
     eta = progress.get("eta")
     if progress["step"] < progress["total_steps"] and (eta is None or eta > STATUS_EVERY):
         return False
+    if st.session_state.get("end_waited") == key:
+        return False
+    st.session_state["end_waited"] = key
     started, timeout = time.monotonic(), (eta or 0) + END_WAIT
     ui.jobs().wait(key, timeout)  # this server's job; a run trained elsewhere is read from its record
-    run = wait_for_run(ui.store(), key, lambda r: not (r and r.is_active()), timeout - (time.monotonic() - started))
+    ended = lambda r: not (r and r.is_active() and pid_alive(r.pid))  # noqa: E731
+    run = wait_for_run(ui.store(), key, ended, timeout - (time.monotonic() - started))
     return not (run and run.is_active()) and not ui.jobs().is_active(key)
 
 
