@@ -219,12 +219,14 @@ def bench_contention(table, repeats: int = 2) -> None:
         (f"{cpus} threads, fixed, OMP_WAIT_POLICY=PASSIVE", "fixed", cpus, {"OMP_WAIT_POLICY": "PASSIVE"}),
         ("1 thread, fixed", "fixed", 1, {}),
     ]
-    rows = []
-    for name, mode, threads, env in variants:
-        quiet = [train_once(mode, threads, env) for _ in range(repeats)]
-        with busy_neighbour():
-            busy = [train_once(mode, threads, env) for _ in range(repeats)]
-        rows.append([name, statistics.median(quiet), statistics.median(busy)])
+    # Interleaved: each round trains every variant once, so a machine that slows down meanwhile slows all.
+    quiet = [[train_once(mode, threads, env) for _, mode, threads, env in variants] for _ in range(repeats)]
+    with busy_neighbour():
+        busy = [[train_once(mode, threads, env) for _, mode, threads, env in variants] for _ in range(repeats)]
+    rows = [
+        [name, statistics.median(r[i] for r in quiet), statistics.median(r[i] for r in busy)]
+        for i, (name, *_) in enumerate(variants)
+    ]
     table(
         "9. Fast preset training with a busy neighbour (one process spinning on one CPU): seconds of training",
         ["threads", "quiet machine", "one CPU busy"],
