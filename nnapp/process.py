@@ -1,4 +1,5 @@
-"""Processes: whether one is alive, and how nnapp's own end (the CLI, job processes); no torch import."""
+"""Processes: whether one is alive, how nnapp's own end (the CLI, job processes), and the machine's CPU use as
+the thread governor reads it; no torch import."""
 
 from __future__ import annotations
 
