@@ -11,9 +11,9 @@ allowed = ui.gate()  # every page is behind it: no page runs for a session that 
 # The navigation is set up either way, so that a link to a page (/results?run=KEY) still leads there after signing in.
 page = st.navigation(ui.navigation(), position="sidebar" if allowed else "hidden")
 if allowed:
-    # Progress bars jump to each new value: the bar's transition redrew a browser on the same machine for
-    # most of a second at every refresh (0.13 against 0.06 CPU-s a second at a refresh a second), CPU a
-    # training beside it needs.
+    # Progress bars jump to each new value: the bar's transition cost a browser on the same machine about
+    # 0.09 CPU-s per refresh (a page refreshing a bar each second: 0.127 against 0.057 CPU-s a second),
+    # CPU a training beside it needs.
     st.html("<style>[data-testid=stProgress] * {transition: none !important; animation: none !important}</style>")
     try:
         page.run()

@@ -110,6 +110,24 @@ def clear(pg):
 PLACES = [(70, 40, 130, 200), (15, 15, 70, 100), (150, 130, 100, 130), (20, 10, 240, 260)]
 
 
+def test_progress_bars_jump_to_each_value(server, page):
+    """A bar's transition would redraw a browser on the same machine at each refresh, beside the training."""
+    url, _ = server
+    page.goto(url + "/train")
+    page.get_by_role("heading", name="Train").first.wait_for(timeout=30_000)
+    settle(page)
+    duration = page.evaluate(
+        """() => {
+            const bar = document.createElement("div");
+            bar.dataset.testid = "stProgress";
+            bar.innerHTML = '<div style="transition: width 1s"></div>';
+            document.body.appendChild(bar);
+            return getComputedStyle(bar.firstChild).transitionDuration;
+        }"""
+    )
+    assert duration == "0s"
+
+
 def test_drawn_digits_are_read(server, page):
     """Digits drawn with the mouse are read, through the canvas bundle that sends each stroke at once."""
     url, _ = server
