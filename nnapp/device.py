@@ -103,7 +103,8 @@ def device_label(device: torch.device | None = None, threads: int | None = None)
         return f"CUDA: {torch.cuda.get_device_name(device)}"
     if device.type == "mps":
         return "Apple MPS"
-    return f"CPU ({threads or training_threads()} threads)"
+    n = threads or training_threads()
+    return f"CPU ({n} thread{'s' * (n > 1)})"
 
 
 def use_bf16(config: RunConfig, device: torch.device) -> bool:

@@ -38,7 +38,7 @@ def test_submit_trains_then_serves_from_cache(jobs, store, tiny):
     run = store.get(first.key)
     assert run.status == "done"
     if run.device.startswith("CPU"):  # the training process set its threads where it started
-        assert run.device == f"CPU ({cpu_count()} threads)"
+        assert run.device == f"CPU ({cpu_count()} thread{'s' * (cpu_count() > 1)})"
     assert jobs.submit(tiny).state == "cached"
     assert not jobs.is_active(first.key)
 

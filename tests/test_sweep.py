@@ -37,7 +37,8 @@ def test_a_sweep_stores_every_trial_as_a_run_and_a_repeat_trains_nothing(home, c
     assert all(r.status == "done" and r.has_weights() for r in runs) and len(store.runs()) == 4
     assert [t.value for t in trials] == [store.epochs(r.key)[-1]["val_acc"] for r in runs]  # validation, not test
     if runs[0].device.startswith("CPU"):  # the cores split between the two trials at a time
-        assert {r.device for r in runs} == {f"CPU ({max(1, cpu_count() // 2)} threads)"}
+        n = max(1, cpu_count() // 2)
+        assert {r.device for r in runs} == {f"CPU ({n} thread{'s' * (n > 1)})"}
     first_two = sorted(runs, key=lambda r: r.created)[:2]
     assert first_two[1].created < min(r.finished for r in first_two)  # both were under way at once
 
