@@ -28,13 +28,14 @@ def smooth(values: list[float | None], weight: float = 0.9) -> list[float | None
     return out
 
 
-def curves(steps: list[dict], epochs: list[dict], steps_per_epoch: int, label_smoothing: float = 0.0) -> go.Figure:
-    """Loss and accuracy side by side: train per step (raw, faint, and smoothed), validation per epoch.
+def curve_series(steps: list[dict], epochs: list[dict], steps_per_epoch: int, label_smoothing: float = 0.0) -> dict:
+    """What the loss and accuracy charts draw, as plain data: x in epochs (so per-step and per-epoch points
+    line up), train per step (raw and smoothed), validation per epoch, the panels' titles and the
+    accuracy axis' range. A value that is not a finite number (a diverged loss, a damaged row) is a gap.
 
-    The x axis is in epochs, so per-step and per-epoch points line up. The train loss is on validation's
-    definition (without label smoothing) wherever the run recorded it, and the titles say what is shown;
-    train accuracy is what the training batches scored in training mode (dropout on, batch statistics).
-    """
+    The train loss is on validation's definition (without label smoothing) wherever the run recorded it,
+    and the title says what is shown; train accuracy is what the training batches scored in training mode
+    (dropout on, batch statistics)."""
     steps = [s for s in steps if s["step"] is not None]  # a damaged row: left out, not a traceback
     epochs = [e for e in epochs if e["epoch"] is not None]
     losses = [train_loss(s, label_smoothing) for s in steps]
@@ -45,24 +46,41 @@ def curves(steps: list[dict], epochs: list[dict], steps_per_epoch: int, label_sm
         loss_title = f"loss (train with label smoothing {label_smoothing:g}, validation without)"
     else:
         loss_title = "loss"
-    fig = make_subplots(rows=1, cols=2, subplot_titles=(loss_title, "accuracy (train in training mode)"))
-    x = [s["step"] / max(steps_per_epoch, 1) for s in steps]
-    ex = [e["epoch"] for e in epochs]
+    # a mix (some steps with the unsmoothed loss, some without) is drawn as optimised throughout
+    loss = [v for v, _ in losses] if comparable else [s["loss"] for s in steps]
+    acc = [s["acc"] for s in steps]
+    return {
+        "titles": [loss_title, "accuracy (train in training mode)"],
+        "step_x": [s["step"] / max(steps_per_epoch, 1) for s in steps],
+        "epoch_x": [e["epoch"] for e in epochs],
+        "loss": {"raw": _finite(loss), "smoothed": _finite(smooth(loss)), "val": _finite([e["val_loss"] for e in epochs])},
+        "acc": {"raw": _finite(acc), "smoothed": _finite(smooth(acc)), "val": _finite([e["val_acc"] for e in epochs])},
+        "acc_range": _acc_range(steps, epochs),
+    }
+
+
+def _finite(values: list) -> list[float | None]:
+    return [float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None for v in values]
+
+
+def curves(steps: list[dict], epochs: list[dict], steps_per_epoch: int, label_smoothing: float = 0.0) -> go.Figure:
+    """Loss and accuracy side by side (curve_series): train per step (raw, faint, and smoothed),
+    validation per epoch."""
+    series = curve_series(steps, epochs, steps_per_epoch, label_smoothing)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=series["titles"])
+    x, ex = series["step_x"], series["epoch_x"]
     raw = dict(
         mode="lines", line=dict(color=TRAIN, width=1), opacity=0.25, name="train (step)", legendgroup="raw", hoverinfo="skip"
     )
     smoothed = dict(mode="lines", line=dict(color=TRAIN, width=2), name="train (smoothed)", legendgroup="train")
     val = dict(mode="lines+markers", line=dict(color=VAL, width=2), name="validation", legendgroup="val")
-    for col, metric, val_metric in ((1, "loss", "val_loss"), (2, "acc", "val_acc")):
-        if metric == "acc":
-            y = [s["acc"] for s in steps]
-        else:  # a mix (some steps with the unsmoothed loss, some without) is drawn as optimised throughout
-            y = [v for v, _ in losses] if comparable else [s["loss"] for s in steps]
-        for tx, ty, style in ((x, y, raw), (x, smooth(y), smoothed), (ex, [e[val_metric] for e in epochs], val)):
+    for col, metric in ((1, "loss"), (2, "acc")):
+        ys = series[metric]
+        for tx, ty, style in ((x, ys["raw"], raw), (x, ys["smoothed"], smoothed), (ex, ys["val"], val)):
             fig.add_trace(go.Scatter(x=tx, y=ty, showlegend=col == 1, **style), 1, col)
     fig.update_xaxes(title_text="epoch", rangemode="tozero")
     fig.update_yaxes(type="log", dtick=1, row=1, col=1)  # ticks at powers of ten only: readable
-    fig.update_yaxes(range=_acc_range(steps, epochs), row=1, col=2)
+    fig.update_yaxes(range=series["acc_range"], row=1, col=2)
     fig.update_layout(**LAYOUT)
     return fig
 

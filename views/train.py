@@ -19,6 +19,7 @@ from nnapp.process import pid_alive
 from nnapp.records import base_key
 from nnapp.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES
 from nnapp.runs import wait_for_run
+from panels.curves import curves_chart
 from panels.lrfind import lr_finder_ui
 from ui import CHART_STEPS
 
@@ -29,13 +30,11 @@ SIMPLE = [
     "label_smoothing", "patience", "augment", "precision", "seed",
 ]  # fmt: skip
 CUSTOM = "(custom)"
-# Seconds between refreshes of a live run's status, and of its curves. Each refresh costs a browser on the
-# same machine CPU that the training needs (a status about 0.1 CPU-seconds, the curves 0.2-0.3 on a 2-core
-# machine: README, "What a user waits for"), so a launch and a run's end are not found by refreshing more
-# often: the launch waits for the first step before the page is drawn, and a refresh near the ETA waits for
-# the end (a Cancel clicked in those last seconds is seen when the wait is over).
+# Seconds between refreshes of a live run's status and curves. Each refresh costs a browser on the same
+# machine CPU that the training needs (README, "What a user waits for"), so a launch and a run's end are
+# not found by refreshing more often: the launch waits for the first step before the page is drawn, and a
+# refresh near the ETA waits for the end (a Cancel clicked in those last seconds is seen when the wait is over).
 STATUS_EVERY = 2.0
-CURVES_EVERY = 5.0
 FIRST_STEP_WAIT = 1.5  # seconds a launch waits for its job's first step (a warm job takes about 0.2)
 END_WAIT = 4.0  # seconds past its ETA that a refresh waits for a run to end (validation and test included)
 LIVE_POINTS = 300  # per-step points in a live curve (CHART_STEPS once it has ended)
@@ -255,19 +254,24 @@ def live_status(key: str) -> None:
 
 def live_curves(key: str | None, points: int) -> None:
     """The run's curves, over the whole run's length while it trains; their axes alone before it has steps
-    or before any launch, so the browser loads its chart code while the form is filled in (1.4 CPU-seconds
-    here), not while the run trains beside it."""
+    or before any launch."""
     store = ui.store()
     run = (store.get(key) or store.get(base_key(key))) if key else None
     steps = store.steps(run.key, max_rows=points) if run else []
     if steps:
-        fig = charts.curves(steps, store.epochs(run.key), run.config.steps_per_epoch(), run.config.label_smoothing)
-        if run.is_active():
-            fig.update_xaxes(range=[0, run.config.epochs])
+        config = run.config
+        series = charts.curve_series(steps, store.epochs(run.key), config.steps_per_epoch(), config.label_smoothing)
+        x_max = config.epochs if run.is_active() else max(series["step_x"][-1], *series["epoch_x"], 1e-9)
+        curves_chart(series, x_max)
     else:
         note = "its loss and accuracy are drawn here as it trains" if run else "launch a run: its curves are drawn here"
-        fig = charts.empty_curves(run.config.epochs if run else 1, note)
-    st.plotly_chart(fig, key="live_curves")
+        curves_chart(charts.curve_series([], [], 1), run.config.epochs if run else 1, note)
+
+
+def live_view(key: str, points: int) -> None:
+    """A run's status and curves, refreshed together while it trains."""
+    live_status(key)
+    live_curves(key, points)
 
 
 def main() -> None:
@@ -332,8 +336,7 @@ def main() -> None:
     active = ui.jobs().is_active(key) or (run is not None and run.is_active())
     if active:
         st.session_state["live_active"] = key
-    st.fragment(run_every=STATUS_EVERY if active else None)(live_status)(key)
-    st.fragment(run_every=CURVES_EVERY if active else None)(live_curves)(key, LIVE_POINTS if active else CHART_STEPS)
+    st.fragment(run_every=STATUS_EVERY if active else None)(live_view)(key, LIVE_POINTS if active else CHART_STEPS)
 
 
 main()
