@@ -111,6 +111,16 @@ def test_every_page_works_beside_an_unreadable_run(good, store, page):
     assert not at.exception, at.exception
 
 
+def test_the_train_page_watching_a_run_that_became_unreadable_says_so(good, store):
+    damage(store, good.key, BAD, {"config": "not json", "status": "running"})
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page(PAGES["train"].path).run()
+    at.session_state["watch_run"] = BAD  # the run this session launched, damaged since
+    at.run()
+    assert not at.exception, at.exception
+    assert at.error[0].value.startswith(f"Run `{BAD}` cannot be read: its config is not valid JSON")
+
+
 def test_results_show_an_unreadable_run_and_delete_it(good, store):
     damage(store, good.key, BAD, {"test": "{broken"})
     at = AppTest.from_file(APP, default_timeout=60)

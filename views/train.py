@@ -257,6 +257,8 @@ def live_curves(key: str | None, points: int) -> None:
     or before any launch."""
     store = ui.store()
     run = (store.get(key) or store.get(base_key(key))) if key else None
+    if run is not None and run.config is None:  # unreadable: live_status says so, there is nothing to draw
+        return
     steps = store.steps(run.key, max_rows=points) if run else []
     if steps:
         config = run.config
