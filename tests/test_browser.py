@@ -213,6 +213,52 @@ def test_a_drawn_digit_shows_the_activation_grids(server, browser):
     context.close()
 
 
+# Pixels of a colour (as the curves draw it: train blue, validation orange) on a canvas, within a tolerance.
+COUNT_COLOUR = """(canvas, [r, g, b]) => {
+    const px = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+    let n = 0;
+    for (let i = 0; i < px.length; i += 4)
+        if (px[i + 3] > 200 && Math.abs(px[i] - r) + Math.abs(px[i + 1] - g) + Math.abs(px[i + 2] - b) < 60) n++;
+    return n;
+}"""
+TRAIN_BLUE, VAL_ORANGE = (31, 119, 180), (255, 127, 14)
+
+
+def test_the_train_page_draws_a_launched_runs_curves(server, page):
+    """The curves' canvas shows empty axes before a launch, then the run's steps and epochs as it trains and
+    once it has ended (it adds a run to the store: after the tests that read the stored runs)."""
+    url, _ = server
+    page.goto(url + "/train")
+    page.get_by_role("heading", name="Train").first.wait_for(timeout=30_000)
+    settle(page)
+    canvas = page.locator("canvas.nnapp-curves")
+    canvas.wait_for(timeout=30_000)
+    assert canvas.get_attribute("data-points") == "[0,0]"
+    blue_before, orange_before = (canvas.evaluate(COUNT_COLOUR, c) for c in (TRAIN_BLUE, VAL_ORANGE))
+    assert 0 < blue_before < 200 and 0 < orange_before < 200  # the legend's lines alone
+    if not page.get_by_label("Start from a preset").first.is_visible():  # attached to a run still active
+        page.get_by_text("Configure", exact=True).first.click()
+    page.get_by_label("Start from a preset").first.click()
+    page.get_by_role("option", name="seed-mlp", exact=True).click()
+    settle(page)
+    for label, value in (("Training images (0 = all)", "3000"), ("Epochs", "2")):
+        field = page.get_by_role("spinbutton", name=label, exact=True)
+        field.fill(value)
+        field.press("Enter")
+        settle(page)
+    page.get_by_role("button", name="Launch").click()
+    page.get_by_text("Test accuracy").first.wait_for(timeout=120_000)
+    settle(page)
+    no_exception(page)
+    assert canvas.count() == 1  # redrawn in place, not stacked
+    steps, epochs = map(int, canvas.get_attribute("data-points").strip("[]").split(","))
+    per_epoch = PRESETS["seed-mlp"].replace(train_subset=3000).steps_per_epoch()
+    assert (steps, epochs) == (2 * per_epoch, 2)  # every step drawn (fewer than the chart's budget), both epochs
+    assert canvas.evaluate(COUNT_COLOUR, TRAIN_BLUE) > 5 * blue_before  # the train lines
+    assert canvas.evaluate(COUNT_COLOUR, VAL_ORANGE) > orange_before + 80  # two validation markers a panel
+    page.screenshot(path=str(ARTIFACTS / "train-curves.png"), full_page=True)
+
+
 def test_a_sweep_started_in_the_browser_fills_its_table_and_opens_the_best_trial(server, page):
     url, _ = server
     page.goto(url + "/sweep")
@@ -237,47 +283,3 @@ def test_a_sweep_started_in_the_browser_fills_its_table_and_opens_the_best_trial
     settle(page)
     no_exception(page)
     assert page.locator("[data-testid=stMetricValue]").nth(1).inner_text() == best
-
-
-# Pixels of a colour (as the curves draw it: train blue, validation orange) on a canvas, within a tolerance.
-COUNT_COLOUR = """(canvas, [r, g, b]) => {
-    const px = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
-    let n = 0;
-    for (let i = 0; i < px.length; i += 4)
-        if (px[i + 3] > 200 && Math.abs(px[i] - r) + Math.abs(px[i + 1] - g) + Math.abs(px[i + 2] - b) < 60) n++;
-    return n;
-}"""
-TRAIN_BLUE, VAL_ORANGE = (31, 119, 180), (255, 127, 14)
-
-
-def test_the_train_page_draws_a_launched_runs_curves(server, page):
-    """The curves' canvas shows empty axes before a launch, then the run's steps and epochs as it trains and
-    once it has ended (last in this module: it adds a run to the store)."""
-    url, _ = server
-    page.goto(url + "/train")
-    page.get_by_role("heading", name="Train").first.wait_for(timeout=30_000)
-    settle(page)
-    canvas = page.locator("canvas.nnapp-curves")
-    canvas.wait_for(timeout=30_000)
-    assert canvas.get_attribute("data-points") == "[0,0]"
-    blue_before, orange_before = (canvas.evaluate(COUNT_COLOUR, c) for c in (TRAIN_BLUE, VAL_ORANGE))
-    assert 0 < blue_before < 200 and 0 < orange_before < 200  # the legend's lines alone
-    page.get_by_label("Start from a preset").first.click()
-    page.get_by_role("option", name="seed-mlp", exact=True).click()
-    settle(page)
-    for label, value in (("Training images (0 = all)", "3000"), ("Epochs", "2")):
-        field = page.get_by_role("spinbutton", name=label, exact=True)
-        field.fill(value)
-        field.press("Enter")
-        settle(page)
-    page.get_by_role("button", name="Launch").click()
-    page.get_by_text("Test accuracy").first.wait_for(timeout=120_000)
-    settle(page)
-    no_exception(page)
-    assert canvas.count() == 1  # redrawn in place, not stacked
-    steps, epochs = map(int, canvas.get_attribute("data-points").strip("[]").split(","))
-    per_epoch = PRESETS["seed-mlp"].replace(train_subset=3000).steps_per_epoch()
-    assert (steps, epochs) == (2 * per_epoch, 2)  # every step drawn (fewer than the chart's budget), both epochs
-    assert canvas.evaluate(COUNT_COLOUR, TRAIN_BLUE) > 5 * blue_before  # the train lines
-    assert canvas.evaluate(COUNT_COLOUR, VAL_ORANGE) > orange_before + 80  # two validation markers a panel
-    page.screenshot(path=str(ARTIFACTS / "train-curves.png"), full_page=True)
