@@ -85,15 +85,6 @@ def curves(steps: list[dict], epochs: list[dict], steps_per_epoch: int, label_sm
     return fig
 
 
-def empty_curves(epochs: int, note: str) -> go.Figure:
-    """The curves' axes before a run has steps to draw, with a note in the middle."""
-    fig = curves([], [], 1)
-    fig.update_xaxes(range=[0, max(epochs, 1)])
-    fig.update_yaxes(range=[-2, 1], row=1, col=1)  # log axis: 0.01 to 10
-    fig.add_annotation(text=note, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5, font=dict(color="#6b7280"))
-    return fig
-
-
 def _acc_range(steps: list[dict], epochs: list[dict]) -> list[float]:
     values = [e["val_acc"] for e in epochs] + smooth([s["acc"] for s in steps])[len(steps) // 5 :]
     low = min((v for v in values if v is not None and math.isfinite(v)), default=0.0)
