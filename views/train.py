@@ -16,7 +16,7 @@ from nnapp.errors import StoreError
 from nnapp.limits import estimate, size_text
 from nnapp.presets import DEFAULT_PRESET, PRESETS
 from nnapp.process import pid_alive
-from nnapp.records import base_key
+from nnapp.records import Run, base_key
 from nnapp.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES
 from nnapp.runs import wait_for_run
 from panels.curves import curves_chart
@@ -206,10 +206,9 @@ def wait_for_end(key: str, progress: dict) -> bool:
     return not (run and run.is_active()) and not ui.jobs().is_active(key)
 
 
-def live_status(key: str) -> None:
-    """Status, progress and Cancel for one run; while it is active this reruns every STATUS_EVERY seconds."""
-    store, jobs = ui.store(), ui.jobs()
-    run = store.get(key) or store.get(base_key(key))  # a retrain that succeeded has become its run
+def live_status(key: str, run: Run | None) -> None:
+    """Status, progress and Cancel for one run (`run`, its record as read now)."""
+    jobs = ui.jobs()
     if run is None:
         st.warning("That run is no longer in the store.")
         return
@@ -252,11 +251,10 @@ def live_status(key: str) -> None:
         st.error(f"{run.status}: {run.message or 'no details'}")
 
 
-def live_curves(key: str | None, points: int) -> None:
+def live_curves(run: Run | None, points: int) -> None:
     """The run's curves, over the whole run's length while it trains; their axes alone before it has steps
-    or before any launch."""
+    or before any launch (no run)."""
     store = ui.store()
-    run = (store.get(key) or store.get(base_key(key))) if key else None
     if run is not None and run.config is None:  # unreadable: live_status says so, there is nothing to draw
         return
     steps = store.steps(run.key, max_rows=points) if run else []
@@ -271,9 +269,12 @@ def live_curves(key: str | None, points: int) -> None:
 
 
 def live_view(key: str, points: int) -> None:
-    """A run's status and curves, refreshed together while it trains."""
-    live_status(key)
-    live_curves(key, points)
+    """A run's status and curves, from one read of its record; while it is active this reruns every
+    STATUS_EVERY seconds."""
+    store = ui.store()
+    run = store.get(key) or store.get(base_key(key))  # a retrain that succeeded has become its run
+    live_status(key, run)
+    live_curves(run, points)
 
 
 def main() -> None:
