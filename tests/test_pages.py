@@ -116,6 +116,10 @@ def test_launch_trains_then_relaunch_loads_from_cache(home):
     assert at.success[0].value.startswith(f"Test accuracy **{run.accuracy * 100:.2f}%**")
     steps = len(Store().steps(key))
     assert curve_points(at) == [steps, steps, 2, steps, steps, 2]  # per step (raw, smoothed), per epoch
+    assert "launch" not in [b.key for b in at.button]  # folded, the form is not drawn
+    at.session_state["configure"] = True  # opened: the fields hold what was launched
+    at.run()
+    assert at.number_input(key="cfg_train_subset").value == 600 and at.selectbox(key="preset").value == "seed-mlp"
     at.button(key="launch").click().run()
     assert at.success[0].value.startswith("Loaded from cache")
     assert Store().get(key).created == run.created  # nothing was queued again

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 
 import pandas as pd
@@ -20,6 +19,7 @@ from nnapp.records import Run, base_key
 from nnapp.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES
 from nnapp.runs import wait_for_run
 from panels.curves import curves_chart
+from panels.layers import edited_rows, table_frame
 from panels.lrfind import lr_finder_ui
 from ui import CHART_STEPS
 
@@ -38,6 +38,7 @@ STATUS_EVERY = 2.0
 FIRST_STEP_WAIT = 1.5  # seconds a launch waits for its job's first step (a warm job takes about 0.2)
 END_WAIT = 4.0  # seconds past its ETA that a refresh waits for a run to end (validation and test included)
 LIVE_POINTS = 300  # per-step points in a live curve (CHART_STEPS once it has ended)
+FORM = "configure"  # the Configure expander's key: whether the form is open
 
 
 def apply_config(config: RunConfig) -> None:
@@ -77,24 +78,29 @@ class Slots:
                 self.slots[name].error(message, icon=":material/error:")
 
 
-def layers_table(name: str, rows: list[tuple], columns: list[str], config: dict) -> list[tuple[int, ...]]:
+CONV_COLUMNS = ["channels", "kernel", "pool"]
+
+
+def table_key(name: str) -> str:
+    return f"{name}_table_{st.session_state['layers_version']}"
+
+
+def table_rows(name: str, rows: list[tuple], columns: list[str]) -> tuple[list[tuple[int, ...]], int]:
+    """A layers table's complete rows from its drawn rows and the edits the browser sent (its widget state,
+    which a callback reads before the table is drawn again); and how many rows were skipped."""
+    return edited_rows(rows, columns, st.session_state.get(table_key(name)))
+
+
+def layers_table(name: str, rows: list[tuple], columns: list[str], config: dict) -> None:
     """An editable table of layers (add, delete, reorder by the position column); incomplete rows are skipped."""
-    df = pd.DataFrame([(i + 1, *r) for i, r in enumerate(rows)], columns=["position", *columns])
     column_config = {"position": st.column_config.NumberColumn("position", help="rows are ordered by this", step=1)}
     column_config.update({c: st.column_config.NumberColumn(c, step=1, **config.get(c, {})) for c in columns})
-    edited = st.data_editor(
-        df,
-        num_rows="dynamic",
-        hide_index=True,
-        column_config=column_config,
-        key=f"{name}_table_{st.session_state['layers_version']}",
-        width="stretch",
+    key = table_key(name)
+    st.data_editor(
+        table_frame(rows, columns), num_rows="dynamic", hide_index=True, column_config=column_config, key=key, width="stretch"
     )
-    complete = edited.dropna(subset=columns)
-    if len(complete) < len(edited):
+    if table_rows(name, rows, columns)[1]:
         st.caption("Rows with an empty cell are ignored.")
-    complete = complete.assign(position=complete["position"].fillna(math.inf)).sort_values("position", kind="stable")
-    return [tuple(int(v) for v in row) for row in complete[columns].itertuples(index=False)]
 
 
 def registry_help(registry) -> str:
@@ -114,8 +120,8 @@ def data_ui(slots: Slots) -> None:
     slots.widget("seed", "number_input", "Seed", step=1)
 
 
-def model_ui(slots: Slots) -> tuple[list[tuple[int, ...]], list[int]]:
-    """The model widgets; returns the conv blocks and hidden widths from their tables."""
+def model_ui(slots: Slots) -> None:
+    """The model widgets, the layer tables among them."""
     st.subheader("Model")
     kind = slots.widget("model", "radio", "Kind", MODEL_KINDS, horizontal=True, format_func=str.upper)
     conv = list(st.session_state["base_conv"])
@@ -126,21 +132,19 @@ def model_ui(slots: Slots) -> tuple[list[tuple[int, ...]], list[int]]:
             "kernel": {"min_value": 1, "max_value": 27},
             "pool": {"min_value": 1, "max_value": 8},
         }
-        conv = layers_table("conv", conv, ["channels", "kernel", "pool"], limits)
+        layers_table("conv", conv, CONV_COLUMNS, limits)
         slots.slots["conv"] = st.empty()
         slots.widget("padding", "radio", "Padding", PADDINGS, horizontal=True)
     st.caption("Hidden layers (widths)" + (" of the head" if kind == "cnn" else ""))
     rows = [(w,) for w in st.session_state["base_hidden"]]
-    hidden = [r[0] for r in layers_table("hidden", rows, ["width"], {"width": {"min_value": 1, "max_value": 8192}})]
+    layers_table("hidden", rows, ["width"], {"width": {"min_value": 1, "max_value": 8192}})
     slots.slots["hidden"] = st.empty()
     slots.widget("activation", "selectbox", "Activation", ACTIVATIONS.names(), help=registry_help(ACTIVATIONS))
     slots.widget("dropout", "slider", "Dropout", 0.0, 0.9, step=0.05)
     slots.widget("batch_norm", "checkbox", "Batch norm")
-    return conv, hidden
 
 
-def optimisation_ui(slots: Slots) -> str:
-    """The optimisation widgets; returns the chosen loss."""
+def optimisation_ui(slots: Slots) -> None:
     st.subheader("Optimisation")
     optimizer = slots.widget("optimizer", "selectbox", "Optimizer", OPTIMIZERS.names(), help=registry_help(OPTIMIZERS))
     slots.widget("lr", "number_input", "Learning rate", format="%.1e", step=1e-4)
@@ -155,7 +159,27 @@ def optimisation_ui(slots: Slots) -> str:
         slots.widget("label_smoothing", "slider", "Label smoothing", 0.0, 0.5, step=0.05)
     slots.widget("patience", "number_input", "Early-stopping patience (0 = off)", step=1)
     slots.widget("precision", "selectbox", "Precision", PRECISIONS)
-    return loss
+
+
+def form_config() -> RunConfig:
+    """The config the form holds, read from its widgets' state: the same in the script, where the widgets
+    have just been drawn, and in the Launch button's callback, which runs before they are drawn again."""
+    state = st.session_state
+    values = {name: state.get(f"cfg_{name}", state["form"][name]) for name in SIMPLE}
+    if not LOSSES[values["loss"]].smoothing:
+        values["label_smoothing"] = 0.0
+    conv, hidden = form_layers()
+    return RunConfig.from_dict({**values, "conv": [list(c) for c in conv], "hidden": hidden})
+
+
+def form_layers() -> tuple[list[tuple[int, ...]], list[int]]:
+    """The conv blocks and hidden widths the layer tables hold (the conv table only while the model is a CNN)."""
+    state = st.session_state
+    conv = list(state["base_conv"])
+    if state.get("cfg_model", state["form"]["model"]) == "cnn":
+        conv = table_rows("conv", conv, CONV_COLUMNS)[0]
+    hidden = table_rows("hidden", [(w,) for w in state["base_hidden"]], ["width"])[0]
+    return conv, [h[0] for h in hidden]
 
 
 def config_ui() -> tuple[RunConfig, Slots]:
@@ -166,25 +190,49 @@ def config_ui() -> tuple[RunConfig, Slots]:
     with data_col:
         data_ui(slots)
     with model_col:
-        conv, hidden = model_ui(slots)
+        model_ui(slots)
     with opt_col:
-        loss = optimisation_ui(slots)
-    values = dict(st.session_state["form"])
-    if not LOSSES[loss].smoothing:
-        values["label_smoothing"] = 0.0
-    config = RunConfig.from_dict({**values, "conv": [list(c) for c in conv], "hidden": hidden})
-    return config, slots
+        optimisation_ui(slots)
+    return form_config(), slots
 
 
-def launch(config: RunConfig) -> None:
+def fold_form() -> None:
+    """Keep what the form holds while it is folded and not drawn: Streamlit forgets the state of a widget
+    it does not draw, so the simple fields' values go to the form's values, the layer tables' rows become
+    their base (the tables are drawn afresh when the form opens), and the other widgets' values are kept."""
+    state = st.session_state
+    state["form"].update({name: state[f"cfg_{name}"] for name in SIMPLE if f"cfg_{name}" in state})
+    if table_key("hidden") in state or table_key("conv") in state:
+        conv, hidden = form_layers()
+        state["base_conv"], state["base_hidden"] = tuple(conv), tuple(hidden)
+        state["layers_version"] += 1
+    for name in ("preset", "force"):
+        if name in state:
+            state[name] = state[name]
+
+
+def on_launch() -> None:
+    """The Launch button's callback: submits the form's config, and folds the form when it was accepted, so
+    the rerun the click starts draws the run's status and curves, not the form."""
+    state = st.session_state
     try:
-        submission = ui.jobs().submit(config, force=st.session_state.get("force", False))
+        config = form_config()
+    except ValueError as err:  # a widget value of the wrong type, e.g. an empty number
+        state["launch_error"] = f"Invalid value: {err}"
+        return
+    if problems := config.validate():
+        state["launch_error"] = "Fix the form before launching: " + "; ".join(f"{k}: {v}" for k, v in problems.items())
+        return
+    try:
+        submission = ui.jobs().submit(config, force=state.get("force", False))
     except (ValueError, StoreError) as err:  # a config refused at launch, a read-only or damaged store
-        st.session_state["launch_error"] = str(err)
-        st.rerun()  # shown under the Launch button, with the form open again
-    st.session_state["watch_run"] = submission.key
-    st.session_state["launch_state"] = submission.state
-    st.session_state.pop("end_waited", None)
+        state["launch_error"] = str(err)
+        return
+    state["train_config"] = config.to_dict()
+    state["watch_run"] = submission.key
+    state["launch_state"] = submission.state
+    state[FORM] = False
+    state.pop("end_waited", None)
     if submission.state == "queued" and ui.jobs().active()[:1] == [submission.key]:  # it starts now
         wait_for_run(ui.store(), submission.key, lambda r: not (r and r.is_active() and not r.progress), FIRST_STEP_WAIT)
 
@@ -277,68 +325,67 @@ def live_view(key: str, points: int) -> None:
     live_curves(run, points)
 
 
+def form_ui() -> None:
+    """The form, its size and problems, Launch and the learning-rate finder."""
+    try:
+        config, slots = config_ui()
+    except ValueError as err:  # a widget value of the wrong type, e.g. an empty number
+        st.error(f"Invalid value: {err}")
+        return
+    problems = config.validate()
+    slots.show(problems)
+    if not problems:  # sizes by arithmetic (nnapp.arch): the server never builds the model
+        st.session_state["train_config"] = config.to_dict()  # the Sweep page can search around it
+        need = estimate(config)
+        st.markdown(
+            f"**{need.parameters:,} parameters** · about {size_text(need.total)} of memory to train · "
+            f"{config.steps_per_epoch()} steps per epoch · key `{config.key()}`"
+        )
+        with st.expander("Layer summary"):
+            st.dataframe(pd.DataFrame(summary(config)), hide_index=True, width="stretch")
+    else:
+        st.error(f"Fix {len(problems)} problem{'s' * (len(problems) > 1)} before launching: " + ", ".join(problems))
+    left, right = st.columns([1, 3])
+    right.checkbox("Retrain even if this configuration finished before", key="force")
+    left.button("Launch", type="primary", disabled=bool(problems), key="launch", on_click=on_launch)
+    if error := st.session_state.pop("launch_error", None):
+        st.error(error)
+    lr_finder_ui(config, disabled=bool(problems))
+
+
 def main() -> None:
     st.title("Train")
     ui.jobs().warm()  # a job process gets ready while the form is filled in
-    if "layers_version" not in st.session_state:
+    state = st.session_state
+    if "layers_version" not in state:
         apply_config(PRESETS[DEFAULT_PRESET])
-        st.session_state["preset"] = DEFAULT_PRESET
-    # The form folds away in the very rerun a Launch click starts (its callback runs first), so the run's
-    # status and curves show at once below it.
-    launching = st.session_state.pop("launching", False)
-    with st.expander("Configure", expanded="watch_run" not in st.session_state and not launching):
-        try:
-            config, slots = config_ui()
-        except ValueError as err:  # a widget value of the wrong type, e.g. an empty number
-            st.error(f"Invalid value: {err}")
-            return
-        problems = config.validate()
-        slots.show(problems)
-        if not problems:  # sizes by arithmetic (nnapp.arch): the server never builds the model
-            st.session_state["train_config"] = config.to_dict()  # the Sweep page can search around it
-            need = estimate(config)
-            st.markdown(
-                f"**{need.parameters:,} parameters** · about {size_text(need.total)} of memory to train · "
-                f"{config.steps_per_epoch()} steps per epoch · key `{config.key()}`"
-            )
-            with st.expander("Layer summary"):
-                st.dataframe(pd.DataFrame(summary(config)), hide_index=True, width="stretch")
+        state["preset"] = DEFAULT_PRESET
+    key = state.get("watch_run")
+    if key is None and (active := ui.jobs().active()):
+        key = state["watch_run"] = active[0]  # after a reload: attach to what is training
+    # Folded, the form is not drawn at all: a launch (its callback folds it) and each refresh of a run's
+    # status cost the browser less, on the CPUs the training needs. It opens folded on a watched run.
+    state.setdefault(FORM, key is None)
+    form = st.expander("Configure", expanded=True, key=FORM, on_change="rerun")
+    with form:
+        if form.open:
+            form_ui()
         else:
-            st.error(f"Fix {len(problems)} problem{'s' * (len(problems) > 1)} before launching: " + ", ".join(problems))
-        left, right = st.columns([1, 3])
-        right.checkbox("Retrain even if this configuration finished before", key="force")
-        clicked = left.button(
-            "Launch",
-            type="primary",
-            disabled=bool(problems),
-            key="launch",
-            on_click=st.session_state.update,
-            kwargs={"launching": True},
-        )
-        if error := st.session_state.pop("launch_error", None):
-            st.error(error)
-        if clicked:
-            launch(config)
-        lr_finder_ui(config, disabled=bool(problems))
+            fold_form()
 
-    key = st.session_state.get("watch_run")
-    if key is None:
-        active = ui.jobs().active()
-        if active:
-            key = st.session_state["watch_run"] = active[0]  # after a reload: attach to what is training
     if key is None:
         st.info("Choose a preset or build a network above, then launch it.")
         live_curves(None, 0)
         return
-    state = st.session_state.pop("launch_state", None)
-    if state == "cached":
+    launched = state.pop("launch_state", None)
+    if launched == "cached":
         st.success("Loaded from cache: this configuration was trained before, so nothing was trained again.")
-    elif state == "attached":
+    elif launched == "attached":
         st.info("This configuration is already training: showing its progress.")
     run = ui.store().get(key)
     active = ui.jobs().is_active(key) or (run is not None and run.is_active())
     if active:
-        st.session_state["live_active"] = key
+        state["live_active"] = key
     st.fragment(run_every=STATUS_EVERY if active else None)(live_view)(key, LIVE_POINTS if active else CHART_STEPS)
 
 
