@@ -94,6 +94,8 @@ def test_the_train_page_shows_the_curves_axes_before_any_launch(home):
     assert at.expander[0].label == "Configure" and at.expander[0].proto.expanded
     assert curve_points(at) == [0] * 6
     assert curves_data(at)["note"].startswith("launch a run")
+    (bar,) = at.get("progress")  # empty, drawn before a launch so the browser has its code
+    assert bar.proto.value == 0 and "launch it" in bar.proto.text
     assert not at.get("plotly_chart")  # no Plotly bundle to load on this page until a run is opened in Results
 
 
@@ -115,6 +117,8 @@ def test_launch_trains_then_relaunch_loads_from_cache(home):
     assert at.subheader[-1].value.endswith(f"Run {key[:8]}: done")
     assert at.success[0].value.startswith(f"Test accuracy **{run.accuracy * 100:.2f}%**")
     steps = len(Store().steps(key))
+    (bar,) = at.get("progress")  # where the run ended
+    assert bar.proto.value == 100 and bar.proto.text == f"done at epoch 2/2 · step {steps}/{steps}"
     assert curve_points(at) == [steps, steps, 2, steps, steps, 2]  # per step (raw, smoothed), per epoch
     assert "launch" not in [b.key for b in at.button]  # folded, the form is not drawn
     at.session_state["configure"] = True  # opened: the fields hold what was launched

@@ -275,11 +275,12 @@ def live_status(key: str, run: Run | None) -> None:
         pos = jobs.position(key)
         st.info(f"Waiting in the queue{f' (position {pos})' if pos else ''}: one run trains at a time.")
     p = run.progress or {}
-    if run.is_active() and p:
+    if p:  # an ended run's bar stays where it ended (and the browser has the bar's code before a launch)
         done = p["step"] / max(p["total_steps"], 1)
+        where = f"epoch {p['epoch']}/{p['epochs']} · step {p['step']}/{p['total_steps']}"
         eta = f" · ETA {p['eta']:.0f}s" if p.get("eta") is not None else ""
         rate = f" · {p['samples_per_s']:,.0f} samples/s" if p.get("samples_per_s") else ""
-        text = f"{p['phase']} · epoch {p['epoch']}/{p['epochs']} · step {p['step']}/{p['total_steps']}{rate}{eta}"
+        text = f"{p['phase']} · {where}{rate}{eta}" if run.is_active() else f"{run.status} at {where}"
         st.progress(min(done, 1.0), text=text)
     elif run.status == "running":
         st.progress(0.0, text="loading data and building the model…")
@@ -374,7 +375,8 @@ def main() -> None:
             fold_form()
 
     if key is None:
-        st.info("Choose a preset or build a network above, then launch it.")
+        # The bar, empty, before any launch: the browser loads its code now, not in a training's first second.
+        st.progress(0.0, text="Choose a preset or build a network above, then launch it: its progress shows here.")
         live_curves(None, 0)
         return
     launched = state.pop("launch_state", None)
