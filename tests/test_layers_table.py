@@ -59,3 +59,8 @@ def test_an_edited_table_reorders_skips_and_counts():
     }
     assert edited_rows(rows, COLUMNS, edits) == ([(16, 3, 2), (8, 3, 2), (1, 1, 1)], 1)
     assert edited_rows(rows, COLUMNS, None) == (rows, 0)
+    hostile = {
+        "edited_rows": {"0": {"kernel": "five"}, "x": {"pool": 1}},
+        "added_rows": [{"position": "inf", "channels": 2.0, "kernel": "3", "pool": 1}],
+    }
+    assert edited_rows(rows, COLUMNS, hostile) == ([(16, 3, 2), (2, 3, 1)], 1)  # no number: skipped, as empty
