@@ -47,4 +47,11 @@ def serve(home: Path | str, address: str = "127.0.0.1", env: dict | None = None)
             yield url
         finally:
             proc.terminate()
-            proc.wait(10)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:  # killed, and said, rather than losing what the caller measured
+                proc.kill()
+                proc.wait()
+                log.seek(0)
+                tail = log.read().decode(errors="replace")[-2000:]
+                print(f"streamlit did not stop within 30 s of SIGTERM; killed. Its output's end:\n{tail}", file=sys.stderr)
