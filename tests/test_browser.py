@@ -246,6 +246,10 @@ def test_the_train_page_draws_a_launched_runs_curves(server, page):
         field.fill(value)
         field.press("Enter")
         settle(page)
+    retrain = page.get_by_role("checkbox", name="Retrain even if this configuration finished before")
+    page.get_by_text("Retrain even if this configuration finished before").click()
+    settle(page)
+    assert retrain.is_checked()
     page.get_by_role("button", name="Launch").click()
     page.get_by_text("Test accuracy").first.wait_for(timeout=120_000)
     settle(page)
@@ -257,6 +261,13 @@ def test_the_train_page_draws_a_launched_runs_curves(server, page):
     assert canvas.evaluate(COUNT_COLOUR, TRAIN_BLUE) > 5 * blue_before  # the train lines
     assert canvas.evaluate(COUNT_COLOUR, VAL_ORANGE) > orange_before + 80  # two validation markers a panel
     page.screenshot(path=str(ARTIFACTS / "train-curves.png"), full_page=True)
+    # Folded at the launch, the form is not drawn; opened again, it holds what was launched.
+    assert not page.get_by_role("spinbutton", name="Epochs", exact=True).count()
+    page.get_by_text("Configure", exact=True).first.click()
+    settle(page)
+    assert page.get_by_role("spinbutton", name="Training images (0 = all)", exact=True).input_value() == "3000"
+    assert page.get_by_role("spinbutton", name="Epochs", exact=True).input_value() == "2"
+    assert retrain.is_checked()
 
 
 def test_a_sweep_started_in_the_browser_fills_its_table_and_opens_the_best_trial(server, page):

@@ -168,15 +168,15 @@ def form_config() -> RunConfig:
     values = {name: state.get(f"cfg_{name}", state["form"][name]) for name in SIMPLE}
     if not LOSSES[values["loss"]].smoothing:
         values["label_smoothing"] = 0.0
-    conv, hidden = form_layers()
+    conv, hidden = form_layers(values["model"])
     return RunConfig.from_dict({**values, "conv": [list(c) for c in conv], "hidden": hidden})
 
 
-def form_layers() -> tuple[list[tuple[int, ...]], list[int]]:
-    """The conv blocks and hidden widths the layer tables hold (the conv table only while the model is a CNN)."""
+def form_layers(model: str) -> tuple[list[tuple[int, ...]], list[int]]:
+    """The conv blocks and hidden widths the layer tables hold (the conv table only while `model` is a CNN)."""
     state = st.session_state
     conv = list(state["base_conv"])
-    if state.get("cfg_model", state["form"]["model"]) == "cnn":
+    if model == "cnn":
         conv = table_rows("conv", conv, CONV_COLUMNS)[0]
     hidden = table_rows("hidden", [(w,) for w in state["base_hidden"]], ["width"])[0]
     return conv, [h[0] for h in hidden]
@@ -185,7 +185,7 @@ def form_layers() -> tuple[list[tuple[int, ...]], list[int]]:
 def config_ui() -> tuple[RunConfig, Slots]:
     """Every widget of the form; returns the config they describe."""
     slots = Slots()
-    st.selectbox("Start from a preset", [*PRESETS, CUSTOM], key="preset", on_change=on_preset)
+    st.selectbox("Start from a preset", [*PRESETS, CUSTOM], key="preset", on_change=on_preset, persist_state="session")
     data_col, model_col, opt_col = st.columns([1, 1.3, 1])
     with data_col:
         data_ui(slots)
@@ -199,16 +199,14 @@ def config_ui() -> tuple[RunConfig, Slots]:
 def fold_form() -> None:
     """Keep what the form holds while it is folded and not drawn: Streamlit forgets the state of a widget
     it does not draw, so the simple fields' values go to the form's values, the layer tables' rows become
-    their base (the tables are drawn afresh when the form opens), and the other widgets' values are kept."""
+    their base (the tables are drawn afresh when the form opens); the preset and Retrain widgets keep their
+    own (`persist_state`)."""
     state = st.session_state
     state["form"].update({name: state[f"cfg_{name}"] for name in SIMPLE if f"cfg_{name}" in state})
     if table_key("hidden") in state or table_key("conv") in state:
-        conv, hidden = form_layers()
+        conv, hidden = form_layers(state["form"]["model"])
         state["base_conv"], state["base_hidden"] = tuple(conv), tuple(hidden)
         state["layers_version"] += 1
-    for name in ("preset", "force"):
-        if name in state:
-            state[name] = state[name]
 
 
 def on_launch() -> None:
@@ -217,11 +215,9 @@ def on_launch() -> None:
     state = st.session_state
     try:
         config = form_config()
-    except ValueError as err:  # a widget value of the wrong type, e.g. an empty number
-        state["launch_error"] = f"Invalid value: {err}"
+    except ValueError:  # a value of the wrong type: the form, drawn open in this rerun, says which
         return
-    if problems := config.validate():
-        state["launch_error"] = "Fix the form before launching: " + "; ".join(f"{k}: {v}" for k, v in problems.items())
+    if config.validate():  # changed with the click: the form shows each problem under its field
         return
     try:
         submission = ui.jobs().submit(config, force=state.get("force", False))
@@ -347,7 +343,7 @@ def form_ui() -> None:
     else:
         st.error(f"Fix {len(problems)} problem{'s' * (len(problems) > 1)} before launching: " + ", ".join(problems))
     left, right = st.columns([1, 3])
-    right.checkbox("Retrain even if this configuration finished before", key="force")
+    right.checkbox("Retrain even if this configuration finished before", key="force", persist_state="session")
     left.button("Launch", type="primary", disabled=bool(problems), key="launch", on_click=on_launch)
     if error := st.session_state.pop("launch_error", None):
         st.error(error)
