@@ -170,7 +170,7 @@ def bench_app(table, repeats: int = 3) -> None:
     key = train_or_load(PRESETS["fast"], Store(home)).key
     cli_home = tempfile.mkdtemp(prefix="nnapp-app-timing-cli-")
     rows = []
-    with serve(home, must_stop=False) as url:  # a slow stop (seen twice, cause unknown) must not lose the tables
+    with serve(home) as url:
         for _ in range(repeats):  # interleaved with the CLI's training of the same config
             app = click_to_result(url)
             app_train = Store(home).get(key).train_seconds
