@@ -28,7 +28,8 @@ def serve(home: Path | str, address: str = "127.0.0.1", env: dict | None = None)
     Its output goes to a file (a pipe nobody reads would stall the server once full), shown if it fails.
     A server that does not stop within 30 s of SIGTERM is killed and said on stderr: it happens now and
     then after the browser's sweep test and in benchmarks (it prints "Stopping..." and hangs; cause not
-    found yet), and must neither fail the tests that passed nor lose a benchmark's tables."""
+    proven: Streamlit runs uvicorn with no timeout_graceful_shutdown, so one connection that does not close
+    holds the stop for ever), and must neither fail the tests that passed nor lose a benchmark's tables."""
     port = free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"]
     cmd += ["--server.address", address]
