@@ -1,4 +1,4 @@
-"""nnapp: build, train, watch and test neural networks. `streamlit run app.py`."""
+"""nnapp: build, train, watch and test neural networks: the pages. `streamlit run serve.py` serves them (./run-app.sh)."""
 
 import streamlit as st
 

@@ -18,4 +18,4 @@ if [ ${#share[@]} -gt 0 ] && [ -z "${NNAPP_PASSWORD:-}" ] && ! grep -qsE '^[[:sp
     exit 2
 fi
 ./setup.sh
-exec .venv/bin/streamlit run app.py ${share[@]+"${share[@]}"} ${args[@]+"${args[@]}"}
+exec .venv/bin/streamlit run serve.py ${share[@]+"${share[@]}"} ${args[@]+"${args[@]}"}

@@ -1,7 +1,12 @@
 // The Train page's loss and accuracy curves, drawn on one canvas: a refresh while a run trains costs the
 // browser a redraw of a few hundred points, not a Plotly figure (README, "What a user waits for").
-// data: nnapp.charts.curve_series plus x_max (the x axis' end, in epochs) and note (text for an empty chart).
+// data: nnapp.charts.curve_series plus x_max (the x axis' end, in epochs) and note (text for an empty chart);
+// with live ({url, status, done, text, soon}) it also draws the run's progress bar and polls url (panels/live.py)
+// for the bar and the curves, and sends the trigger "ended" when the run's status is no longer the one it
+// was drawn with (or the route stops answering): Streamlit reruns the page only then.
 
+const POLL_MS = 1000;
+const POLL_SOON_MS = 250; // before the first step, and within panels/live.py's SOON of the ETA
 const TRAIN = "#1f77b4";
 const VAL = "#ff7f0e";
 const HEIGHT = 330;
@@ -196,6 +201,57 @@ function drawHover(ctx, state, p, axis, px, py, hover, font, ink) {
   lines.forEach((t, j) => ctx.fillText(t, left + 6, p.top + 8 + j * 16));
 }
 
+function showBar(state, live) {
+  const { bar } = state;
+  bar.root.hidden = !live;
+  if (!live) return;
+  bar.text.textContent = live.text;
+  bar.fill.style.width = `${Math.round(Math.min(Math.max(live.done, 0), 1) * 1000) / 10}%`;
+  bar.root.setAttribute("aria-valuenow", String(Math.round(live.done * 100)));
+}
+
+function setData(state, data) {
+  state.data = data;
+  state.canvas.setAttribute("aria-label", `${data.titles.join(" and ")} over ${data.step_x.length} steps`);
+  state.canvas.dataset.points = JSON.stringify([data.step_x.length, data.epoch_x.length]);
+  draw(state, null);
+}
+
+function stopPolling(state) {
+  clearTimeout(state.timer);
+  state.polling = null;
+}
+
+function endPolling(state, why) {
+  const url = state.polling;
+  stopPolling(state);
+  state.trigger("ended", `${why} ${url} ${Date.now()}`); // a new value each time: each one reruns
+}
+
+async function poll(state, url) {
+  if (state.polling !== url) return;
+  if (document.hidden) { state.timer = setTimeout(() => poll(state, url), POLL_MS); return; }
+  let body = null;
+  try {
+    const response = await fetch(url, { cache: "no-store", credentials: "same-origin" });
+    if (response.ok) body = await response.json();
+  } catch (err) {
+    body = null;
+  }
+  if (state.polling !== url) return; // replaced or unmounted meanwhile
+  if (!body) {
+    state.failures += 1;
+    if (state.failures >= 3) endPolling(state, "unreachable");
+    else state.timer = setTimeout(() => poll(state, url), POLL_MS);
+    return;
+  }
+  state.failures = 0;
+  if (body.data) setData(state, body.data);
+  if (body.text !== undefined) showBar(state, body);
+  if (!body.active || body.status !== state.liveStatus) { endPolling(state, "ended"); return; }
+  state.timer = setTimeout(() => poll(state, url), body.soon ? POLL_SOON_MS : POLL_MS);
+}
+
 export default function (component) {
   const { data, parentElement } = component;
   let state = parentElement.__curves;
@@ -205,7 +261,9 @@ export default function (component) {
     canvas.setAttribute("role", "img");
     const root = parentElement.querySelector(".curves-root") || parentElement;
     root.appendChild(canvas);
-    state = parentElement.__curves = { canvas, data };
+    const barRoot = parentElement.querySelector(".live-bar");
+    const bar = { root: barRoot, text: barRoot.querySelector(".live-text"), fill: barRoot.querySelector(".live-fill") };
+    state = parentElement.__curves = { canvas, data, bar, polling: null, failures: 0, timer: null };
     canvas.addEventListener("mousemove", (ev) => {
       const box = canvas.getBoundingClientRect();
       const x = ev.clientX - box.left;
@@ -216,11 +274,20 @@ export default function (component) {
     state.resize = new ResizeObserver(() => draw(state, null));
     state.resize.observe(root);
   }
-  state.data = data;
-  state.canvas.setAttribute("aria-label", `${data.titles.join(" and ")} over ${data.step_x.length} steps`);
-  state.canvas.dataset.points = JSON.stringify([data.step_x.length, data.epoch_x.length]);
-  draw(state, null);
+  state.trigger = component.setTriggerValue;
+  const { live, ...series } = data;
+  setData(state, series);
+  showBar(state, live || null);
+  if (!live) stopPolling(state);
+  else if (state.polling !== live.url) {
+    stopPolling(state);
+    state.polling = live.url;
+    state.liveStatus = live.status;
+    state.failures = 0;
+    state.timer = setTimeout(() => poll(state, live.url), live.soon ? POLL_SOON_MS : POLL_MS);
+  }
   return () => {
+    stopPolling(state);
     state.resize.disconnect();
     state.canvas.remove();
     delete parentElement.__curves;

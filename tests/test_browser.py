@@ -3,6 +3,7 @@
 import itertools
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -224,6 +225,26 @@ COUNT_COLOUR = """(canvas, [r, g, b]) => {
 TRAIN_BLUE, VAL_ORANGE = (31, 119, 180), (255, 127, 14)
 
 
+def fill_train_form(page, images: str, epochs: str):
+    """The seed-mlp preset with `images` training images and `epochs`, Retrain ticked: its checkbox."""
+    if not page.get_by_label("Start from a preset").first.is_visible():  # attached to a run still active
+        page.get_by_text("Configure", exact=True).first.click()
+    page.get_by_label("Start from a preset").first.click()
+    page.get_by_role("option", name="seed-mlp", exact=True).click()
+    settle(page)
+    for label, value in (("Training images (0 = all)", images), ("Epochs", epochs)):
+        field = page.get_by_role("spinbutton", name=label, exact=True)
+        field.fill(value)
+        field.press("Enter")
+        settle(page)
+    retrain = page.get_by_role("checkbox", name="Retrain even if this configuration finished before")
+    if not retrain.is_checked():
+        page.get_by_text("Retrain even if this configuration finished before").click()
+        settle(page)
+    assert retrain.is_checked()
+    return retrain
+
+
 def test_the_train_page_draws_a_launched_runs_curves(server, page):
     """The curves' canvas shows empty axes before a launch, then the run's steps and epochs as it trains and
     once it has ended (it adds a run to the store: after the tests that read the stored runs)."""
@@ -236,20 +257,7 @@ def test_the_train_page_draws_a_launched_runs_curves(server, page):
     assert canvas.get_attribute("data-points") == "[0,0]"
     blue_before, orange_before = (canvas.evaluate(COUNT_COLOUR, c) for c in (TRAIN_BLUE, VAL_ORANGE))
     assert 0 < blue_before < 200 and 0 < orange_before < 200  # the legend's lines alone
-    if not page.get_by_label("Start from a preset").first.is_visible():  # attached to a run still active
-        page.get_by_text("Configure", exact=True).first.click()
-    page.get_by_label("Start from a preset").first.click()
-    page.get_by_role("option", name="seed-mlp", exact=True).click()
-    settle(page)
-    for label, value in (("Training images (0 = all)", "3000"), ("Epochs", "2")):
-        field = page.get_by_role("spinbutton", name=label, exact=True)
-        field.fill(value)
-        field.press("Enter")
-        settle(page)
-    retrain = page.get_by_role("checkbox", name="Retrain even if this configuration finished before")
-    page.get_by_text("Retrain even if this configuration finished before").click()
-    settle(page)
-    assert retrain.is_checked()
+    retrain = fill_train_form(page, "3000", "2")
     page.get_by_role("button", name="Launch").click()
     page.get_by_text("Test accuracy").first.wait_for(timeout=120_000)
     settle(page)
@@ -268,6 +276,50 @@ def test_the_train_page_draws_a_launched_runs_curves(server, page):
     assert page.get_by_role("spinbutton", name="Training images (0 = all)", exact=True).input_value() == "3000"
     assert page.get_by_role("spinbutton", name="Epochs", exact=True).input_value() == "2"
     assert retrain.is_checked()
+
+
+def test_a_training_run_is_watched_without_rerunning_the_page(server, page):
+    """While a run trains, the page polls its progress (panels/live.py): the bar and curves move, the server
+    sends the page nothing until the run has ended, and then the result is drawn."""
+    url, _ = server
+    frames, polls = [], []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda _: frames.append(time.monotonic())))
+    page.on("response", lambda r: polls.append((time.monotonic(), r)) if "/_nnapp/live" in r.url else None)
+    page.goto(url + "/train")
+    page.get_by_role("heading", name="Train").first.wait_for(timeout=30_000)
+    settle(page)
+    fill_train_form(page, "0", "2")  # all 50,000 images: a few seconds of training
+    page.get_by_role("button", name="Launch").click()
+    page.get_by_text("Test accuracy").first.wait_for(timeout=180_000)
+    settle(page)
+    no_exception(page)
+    bodies = [(t, r.json()) for t, r in polls if r.ok]
+    training = [(t, b) for t, b in bodies if b["active"]]
+    assert len(training) >= 2, "the run was not polled while it trained"
+    steps = [int(re.search(r"step (\d+)/", b["text"]).group(1)) for _, b in training if "step" in b["text"]]
+    assert len(set(steps)) >= 2 and steps == sorted(steps)  # the bar moved, forward
+    assert len(training[-1][1]["data"]["step_x"]) > len(training[0][1]["data"]["step_x"])  # and the curves grew
+    ended = next(t for t, b in bodies if not b["active"])  # the poll that found the end
+    assert not [t for t in frames if training[0][0] < t < ended]  # no rerun drawn while it trained
+    assert page.locator(".live-bar").count() == 0 or not page.locator(".live-bar").first.is_visible()
+    assert page.locator("[data-testid=stProgress]").filter(has_text="done at epoch 2/2").count() == 1
+
+
+def test_a_page_that_cannot_reach_the_route_refreshes_instead(server, page):
+    """Behind a proxy that does not pass the route, the page falls back to rerunning every few seconds."""
+    url, _ = server
+    page.route("**/_nnapp/live**", lambda route: route.fulfill(status=502, body="bad gateway"))
+    page.goto(url + "/train")
+    page.get_by_role("heading", name="Train").first.wait_for(timeout=30_000)
+    settle(page)
+    fill_train_form(page, "0", "5")  # long enough to be refreshed after three failed polls
+    page.get_by_role("button", name="Launch").click()
+    refreshed = page.locator("[data-testid=stProgress]").filter(has_text=re.compile(r"step [1-9]\d*/\d+ ·"))
+    refreshed.first.wait_for(timeout=60_000)  # Streamlit's own bar, redrawn by a refresh, while it trains
+    page.get_by_text("Test accuracy").first.wait_for(timeout=180_000)
+    settle(page)
+    no_exception(page)
+    assert page.locator("[data-testid=stProgress]").filter(has_text="done at epoch 5/5").count() == 1
 
 
 def test_a_sweep_started_in_the_browser_fills_its_table_and_opens_the_best_trial(server, page):

@@ -8,7 +8,6 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from nnapp import charts
 from nnapp.arch import summary
 from nnapp.config import MODEL_KINDS, PADDINGS, PRECISIONS, RunConfig
 from nnapp.errors import StoreError
@@ -18,6 +17,7 @@ from nnapp.process import pid_alive
 from nnapp.records import Run, base_key
 from nnapp.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES
 from nnapp.runs import wait_for_run
+from panels import live
 from panels.curves import curves_chart
 from panels.layers import edited_rows, table_frame
 from panels.lrfind import lr_finder_ui
@@ -37,7 +37,7 @@ CUSTOM = "(custom)"
 STATUS_EVERY = 2.0
 FIRST_STEP_WAIT = 1.5  # seconds a launch waits for its job's first step (a warm job takes about 0.2)
 END_WAIT = 4.0  # seconds past its ETA that a refresh waits for a run to end (validation and test included)
-LIVE_POINTS = 300  # per-step points in a live curve (CHART_STEPS once it has ended)
+LIVE_POINTS = live.POINTS  # per-step points in a live curve (CHART_STEPS once it has ended)
 FORM = "configure"  # the Configure expander's key: whether the form is open
 
 
@@ -250,8 +250,16 @@ def wait_for_end(key: str, progress: dict) -> bool:
     return not (run and run.is_active()) and not ui.jobs().is_active(key)
 
 
-def live_status(key: str, run: Run | None) -> None:
-    """Status, progress and Cancel for one run (`run`, its record as read now)."""
+def polls(run: Run | None) -> bool:
+    """Whether the page shows this run's progress by polling (panels/live.py) rather than by rerunning: a
+    training run, on a server that mounted the route, in a session whose page has reached it."""
+    state = st.session_state
+    return run is not None and run.status == "running" and live.mounted() and not state.get("live_unreachable")
+
+
+def live_status(key: str, run: Run | None, poll: bool) -> None:
+    """Status, progress and Cancel for one run (`run`, its record as read now); with `poll`, the curves'
+    component draws the progress bar and notices the run's end (live_curves)."""
     jobs = ui.jobs()
     if run is None:
         st.warning("That run is no longer in the store.")
@@ -271,19 +279,13 @@ def live_status(key: str, run: Run | None) -> None:
         pos = jobs.position(key)
         st.info(f"Waiting in the queue{f' (position {pos})' if pos else ''}: one run trains at a time.")
     p = run.progress or {}
-    if p:  # an ended run's bar stays where it ended (and the browser has the bar's code before a launch)
-        done = p["step"] / max(p["total_steps"], 1)
-        where = f"epoch {p['epoch']}/{p['epochs']} · step {p['step']}/{p['total_steps']}"
-        eta = f" · ETA {p['eta']:.0f}s" if p.get("eta") is not None else ""
-        rate = f" · {p['samples_per_s']:,.0f} samples/s" if p.get("samples_per_s") else ""
-        text = f"{p['phase']} · {where}{rate}{eta}" if run.is_active() else f"{run.status} at {where}"
-        st.progress(min(done, 1.0), text=text)
-    elif run.status == "running":
-        st.progress(0.0, text="loading data and building the model…")
+    # an ended run's bar stays where it ended (and the browser has the bar's code before a launch)
+    if not poll and (p or run.status == "running"):
+        st.progress(*live.progress_text(run))
     if run.is_active() and st.button("Cancel", key="cancel"):
         jobs.cancel(key)
         st.toast("Cancelling…")
-    elif run.is_active() and p and wait_for_end(key, p):
+    elif run.is_active() and p and not poll and wait_for_end(key, p):
         st.session_state["live_active"] = None
         st.rerun()  # the result, drawn with the whole page
     if run.has_weights():
@@ -296,30 +298,32 @@ def live_status(key: str, run: Run | None) -> None:
         st.error(f"{run.status}: {run.message or 'no details'}")
 
 
-def live_curves(run: Run | None, points: int) -> None:
+def live_curves(run: Run | None, points: int, poll: bool = False) -> None:
     """The run's curves, over the whole run's length while it trains; their axes alone before it has steps
-    or before any launch (no run)."""
-    store = ui.store()
+    or before any launch (no run). With `poll`, the component also draws the bar and polls for both."""
     if run is not None and run.config is None:  # unreadable: live_status says so, there is nothing to draw
         return
-    steps = store.steps(run.key, max_rows=points) if run else []
-    if steps:
-        config = run.config
-        series = charts.curve_series(steps, store.epochs(run.key), config.steps_per_epoch(), config.label_smoothing)
-        x_max = config.epochs if run.is_active() else max(series["step_x"][-1], *series["epoch_x"], 1e-9)
-        curves_chart(series, x_max)
-    else:
-        note = "its loss and accuracy are drawn here as it trains" if run else "launch a run: its curves are drawn here"
-        curves_chart(charts.curve_series([], [], 1), run.config.epochs if run else 1, note)
+    series, x_max, note = live.curves(ui.store(), run, points)
+    bar = None
+    if poll:
+        url = f"{live.PATH.lstrip('/')}?run={run.key}&token={live.token(run.key)}"
+        bar = {"url": url, **live.bar(run)}
+    shown = curves_chart(series, x_max, note, live=bar)
+    if poll and shown.ended and shown.ended.startswith("unreachable"):
+        st.session_state["live_unreachable"] = True  # e.g. behind a proxy that does not pass the route
+        st.rerun()
 
 
 def live_view(key: str, points: int) -> None:
-    """A run's status and curves, from one read of its record; while it is active this reruns every
-    STATUS_EVERY seconds."""
+    """A run's status and curves, from one read of its record. While it is active the fragment reruns
+    every STATUS_EVERY seconds, or, polling (polls()), only when the component says its status changed."""
     store = ui.store()
     run = store.get(key) or store.get(base_key(key))  # a retrain that succeeded has become its run
-    live_status(key, run)
-    live_curves(run, points)
+    poll = polls(run)
+    if poll != st.session_state.get("live_poll", poll):  # queued -> training, or the end: the fragment's pace changes
+        st.rerun()
+    live_status(key, run, poll)
+    live_curves(run, points, poll)
 
 
 def form_ui() -> None:
@@ -384,7 +388,9 @@ def main() -> None:
     active = ui.jobs().is_active(key) or (run is not None and run.is_active())
     if active:
         state["live_active"] = key
-    st.fragment(run_every=STATUS_EVERY if active else None)(live_view)(key, LIVE_POINTS if active else CHART_STEPS)
+    state["live_poll"] = poll = active and polls(run)
+    every = STATUS_EVERY if active and not poll else None
+    st.fragment(run_every=every)(live_view)(key, LIVE_POINTS if active else CHART_STEPS)
 
 
 main()

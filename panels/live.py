@@ -1,0 +1,112 @@
+"""A training run's progress and curves as the Train page polls them, without rerunning the page.
+
+While a run trains, its page used to rerun a fragment every 2 s; each rerun cost the browser 0.05-0.1
+CPU-s of React rendering on the CPUs the training shares with it (README, "What a user waits for").
+Served by serve.py, the page's curves component instead fetches `PATH?run=KEY&token=T` each second and
+redraws its bar and canvas; it asks Streamlit for one rerun when the run has ended. Served as a plain
+`streamlit run app.py` (or in AppTest) the route does not exist and the page refreshes as before.
+
+The token is an HMAC of the run's key under this server's cookie secret: only a page this server drew,
+behind its password gate, can read a run's progress through the route.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+
+from nnapp import charts
+from nnapp.process import pid_alive
+from nnapp.records import Run, base_key
+from nnapp.store import Store
+
+PATH = "/_nnapp/live"
+MOUNTED_ENV = "NNAPP_LIVE_ROUTE"  # set by serve.py in the server's process: the route is there
+POINTS = 300  # per-step points in a live curve
+SOON = 1.5  # seconds of ETA under which the page polls 4x as often: the result shows when it is stored
+
+
+def mounted() -> bool:
+    """Whether this server answers PATH (serve.py mounted it)."""
+    return os.environ.get(MOUNTED_ENV) == PATH
+
+
+def _secret() -> bytes:
+    from streamlit import config  # the cookie secret: random per server process unless set, stable over reruns
+
+    return str(config.get_option("server.cookieSecret")).encode()
+
+
+def token(key: str) -> str:
+    """The token a page needs to read run `key` through the route."""
+    return hmac.new(_secret(), f"live:{key}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def progress_text(run: Run) -> tuple[float, str]:
+    """A run's progress bar: the fraction done and its line ("training · epoch 1/2 · step 5/20 · ...")."""
+    p = run.progress or {}
+    if not p:
+        return 0.0, "loading data and building the model…" if run.status == "running" else run.status
+    done = p["step"] / max(p["total_steps"], 1)
+    where = f"epoch {p['epoch']}/{p['epochs']} · step {p['step']}/{p['total_steps']}"
+    if not run.is_active():
+        return min(done, 1.0), f"{run.status} at {where}"
+    eta = f" · ETA {p['eta']:.0f}s" if p.get("eta") is not None else ""
+    rate = f" · {p['samples_per_s']:,.0f} samples/s" if p.get("samples_per_s") else ""
+    return min(done, 1.0), f"{p['phase']} · {where}{rate}{eta}"
+
+
+def bar(run: Run) -> dict:
+    """The component's progress bar for `run`: its status, the fraction done, its line, and whether its first
+    step or its end is near (the page then polls more often)."""
+    done, text = progress_text(run)
+    eta = (run.progress or {}).get("eta")
+    soon = not run.progress or (eta is not None and eta < SOON)
+    return {"status": run.status, "done": done, "text": text, "soon": soon}
+
+
+def curves(store: Store, run: Run | None, points: int) -> tuple[dict, float, str | None]:
+    """A run's curve series (charts.curve_series), the x axis' end in epochs, and the note over an empty chart."""
+    steps = store.steps(run.key, max_rows=points) if run else []
+    if not steps:
+        note = "its loss and accuracy are drawn here as it trains" if run else "launch a run: its curves are drawn here"
+        return charts.curve_series([], [], 1), run.config.epochs if run else 1, note
+    config = run.config
+    series = charts.curve_series(steps, store.epochs(run.key), config.steps_per_epoch(), config.label_smoothing)
+    x_max = config.epochs if run.is_active() else max(series["step_x"][-1], *series["epoch_x"], 1e-9)
+    return series, x_max, None
+
+
+def payload(store: Store, key: str) -> dict:
+    """What the route answers for run `key`: whether it still trains, its bar, and its curves."""
+    run = store.get(key) or store.get(base_key(key))  # a retrain that succeeded has become its run
+    if run is None or run.config is None:
+        return {"active": False}
+    active = run.is_active() and (run.status == "queued" or pid_alive(run.pid))
+    series, x_max, note = curves(store, run, POINTS)
+    return {"active": active, **bar(run), "data": {**series, "x_max": x_max, "note": note}}
+
+
+_stores: dict[str, Store] = {}
+
+
+def endpoint(request):
+    """GET PATH?run=KEY&token=T: payload() as JSON, or 403 for a wrong token and 400 without a key."""
+    from starlette.responses import Response
+
+    from nnapp.store import default_home
+
+    key, given = request.query_params.get("run", ""), request.query_params.get("token", "")
+    if not key or len(key) > 200:
+        return Response("run= is needed", status_code=400)
+    if not hmac.compare_digest(given.encode(), token(key).encode()):
+        return Response("forbidden", status_code=403)
+    home = str(default_home().resolve())
+    store = _stores.get(home) or _stores.setdefault(home, Store(home))
+    try:
+        body = json.dumps(payload(store, key), allow_nan=False)
+    except Exception as err:  # a damaged or read-only store: the page reruns and says what it is
+        body = json.dumps({"active": False, "error": type(err).__name__})
+    return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})

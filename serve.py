@@ -1,0 +1,13 @@
+"""The dashboard's server: app.py's pages, plus the route the Train page polls while a run trains
+(panels/live.py). `streamlit run serve.py` (./run-app.sh does); `streamlit run app.py` serves the same
+pages, with the Train page rerunning every 2 s instead while a run trains."""
+
+import os
+
+import streamlit as st
+from starlette.routing import Route
+
+from panels import live
+
+os.environ[live.MOUNTED_ENV] = live.PATH
+app = st.App("app.py", routes=[Route(live.PATH, live.endpoint)])

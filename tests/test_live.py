@@ -1,0 +1,85 @@
+"""The route the Train page polls while a run trains (panels/live.py), called as serve.py mounts it."""
+
+import json
+import os
+import subprocess
+import sys
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+
+from panels import live
+
+STEP = {"epoch": 1, "epochs": 1, "phase": "training", "samples_per_s": 1000.0}
+
+
+def get(**query) -> tuple[int, dict | str]:
+    request = Request({"type": "http", "method": "GET", "query_string": urlencode(query).encode(), "headers": []})
+    response = live.endpoint(request)
+    body = response.body.decode()
+    return response.status_code, json.loads(body) if response.media_type == "application/json" else body
+
+
+def steps(n: int) -> list[dict]:
+    return [
+        {"step": i, "epoch": 1, "loss": 2.0 / i, "acc": 0.5, "lr": 1e-3, "samples_per_s": 1e3, "elapsed": i / 10}
+        for i in range(1, n + 1)
+    ]
+
+
+def test_a_run_reads_only_with_its_own_token(store, tiny):
+    key = store.claim(tiny).key
+    assert get() == (400, "run= is needed")
+    assert get(run=key)[0] == 403
+    assert get(run=key, token="0" * 32)[0] == 403
+    other = store.claim(tiny.replace(seed=1)).key
+    assert live.token(other) != live.token(key)
+    assert get(run=key, token=live.token(other))[0] == 403  # a page watching one run cannot read another
+    assert get(run="x" * 500, token=live.token("x" * 500))[0] == 400
+    status, body = get(run=key, token=live.token(key))
+    assert status == 200 and body["status"] == "queued" and body["active"]
+
+
+def test_a_training_run_is_polled_with_its_bar_and_curves_until_it_ends(store, tiny):
+    key = store.claim(tiny).key
+    store.set_status(key, "running", progress=None)  # "trained" by this process, which is alive
+    status, body = get(run=key, token=live.token(key))
+    assert body["active"] and body["soon"] and body["text"] == "loading data and building the model…"
+    assert body["data"]["step_x"] == [] and body["data"]["note"]
+    progress = {**STEP, "step": 40, "total_steps": 50, "eta": 3.0}
+    store.set_progress(key, progress, steps(40), None)
+    status, body = get(run=key, token=live.token(key))
+    assert status == 200 and body["active"] and not body["soon"] and body["done"] == 0.8
+    assert body["text"] == "training · epoch 1/1 · step 40/50 · 1,000 samples/s · ETA 3s"
+    assert len(body["data"]["step_x"]) == 40 and body["data"]["x_max"] == tiny.epochs
+    store.set_progress(key, {**progress, "step": 49, "eta": 0.2}, steps(49)[40:], None)
+    assert get(run=key, token=live.token(key))[1]["soon"]  # near its end: polled more often
+    store.set_status(key, "cancelled", message="cancelled at step 49")
+    body = get(run=key, token=live.token(key))[1]
+    assert not body["active"] and body["status"] == "cancelled" and body["text"] == "cancelled at epoch 1/1 · step 49/50"
+
+
+def test_a_run_whose_process_died_is_not_polled_for_ever(store, tiny):
+    """A record still 'running' after its process died reads as interrupted: the page reruns and says so."""
+    key = store.claim(tiny).key
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    store.set_status(key, "running", progress=None, pid=int(dead.stdout))
+    body = get(run=key, token=live.token(key))[1]
+    assert body["status"] == "interrupted" and not body["active"]
+
+
+def test_a_run_gone_or_a_damaged_store_ends_the_polling(store, tiny, home):
+    gone = "f" * 16
+    assert get(run=gone, token=live.token(gone)) == (200, {"active": False})
+    key = store.claim(tiny).key
+    (home / "runs.sqlite").write_bytes(b"this is not a database" * 100)
+    status, body = get(run=key, token=live.token(key))
+    assert status == 200 and body["active"] is False and body["error"]
+
+
+def test_the_route_is_there_only_where_serve_py_mounted_it(monkeypatch):
+    monkeypatch.delenv(live.MOUNTED_ENV, raising=False)
+    assert not live.mounted()
+    code = "import serve, os; from panels import live; print(live.mounted(), type(serve.app).__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ}, check=True)
+    assert out.stdout.split() == ["True", "App"]
