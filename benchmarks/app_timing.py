@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -96,10 +97,9 @@ def click_to_result(url: str, preset: str = "fast") -> dict:
         page.wait_for_timeout(4000)  # let the page's job process finish warming up, as it has while a user fills in the form
         start, cpu = time.perf_counter(), {who: cpu_seconds(who) for who in WATCHERS}
         page.get_by_role("button", name="Launch").click()
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('[data-testid=stProgress]')].some(e => /step [1-9]/.test(e.innerText))",
-            timeout=120_000,
-            polling=20,
+        # Streamlit's bar (a page that reruns) or the curves component's (a page that polls, panels/live.py)
+        page.locator("[data-testid=stProgress], .live-text").filter(has_text=re.compile(r"step [1-9]")).first.wait_for(
+            timeout=120_000
         )
         first = time.perf_counter() - start
         page.get_by_text("Test accuracy").first.wait_for(timeout=600_000)
@@ -206,6 +206,48 @@ def bench_app(table, repeats: int = 3) -> None:
         f"8. Playground: mouse-up → predicted digit shown (ms, {len(idle)} drawings each)",
         ["while", "p50", "max"],
         [["idle", ms(idle, statistics.median), ms(idle, max)], ["a training runs", ms(busy, statistics.median), ms(busy, max)]],
+    )
+
+
+def bench_poll_vs_rerun(table, rounds: int = 4) -> None:
+    """Section 17: the same launch on a page that polls while the run trains (serve.py) and on one that
+    reruns every 2 s (`streamlit run app.py`), both served at once over stores of their own; each round runs
+    the two in alternating order (the second launch of a round tends to be the slower), then the CLI."""
+    from nnapp.presets import PRESETS
+    from nnapp.store import Store
+
+    key = PRESETS["fast"].key()
+    homes = {mode: tempfile.mkdtemp(prefix=f"nnapp-app-timing-{mode}-") for mode in ("poll", "rerun")}
+    cli_home = tempfile.mkdtemp(prefix="nnapp-app-timing-cli-")
+    rows = []
+    with serve(homes["poll"]) as polling, serve(homes["rerun"], script="app.py") as rerunning:
+        urls = {"poll": polling, "rerun": rerunning}
+        for r in range(rounds):
+            got = {}
+            for mode in ("poll", "rerun") if r % 2 == 0 else ("rerun", "poll"):
+                app = click_to_result(urls[mode])
+                check_ready(Store(homes[mode]), key)
+                got[mode] = (Store(homes[mode]).get(key).train_seconds, app["chromium"], app["done"])
+            cmd = [sys.executable, "-m", "nnapp", "train", "--preset", "fast", "--force", "--quiet"]
+            subprocess.run(cmd, cwd=ROOT, env={**os.environ, "NNAPP_HOME": cli_home}, capture_output=True, check=True)
+            cli = Store(cli_home).get(key).train_seconds
+            rows.append([r + 1, *got["poll"], *got["rerun"], cli, got["poll"][0] / got["rerun"][0]])
+    medians = ["median", *(statistics.median(column) for column in list(zip(*rows, strict=True))[1:])]
+    table(
+        f"17. The Train page polling (serve.py) vs rerunning every 2 s (app.py) while the fast preset trains, "
+        f"{rounds} rounds, order alternating: seconds and browser CPU-s",
+        [
+            "round",
+            "polling: training",
+            "browser CPU-s",
+            "click → result",
+            "rerunning: training",
+            "browser CPU-s",
+            "click → result",
+            "CLI training",
+            "polling / rerunning training",
+        ],
+        [*rows, medians],
     )
 
 

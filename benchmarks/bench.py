@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/bench.py --best     # also trains the best preset (about 3 minutes more)
     .venv/bin/python benchmarks/bench.py --quick    # fewer repeats, no default/best preset training
     .venv/bin/python benchmarks/bench.py --only 7 8 9 10 11   # what a user waits for: launch, drawing, a busy machine, CLI
+    .venv/bin/python benchmarks/bench.py --only 17           # the Train page polling vs rerunning while a run trains
     .venv/bin/python benchmarks/bench.py --only 12           # the not-a-digit check: families compared, its costs
     .venv/bin/python benchmarks/bench.py --only 13 14 15     # inside the network: histograms, t-SNE, activations
 
@@ -352,12 +353,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one repeat, two seeds, skip the default and best presets")
     parser.add_argument("--best", action="store_true", help="also train the best preset (minutes)")
-    parser.add_argument("--only", nargs="*", type=int, help="run only these sections (1-16)")
+    parser.add_argument("--only", nargs="*", type=int, help="run only these sections (1-17)")
     args = parser.parse_args()
     device = pick_device()
     repeats = 1 if args.quick else 3
     seeds = [0, 1] if args.quick else [0, 1, 2]
-    only = set(args.only or range(1, 17))
+    only = set(args.only or range(1, 18))
     print(f"# nnapp benchmark, {time.strftime('%Y-%m-%d %H:%M')}")
     print(f"device: {device_label(device)} · torch {torch.__version__} · {platform.machine()}")
     print(f"CPU: {speed.cpu_description()}")
@@ -397,6 +398,8 @@ def main() -> None:
         bench_inside.bench_activations(table, 100 if args.quick else 200)
     if 16 in only:
         bench_sweeps.bench_sweeps(table, 4 if args.quick else 8)
+    if 17 in only:
+        app_timing.bench_poll_vs_rerun(table, rounds=2 if args.quick else 4)
     print(f"\nbenchmark took {time.perf_counter() - t0:.0f}s")
 
 
