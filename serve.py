@@ -10,4 +10,4 @@ from starlette.routing import Route
 from panels import live
 
 os.environ[live.MOUNTED_ENV] = live.PATH
-app = st.App("app.py", routes=[Route(live.PATH, live.endpoint)])
+app = st.App("app.py", routes=[Route(live.route_path(), live.endpoint)])

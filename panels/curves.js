@@ -6,6 +6,7 @@
 // was drawn with (or the route stops answering): Streamlit reruns the page only then.
 
 const POLL_MS = 1000;
+const FETCH_TIMEOUT_MS = 10000;
 const POLL_SOON_MS = 250; // before the first step, and within panels/live.py's SOON of the ETA
 const TRAIN = "#1f77b4";
 const VAL = "#ff7f0e";
@@ -232,11 +233,15 @@ async function poll(state, url) {
   if (state.polling !== url) return;
   if (document.hidden) { state.timer = setTimeout(() => poll(state, url), POLL_MS); return; }
   let body = null;
+  const abort = new AbortController();
+  const timeout = setTimeout(() => abort.abort(), FETCH_TIMEOUT_MS); // a request held open counts as failed
   try {
-    const response = await fetch(url, { cache: "no-store", credentials: "same-origin" });
+    const response = await fetch(url, { cache: "no-store", credentials: "same-origin", signal: abort.signal });
     if (response.ok) body = await response.json();
   } catch (err) {
     body = null;
+  } finally {
+    clearTimeout(timeout);
   }
   if (state.polling !== url) return; // replaced or unmounted meanwhile
   if (!body) {

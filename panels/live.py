@@ -22,10 +22,18 @@ from nnapp.process import pid_alive
 from nnapp.records import Run, base_key
 from nnapp.store import Store
 
-PATH = "/_nnapp/live"
+PATH = "/_nnapp/live"  # under server.baseUrlPath, as the page's relative fetch finds it (route_path)
 MOUNTED_ENV = "NNAPP_LIVE_ROUTE"  # set by serve.py in the server's process: the route is there
 POINTS = 300  # per-step points in a live curve
 SOON = 1.5  # seconds of ETA under which the page polls 4x as often: the result shows when it is stored
+
+
+def route_path() -> str:
+    """PATH under this server's server.baseUrlPath: Streamlit mounts an App's own routes as given."""
+    from streamlit import config
+
+    base = str(config.get_option("server.baseUrlPath") or "").strip("/")
+    return f"/{base}{PATH}" if base else PATH
 
 
 def mounted() -> bool:
@@ -40,8 +48,11 @@ def _secret() -> bytes:
 
 
 def token(key: str) -> str:
-    """The token a page needs to read run `key` through the route."""
-    return hmac.new(_secret(), f"live:{key}".encode(), hashlib.sha256).hexdigest()[:32]
+    """The token a page needs to read run `key` through the route; a new password makes new tokens."""
+    from ui import configured_password
+
+    password = hashlib.sha256((configured_password() or "").encode()).hexdigest()
+    return hmac.new(_secret(), f"live:{password}:{key}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def progress_text(run: Run) -> tuple[float, str]:
@@ -82,9 +93,12 @@ def curves(store: Store, run: Run | None, points: int) -> tuple[dict, float, str
 def payload(store: Store, key: str) -> dict:
     """What the route answers for run `key`: whether it still trains, its bar, and its curves."""
     run = store.get(key) or store.get(base_key(key))  # a retrain that succeeded has become its run
+    if run is not None and run.status == "running" and not pid_alive(run.pid):  # its process died unseen
+        store.mark_interrupted()
+        run = store.get(run.key)
     if run is None or run.config is None:
         return {"active": False}
-    active = run.is_active() and (run.status == "queued" or pid_alive(run.pid))
+    active = run.is_active()
     series, x_max, note = curves(store, run, POINTS)
     return {"active": active, **bar(run), "data": {**series, "x_max": x_max, "note": note}}
 
@@ -104,8 +118,8 @@ def endpoint(request):
     if not hmac.compare_digest(given.encode(), token(key).encode()):
         return Response("forbidden", status_code=403)
     home = str(default_home().resolve())
-    store = _stores.get(home) or _stores.setdefault(home, Store(home))
     try:
+        store = _stores.get(home) or _stores.setdefault(home, Store(home))
         body = json.dumps(payload(store, key), allow_nan=False)
     except Exception as err:  # a damaged or read-only store: the page reruns and says what it is
         body = json.dumps({"active": False, "error": type(err).__name__})

@@ -229,6 +229,7 @@ def on_launch() -> None:
     state["launch_state"] = submission.state
     state[FORM] = False
     state.pop("end_waited", None)
+    state.pop("live_unreachable", None)  # each launch tries the route again
     if submission.state == "queued" and ui.jobs().active()[:1] == [submission.key]:  # it starts now
         wait_for_run(ui.store(), submission.key, lambda r: not (r and r.is_active() and not r.progress), FIRST_STEP_WAIT)
 
@@ -384,7 +385,7 @@ def main() -> None:
         st.success("Loaded from cache: this configuration was trained before, so nothing was trained again.")
     elif launched == "attached":
         st.info("This configuration is already training: showing its progress.")
-    run = ui.store().get(key)
+    run = ui.store().get(key) or ui.store().get(base_key(key))  # as live_view reads it
     active = ui.jobs().is_active(key) or (run is not None and run.is_active())
     if active:
         state["live_active"] = key
