@@ -35,7 +35,7 @@ def _component():
 def curves_chart(series: dict, x_max: float, note: str | None = None, key: str = "curves", live: dict | None = None):
     """Draw `series` (charts.curve_series) with the x axis from 0 to `x_max` epochs and `note` over an empty chart.
 
-    With `live` ({url, status, done, text}: panels/live.py) it draws the run's progress bar above and polls
+    With `live` ({url, status, done, text, soon}: panels/live.py) it draws the run's progress bar above and polls
     url for both; its result's `ended` is set in the rerun it starts when the run's status has changed."""
     height = 330 + (52 if live else 0)
     data = {**series, "x_max": x_max, "note": note, "live": live}

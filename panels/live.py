@@ -6,8 +6,8 @@ Served by serve.py, the page's curves component instead fetches `PATH?run=KEY&to
 redraws its bar and canvas; it asks Streamlit for one rerun when the run has ended. Served as a plain
 `streamlit run app.py` (or in AppTest) the route does not exist and the page refreshes as before.
 
-The token is an HMAC of the run's key under this server's cookie secret: only a page this server drew,
-behind its password gate, can read a run's progress through the route.
+The token is an HMAC of the run's key and the password under this server's cookie secret: only a page
+this server drew, behind its password gate, can read a run's progress through the route.
 """
 
 from __future__ import annotations
@@ -98,9 +98,8 @@ def payload(store: Store, key: str) -> dict:
         run = store.get(run.key)
     if run is None or run.config is None:
         return {"active": False}
-    active = run.is_active()
     series, x_max, note = curves(store, run, POINTS)
-    return {"active": active, **bar(run), "data": {**series, "x_max": x_max, "note": note}}
+    return {"active": run.is_active(), **bar(run), "data": {**series, "x_max": x_max, "note": note}}
 
 
 _stores: dict[str, Store] = {}

@@ -389,7 +389,7 @@ def main() -> None:
     active = ui.jobs().is_active(key) or (run is not None and run.is_active())
     if active:
         state["live_active"] = key
-    state["live_poll"] = poll = active and polls(run)
+    state["live_poll"] = poll = polls(run)  # a training run: active
     every = STATUS_EVERY if active and not poll else None
     st.fragment(run_every=every)(live_view)(key, LIVE_POINTS if active else CHART_STEPS)
 
