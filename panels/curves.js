@@ -7,7 +7,10 @@
 
 const POLL_MS = 1000;
 const FETCH_TIMEOUT_MS = 10000;
-const POLL_SOON_MS = 250; // before the first step, and within panels/live.py's SOON of the ETA
+// Before the first step, and within panels/live.py's SOON of the ETA, the next poll follows at once and asks
+// the route to hold its answer until the run's stage changes (at most HOLD, 0.5 s): the result shows when stored.
+const POLL_SOON_MS = 20;
+const POLL_UNHELD_MS = 250; // a held poll answered at once with nothing new (a route that does not hold): not a busy loop
 const TRAIN = "#1f77b4";
 const VAL = "#ff7f0e";
 const HEIGHT = 330;
@@ -229,14 +232,23 @@ function endPolling(state, why) {
   state.trigger("ended", `${why} ${url} ${Date.now()}`); // a new value each time: each one reruns
 }
 
+function schedule(state, url, live) {
+  const unheld = state.since && live.sig === state.since && performance.now() - state.asked < 100;
+  state.since = live.soon ? live.sig : null;
+  const wait = !live.soon ? POLL_MS : unheld ? POLL_UNHELD_MS : POLL_SOON_MS;
+  state.timer = setTimeout(() => poll(state, url), wait);
+}
+
 async function poll(state, url) {
   if (state.polling !== url) return;
   if (document.hidden) { state.timer = setTimeout(() => poll(state, url), POLL_MS); return; }
   let body = null;
   const abort = new AbortController();
   const timeout = setTimeout(() => abort.abort(), FETCH_TIMEOUT_MS); // a request held open counts as failed
+  const held = state.since ? `${url}&since=${encodeURIComponent(state.since)}&wait=1` : url;
+  state.asked = performance.now();
   try {
-    const response = await fetch(url, { cache: "no-store", credentials: "same-origin", signal: abort.signal });
+    const response = await fetch(held, { cache: "no-store", credentials: "same-origin", signal: abort.signal });
     if (response.ok) body = await response.json();
   } catch (err) {
     body = null;
@@ -247,14 +259,14 @@ async function poll(state, url) {
   if (!body) {
     state.failures += 1;
     if (state.failures >= 3) endPolling(state, "unreachable");
-    else state.timer = setTimeout(() => poll(state, url), POLL_MS);
+    else state.timer = setTimeout(() => poll(state, url), POLL_MS); // not held: the route may be failing fast
     return;
   }
   state.failures = 0;
   if (body.data) setData(state, body.data);
   if (body.text !== undefined) showBar(state, body);
   if (!body.active || body.status !== state.liveStatus) { endPolling(state, "ended"); return; }
-  state.timer = setTimeout(() => poll(state, url), body.soon ? POLL_SOON_MS : POLL_MS);
+  schedule(state, url, body);
 }
 
 export default function (component) {
@@ -289,7 +301,8 @@ export default function (component) {
     state.polling = live.url;
     state.liveStatus = live.status;
     state.failures = 0;
-    state.timer = setTimeout(() => poll(state, live.url), live.soon ? POLL_SOON_MS : POLL_MS);
+    state.since = null;
+    schedule(state, live.url, live);
   }
   return () => {
     stopPolling(state);

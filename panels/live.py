@@ -6,6 +6,11 @@ Served by serve.py, the page's curves component instead fetches `PATH?run=KEY&to
 redraws its bar and canvas; it asks Streamlit for one rerun when the run has ended. Served as a plain
 `streamlit run app.py` (or in AppTest) the route does not exist and the page refreshes as before.
 
+While the run's first step or its end is near (`soon`), the page asks with `&since=SIG&wait=1` instead, and
+the route holds the answer until the run's stage (SIG: its status, phase and whether it has a step) has
+changed or HOLD seconds have passed: the result shows when it is stored, not up to a poll's interval later.
+A held request looks at the store's files every CHECK seconds (a stat, no query) and reads it when they change.
+
 The token is an HMAC of the run's key and the password under this server's cookie secret: only a page
 this server drew, behind its password gate, can read a run's progress through the route.
 """
@@ -16,6 +21,7 @@ import hashlib
 import hmac
 import json
 import os
+import time
 
 from nnapp import charts
 from nnapp.process import pid_alive
@@ -25,7 +31,9 @@ from nnapp.store import Store
 PATH = "/_nnapp/live"  # under server.baseUrlPath, as the page's relative fetch finds it (route_path)
 MOUNTED_ENV = "NNAPP_LIVE_ROUTE"  # set by serve.py in the server's process: the route is there
 POINTS = 300  # per-step points in a live curve
-SOON = 1.5  # seconds of ETA under which the page polls 4x as often: the result shows when it is stored
+SOON = 1.5  # seconds of ETA under which the page's polls are held for the run's next stage (payload_after)
+HOLD = 0.5  # seconds a held poll waits at most: the bar still moves twice a second meanwhile
+CHECK = 0.02  # seconds between a held poll's looks at the store's files
 
 
 def route_path() -> str:
@@ -75,7 +83,13 @@ def bar(run: Run) -> dict:
     done, text = progress_text(run)
     eta = (run.progress or {}).get("eta")
     soon = not run.progress or (eta is not None and eta < SOON)
-    return {"status": run.status, "done": done, "text": text, "soon": soon}
+    return {"status": run.status, "done": done, "text": text, "soon": soon, "sig": stage(run)}
+
+
+def stage(run: Run) -> str:
+    """The run's stage as a held poll watches it: its status, phase and whether it has made a step."""
+    p = run.progress or {}
+    return f"{run.status}:{p.get('phase', '')}:{int(bool(p.get('step')))}"
 
 
 def curves(store: Store, run: Run | None, points: int) -> tuple[dict, float, str | None]:
@@ -102,11 +116,35 @@ def payload(store: Store, key: str) -> dict:
     return {"active": run.is_active(), **bar(run), "data": {**series, "x_max": x_max, "note": note}}
 
 
+def payload_after(store: Store, key: str, since: str, hold: float) -> dict:
+    """payload(), once the run's stage differs from `since` or `hold` seconds have passed."""
+    body, deadline = payload(store, key), time.monotonic() + hold
+    stamp = _stamp(store)
+    while body.get("sig") == since and time.monotonic() < deadline:
+        time.sleep(CHECK)
+        if (now := _stamp(store)) != stamp:
+            stamp, body = now, payload(store, key)
+    return body
+
+
+def _stamp(store: Store) -> tuple:
+    """What changes when the store is written: its database's files' sizes and times (WAL mode writes the -wal file)."""
+    out = []
+    for suffix in ("", "-wal"):
+        try:
+            st = os.stat(f"{store.database.path}{suffix}")
+            out.append((st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
 _stores: dict[str, Store] = {}
 
 
 def endpoint(request):
-    """GET PATH?run=KEY&token=T: payload() as JSON, or 403 for a wrong token and 400 without a key."""
+    """GET PATH?run=KEY&token=T[&since=SIG&wait=1]: payload() as JSON (held for a change of stage with `wait`:
+    payload_after), or 403 for a wrong token and 400 without a key. Starlette runs it in its thread pool."""
     from starlette.responses import Response
 
     from nnapp.store import default_home
@@ -119,7 +157,9 @@ def endpoint(request):
     home = str(default_home().resolve())
     try:
         store = _stores.get(home) or _stores.setdefault(home, Store(home))
-        body = json.dumps(payload(store, key), allow_nan=False)
+        since = request.query_params.get("since", "")[:100]
+        hold = HOLD if request.query_params.get("wait") and since else 0.0
+        body = json.dumps(payload_after(store, key, since, hold), allow_nan=False)
     except Exception as err:  # a damaged or read-only store: the page reruns and says what it is
         body = json.dumps({"active": False, "error": type(err).__name__})
     return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})

@@ -301,6 +301,8 @@ def test_a_training_run_is_watched_without_rerunning_the_page(server, page):
     assert len(training[-1][1]["data"]["step_x"]) > len(training[0][1]["data"]["step_x"])  # and the curves grew
     ended = next(t for t, b in bodies if not b["active"])  # the poll that found the end
     assert not [t for t in frames if training[1][0] < t < ended]  # no rerun drawn while it trained
+    found = next(r for t, r in polls if t == ended)
+    assert "since=running" in found.url and "wait=1" in found.url  # a poll held for the end, near the ETA
     assert page.locator(".live-bar").count() == 0 or not page.locator(".live-bar").first.is_visible()
     assert page.locator("[data-testid=stProgress]").filter(has_text="done at epoch 2/2").count() == 1
 

@@ -4,6 +4,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -97,3 +99,41 @@ def test_a_new_password_makes_new_tokens(monkeypatch):
     before = live.token("k")
     monkeypatch.setenv("NNAPP_PASSWORD", "another long passphrase")
     assert live.token("k") != before
+
+
+def test_a_held_poll_answers_when_the_run_moves_on_and_not_before(store, tiny, monkeypatch):
+    """Near a run's start or end the page asks with since=its stage and wait=1: the answer comes when the
+    stage changes (the first step, the end), or after live.HOLD with the same stage; without wait at once."""
+    monkeypatch.setattr(live, "HOLD", 0.4)
+    key = store.claim(tiny).key
+    store.set_status(key, "running", progress=None)
+    token = live.token(key)
+    first = get(run=key, token=token)[1]
+    assert first["soon"] and first["sig"] == "running::0"
+    started = time.monotonic()
+    assert get(run=key, token=token, since=first["sig"], wait=1)[1]["sig"] == first["sig"]  # nothing new
+    assert time.monotonic() - started >= 0.4
+    started = time.monotonic()
+    get(run=key, token=token, since="running::1")  # no wait asked for: at once, though nothing changed
+    assert time.monotonic() - started < 0.4
+
+    monkeypatch.setattr(live, "HOLD", 30.0)
+    progress = {**STEP, "step": 49, "total_steps": 50, "eta": 0.2}
+
+    def trainer():
+        time.sleep(0.3)
+        store.set_progress(key, {**progress, "step": 48}, steps(48), None)  # a new step, the same stage
+        time.sleep(0.3)
+        store.set_status(key, "done", message="")
+
+    store.set_progress(key, progress, steps(47), None)
+    held = get(run=key, token=token)[1]
+    assert held["sig"] == "running:training:1" and held["soon"]
+    thread = threading.Thread(target=trainer)
+    started = time.monotonic()
+    thread.start()
+    body = get(run=key, token=token, since=held["sig"], wait=1)[1]
+    took = time.monotonic() - started
+    thread.join()
+    assert body["status"] == "done" and not body["active"] and 0.5 < took < 20
+    assert get(run=key, token=token, since="gone", wait=1)[1]["status"] == "done"  # a stage it no longer has: at once

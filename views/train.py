@@ -318,11 +318,16 @@ def live_curves(run: Run | None, points: int, poll: bool = False) -> None:
 def live_view(key: str, points: int) -> None:
     """A run's status and curves, from one read of its record. While it is active the fragment reruns
     every STATUS_EVERY seconds, or, polling (polls()), only when the component says its status changed."""
-    store = ui.store()
+    state, store = st.session_state, ui.store()
     run = store.get(key) or store.get(base_key(key))  # a retrain that succeeded has become its run
     poll = polls(run)
-    if poll != st.session_state.get("live_poll", poll):  # queued -> training, or the end: the fragment's pace changes
-        st.rerun()
+    if poll != state.get("live_poll", poll):  # queued -> training, or the end: the fragment's pace changes
+        if not (state.get("live_poll") and not ui.jobs().is_active(key) and not (run and run.is_active())):
+            st.rerun()
+        # A polled run has ended: this fragment has no refreshes to stop, so it draws the result itself, at
+        # once, instead of asking for a rerun of the whole page first.
+        state["live_poll"] = poll
+        state["live_active"], points = None, CHART_STEPS
     live_status(key, run, poll)
     live_curves(run, points, poll)
 
