@@ -117,14 +117,21 @@ def payload(store: Store, key: str) -> dict:
 
 
 def payload_after(store: Store, key: str, since: str, hold: float) -> dict:
-    """payload(), once the run's stage differs from `since` or `hold` seconds have passed."""
-    body, deadline = payload(store, key), time.monotonic() + hold
-    stamp = _stamp(store)
-    while body.get("sig") == since and time.monotonic() < deadline:
+    """payload(), once the run's stage differs from `since` or `hold` seconds have passed. Meanwhile only the
+    run's record is read, and only when the store's files have changed."""
+    deadline, stamp = time.monotonic() + hold, _stamp(store)  # stamped first: a write during payload() is seen
+    body = payload(store, key)
+    if body.get("sig") != since or hold <= 0:
+        return body
+    while time.monotonic() < deadline:
         time.sleep(CHECK)
-        if (now := _stamp(store)) != stamp:
-            stamp, body = now, payload(store, key)
-    return body
+        if (now := _stamp(store)) == stamp:
+            continue
+        stamp = now
+        run = store.get(key) or store.get(base_key(key))
+        if run is None or run.config is None or stage(run) != since:
+            break
+    return payload(store, key)  # the stage it moved on to, or, held to the end, the bar as it is now
 
 
 def _stamp(store: Store) -> tuple:

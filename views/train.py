@@ -322,7 +322,7 @@ def live_view(key: str, points: int) -> None:
     run = store.get(key) or store.get(base_key(key))  # a retrain that succeeded has become its run
     poll = polls(run)
     if poll != state.get("live_poll", poll):  # queued -> training, or the end: the fragment's pace changes
-        if not (state.get("live_poll") and not ui.jobs().is_active(key) and not (run and run.is_active())):
+        if not (state.get("live_poll") and not (run and run.is_active())):  # by the record: the job may linger 0.1 s
             st.rerun()
         # A polled run has ended: this fragment has no refreshes to stop, so it draws the result itself, at
         # once, instead of asking for a rerun of the whole page first.
