@@ -104,9 +104,14 @@ def curves(store: Store, run: Run | None, points: int) -> tuple[dict, float, str
     return series, x_max, None
 
 
+def record(store: Store, key: str) -> Run | None:
+    """Run `key`'s record; a retrain that succeeded has become its run."""
+    return store.get(key) or store.get(base_key(key))
+
+
 def payload(store: Store, key: str) -> dict:
     """What the route answers for run `key`: whether it still trains, its bar, and its curves."""
-    run = store.get(key) or store.get(base_key(key))  # a retrain that succeeded has become its run
+    run = record(store, key)
     if run is not None and run.status == "running" and not pid_alive(run.pid):  # its process died unseen
         store.mark_interrupted()
         run = store.get(run.key)
@@ -128,7 +133,7 @@ def payload_after(store: Store, key: str, since: str, hold: float) -> dict:
         if (now := _stamp(store)) == stamp:
             continue
         stamp = now
-        run = store.get(key) or store.get(base_key(key))
+        run = record(store, key)
         if run is None or run.config is None or stage(run) != since:
             break
     return payload(store, key)  # the stage it moved on to, or, held to the end, the bar as it is now

@@ -14,7 +14,7 @@ from nnapp.errors import StoreError
 from nnapp.limits import estimate, size_text
 from nnapp.presets import DEFAULT_PRESET, PRESETS
 from nnapp.process import pid_alive
-from nnapp.records import Run, base_key
+from nnapp.records import Run
 from nnapp.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES
 from nnapp.runs import wait_for_run
 from panels import live
@@ -318,11 +318,11 @@ def live_curves(run: Run | None, points: int, poll: bool = False) -> None:
 def live_view(key: str, points: int) -> None:
     """A run's status and curves, from one read of its record. While it is active the fragment reruns
     every STATUS_EVERY seconds, or, polling (polls()), only when the component says its status changed."""
-    state, store = st.session_state, ui.store()
-    run = store.get(key) or store.get(base_key(key))  # a retrain that succeeded has become its run
+    state, run = st.session_state, live.record(ui.store(), key)
     poll = polls(run)
     if poll != state.get("live_poll", poll):  # queued -> training, or the end: the fragment's pace changes
-        if not (state.get("live_poll") and not (run and run.is_active())):  # by the record: the job may linger 0.1 s
+        polled_end = state.get("live_poll") and not (run and run.is_active())  # by the record: the job lingers 0.1 s
+        if not polled_end:
             st.rerun()
         # A polled run has ended: this fragment has no refreshes to stop, so it draws the result itself, at
         # once, instead of asking for a rerun of the whole page first.
@@ -390,7 +390,7 @@ def main() -> None:
         st.success("Loaded from cache: this configuration was trained before, so nothing was trained again.")
     elif launched == "attached":
         st.info("This configuration is already training: showing its progress.")
-    run = ui.store().get(key) or ui.store().get(base_key(key))  # as live_view reads it
+    run = live.record(ui.store(), key)  # as live_view reads it
     active = ui.jobs().is_active(key) or (run is not None and run.is_active())
     if active:
         state["live_active"] = key
