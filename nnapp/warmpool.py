@@ -56,6 +56,7 @@ class WarmPool:
                 kept.append(p)
             else:
                 p.kill()
+                close_word(p)
                 self._started_with.pop(p.pid, None)
         self._spares = kept
 
@@ -68,13 +69,27 @@ class WarmPool:
         with self._lock:
             for p in self._spares:
                 p.kill()
+                close_word(p)
             self._spares, self._started_with = [], {}
 
 
 def _start_process() -> subprocess.Popen:
-    """`python -m nnapp.jobs`: a fresh interpreter (not a fork of the web server) that warms up, then waits."""
+    """`python -m nnapp.jobs`: a fresh interpreter (not a fork of the web server) that warms up, then waits.
+
+    Its stdout is the pipe it says ENDED on once its job's work is over (nnapp.jobs.main: what the job
+    prints goes to stderr), so its job manager waits on that pipe instead of reading the store ten times a
+    second: CPU a training beside it needs."""
     cmd = [sys.executable, "-m", "nnapp.jobs"]
-    return subprocess.Popen(cmd, stdin=subprocess.PIPE, cwd=PACKAGE_ROOT, text=True)
+    return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=PACKAGE_ROOT, text=True)
+
+
+ENDED = "ended\n"  # what a job process writes on its stdout when its job is over (its check may follow)
+
+
+def close_word(process: subprocess.Popen) -> None:
+    """Close this side of the process's ENDED pipe (a process that is done with, or never used)."""
+    if process.stdout is not None:
+        process.stdout.close()
 
 
 _pool: WarmPool | None = None

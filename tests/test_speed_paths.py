@@ -83,6 +83,28 @@ def test_the_queue_moves_on_while_a_finished_job_makes_its_check(store, tiny):
         jobs.shutdown()
 
 
+def test_a_worker_hears_its_job_end_without_reading_the_store_meanwhile(store, tiny, monkeypatch):
+    """The job's process says ENDED on its stdout: its worker moves on at once, and while the job trains it
+    reads the job's record once a WORD_WAIT_S, not ten times a second."""
+    import nnapp.jobs as jobs_module
+
+    monkeypatch.setattr(jobs_module, "WORD_WAIT_S", 30.0)  # only the word (or the process's exit) can wake it in time
+    jobs = JobManager(store, threads=1)
+    reads = []
+    ended = jobs._ended
+    monkeypatch.setattr(jobs, "_ended", lambda job: reads.append(time.monotonic()) or ended(job))
+    try:
+        sub = jobs.submit(tiny.replace(seed=12))
+        assert jobs.wait(sub.key, timeout=180)
+        done = time.monotonic()
+        run = store.get(sub.key)
+        assert run.status == "done"
+        assert done - reads[-1] < 1.0 and len(reads) <= 3  # one look before the job's process was waited on, one after its word
+        assert any(p.poll() is None for p in jobs._finishing)  # it moved on while the process still makes its check
+    finally:
+        jobs.shutdown()
+
+
 class Machine:
     """CPU samples as the governor reads them: `others` CPUs busy besides this process's 1.5."""
 

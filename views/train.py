@@ -321,7 +321,7 @@ def live_view(key: str, points: int) -> None:
     state, run = st.session_state, live.record(ui.store(), key)
     poll = polls(run)
     if poll != state.get("live_poll", poll):  # queued -> training, or the end: the fragment's pace changes
-        polled_end = state.get("live_poll") and not (run and run.is_active())  # by the record: the job lingers 0.1 s
+        polled_end = state.get("live_poll") and not (run and run.is_active())  # by the record: the manager hears later
         if not polled_end:
             st.rerun()
         # A polled run has ended: this fragment has no refreshes to stop, so it draws the result itself, at
