@@ -76,7 +76,7 @@ class WarmPool:
 def _start_process() -> subprocess.Popen:
     """`python -m nnapp.jobs`: a fresh interpreter (not a fork of the web server) that warms up, then waits.
 
-    Its stdout is the pipe it says ENDED on once its job's work is over (nnapp.jobs.main: what the job
+    Its stdout is the pipe it says ENDED on once its job's work is over (nnapp.jobprocess.main: what the job
     prints goes to stderr), so its job manager waits on that pipe instead of reading the store ten times a
     second: CPU a training beside it needs."""
     cmd = [sys.executable, "-m", "nnapp.jobs"]
