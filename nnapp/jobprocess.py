@@ -21,7 +21,7 @@ def main() -> int:
 
     Its stdout is its job manager's ENDED pipe (warmpool): what it prints goes to stderr instead."""
     word = os.fdopen(os.dup(1), "w")  # closed when the process exits, if not before: its manager sees either
-    os.dup2(2, 1)
+    _stdout_to_stderr()
     from nnapp import runs  # noqa: F401  (torch and the training code, imported before the job arrives)
     from nnapp.data import load
     from nnapp.device import set_threads, training_threads
@@ -48,6 +48,18 @@ def main() -> int:
         _lower_priority()  # the run is usable now; the next job's training comes first
         make_check(store, base_key(request["key"]))
     return 0
+
+
+def _stdout_to_stderr() -> None:
+    """Whatever the job prints goes where its stderr goes (nowhere, where that was closed), a line at a time."""
+    try:
+        os.dup2(2, 1)
+    except OSError:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.close(null)
+    with contextlib.suppress(AttributeError, ValueError):
+        sys.stdout.reconfigure(line_buffering=True)
 
 
 def _wait_for_request() -> str:

@@ -62,7 +62,9 @@ ONEDNN_LAYERS = {
 
 
 def _padding(conv: nn.Conv2d) -> tuple[int, ...]:
-    return tuple(k // 2 for k in conv.kernel_size) if conv.padding == "same" else conv.padding  # "same": odd kernels
+    if conv.padding != "same":
+        return conv.padding
+    return tuple(d * (k - 1) // 2 for k, d in zip(conv.kernel_size, conv.dilation, strict=True))  # "same": odd kernels
 
 
 def onednn_span(model: nn.Module) -> tuple[int, int] | None:
@@ -77,15 +79,21 @@ def onednn_span(model: nn.Module) -> tuple[int, int] | None:
     end = start
     while end < len(layers) and _runs_on_onednn(layers[end]):
         end += 1
-    return start, end
+    return (start, end) if end > start else None
 
 
 def _runs_on_onednn(layer: nn.Module) -> bool:
+    """Whether ONEDNN_LAYERS runs this layer as torch would; anything unusual stays on torch's own kernels."""
     if type(layer) not in ONEDNN_LAYERS:
         return False
     if isinstance(layer, nn.Conv2d):
-        return layer.padding_mode == "zeros" and (layer.padding != "same" or all(k % 2 for k in layer.kernel_size))
-    return not isinstance(layer, nn.BatchNorm2d) or layer.running_mean is not None
+        same_odd = layer.padding == "same" and all(k % 2 for k in layer.kernel_size)
+        return layer.padding_mode == "zeros" and (same_odd or not isinstance(layer.padding, str))
+    if isinstance(layer, nn.BatchNorm2d):
+        return layer.running_mean is not None and layer.affine
+    if isinstance(layer, nn.MaxPool2d):
+        return layer.dilation in (1, (1, 1)) and not layer.return_indices
+    return not isinstance(layer, nn.GELU) or layer.approximate == "none"
 
 
 def onednn_forward(model: nn.Sequential, span: tuple[int, int], x: torch.Tensor) -> torch.Tensor:

@@ -65,13 +65,15 @@ def test_the_queue_moves_on_while_a_finished_job_makes_its_check(store, tiny):
         assert jobs.wait(sub.key, timeout=180)
         assert store.get(sub.key).status == "done" and ood.load_stats(store, sub.key) is None
         task_weights = store.get(sub.key).weights_sha256
+        # made as the run's "not_a_digit" task, which a page asking meanwhile attaches to instead of making it again;
+        # its statistics are written just before the task is marked done, so the wait is on the task
         deadline = time.monotonic() + 180
-        while ood.load_stats(store, sub.key) is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert ood.load_stats(store, sub.key) is not None
-        # made as the run's "not_a_digit" task, which a page asking meanwhile attaches to instead of making it again
         task = store.task(ood.task_key(store.get(sub.key)))
-        assert task.status == "done"
+        while (task is None or task.status != "done") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            task = store.task(ood.task_key(store.get(sub.key)))
+        assert task is not None and task.status == "done"
+        assert ood.load_stats(store, sub.key) is not None
         # A retrain whose weights come out the same to the bit (one thread: the same sums) keeps that check:
         # its job's process does not make it again beside whatever runs next.
         retrain = jobs.submit(tiny.replace(seed=11), force=True)
