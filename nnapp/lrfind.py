@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from nnapp.config import RunConfig
-from nnapp.data import Split, augment
+from nnapp.data import Split
 from nnapp.device import autocast, pick_device
 from nnapp.registry import LOSSES
 from nnapp.train import Loop, setup
@@ -76,11 +76,10 @@ def range_test(loop: Loop, start=START, end=END, steps=STEPS, on_step: StepFn | 
             lr = group["lr"] = start * (end / start) ** (i / max(steps - 1, 1))
             at = (i * config.batch_size) % max(len(order) - config.batch_size + 1, 1)
             idx = order[at : at + config.batch_size]
-            x = loop.train_x.index_select(0, idx)
-            x = augment(x, loop.gen) if config.augment else x
+            x, y = loop.batch(idx)
             with autocast(loop.device, loop.bf16):
-                logits = model(x.contiguous(memory_format=torch.channels_last) if loop.channels_last else x)
-            loss = loss_fn(logits.float(), loop.train_y.index_select(0, idx), config.label_smoothing)
+                logits = model(x)
+            loss = loss_fn(logits.float(), y, config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

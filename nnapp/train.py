@@ -2,8 +2,8 @@
 
     setup -> for each epoch: train_epoch -> validate -> callbacks (early stopping, ...) -> test_report
 
-Data lives on the device as one float tensor and batches are slices of a shuffled index: no DataLoader,
-no per-sample Python. Progress leaves through a callback; extensions (early stopping, and whatever needs
+Data lives on the device as one uint8 tensor and each batch is gathered from a shuffled index and turned
+into float pixels: no DataLoader, no per-sample Python. Progress leaves through a callback; extensions (early stopping, and whatever needs
 the model at an epoch's end) are Callback objects, so the loop itself stays as it is.
 """
 
@@ -43,7 +43,7 @@ class Loop:
     schedule: Schedule | None
     bf16: bool
     channels_last: bool
-    train_x: torch.Tensor  # all training images as float pixels on the device: batches are slices of it
+    train_x: torch.Tensor  # all training images as uint8 on the device: each batch is gathered, then made float (batch())
     train_y: torch.Tensor
     gen: torch.Generator  # batch order and augmentation, from the seed
     steps_per_epoch: int
@@ -58,6 +58,19 @@ class Loop:
     @property
     def total_steps(self) -> int:
         return self.steps_per_epoch * self.config.epochs
+
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training images at `idx` as float pixels (augmented where the config says) and their labels.
+
+        Gathering uint8 rows and converting them is as fast per step as gathering them from a float copy
+        of the whole set (33 against 40 us for 128 images), and the launch no longer waits for that copy:
+        54,000 images made float took 50 ms and 170 MB."""
+        xb = to_pixels(self.train_x.index_select(0, idx), self.device)  # index_select: 3x faster than x[idx]
+        if self.config.augment:
+            xb = augment(xb, self.gen)
+        if self.channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        return xb, self.train_y.index_select(0, idx)
 
     def report(self, epoch: int, rate: float = 0.0, phase: str = "training", steps=(), epoch_row=None) -> None:
         if self.on_progress:
@@ -121,9 +134,6 @@ def setup(config: RunConfig, data: Split, device: torch.device, init_state: dict
         model.load_state_dict(init_state)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    train_x = to_pixels(data.train_x, device)  # converted once: batches are slices of resident tensors
-    if channels_last:
-        train_x = train_x.contiguous(memory_format=torch.channels_last)
     return Loop(
         config=config,
         data=data,
@@ -133,7 +143,7 @@ def setup(config: RunConfig, data: Split, device: torch.device, init_state: dict
         schedule=make_schedule(config, steps_per_epoch),
         bf16=use_bf16(config, device),
         channels_last=channels_last,
-        train_x=train_x,
+        train_x=data.train_x.to(device),
         train_y=data.train_y.to(device),
         gen=torch.Generator().manual_seed(config.seed),
         steps_per_epoch=steps_per_epoch,
@@ -154,12 +164,7 @@ def train_epoch(loop: Loop, epoch: int, should_stop: Callable[[], bool] | None) 
     for b in range(loop.steps_per_epoch):
         if should_stop and should_stop():
             return Outcome("cancelled", f"cancelled at step {loop.step}")
-        idx = perm[b * bs : (b + 1) * bs]
-        xb, yb = loop.train_x.index_select(0, idx), loop.train_y.index_select(0, idx)  # 3x faster than x[idx]
-        if config.augment:
-            xb = augment(xb, loop.gen)
-        if loop.channels_last:
-            xb = xb.contiguous(memory_format=torch.channels_last)
+        xb, yb = loop.batch(perm[b * bs : (b + 1) * bs])
         if loop.schedule is not None:
             loop.lr, momentum = loop.schedule(loop.step)
             group["lr"] = loop.lr
