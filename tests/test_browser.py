@@ -225,6 +225,16 @@ COUNT_COLOUR = """(canvas, [r, g, b]) => {
 TRAIN_BLUE, VAL_ORANGE = (31, 119, 180), (255, 127, 14)
 
 
+# The Configure expander's height at each animation frame from now on, in window.__fold; returns it now.
+WATCH_FOLD = """() => {
+    const details = () => document.querySelector(".st-key-configure details");
+    window.__fold = [];
+    const look = () => { const d = details(); if (d) window.__fold.push(d.getBoundingClientRect().height); requestAnimationFrame(look); };
+    requestAnimationFrame(look);
+    return details().getBoundingClientRect().height;
+}"""
+
+
 def fill_train_form(page, images: str, epochs: str):
     """The seed-mlp preset with `images` training images and `epochs`, Retrain ticked: its checkbox."""
     # Folded when the page attached to a run still active. Decided by the expander's own state: the form's
@@ -264,10 +274,15 @@ def test_the_train_page_draws_a_launched_runs_curves(server, page):
     blue_before, orange_before = (canvas.evaluate(COUNT_COLOUR, c) for c in (TRAIN_BLUE, VAL_ORANGE))
     assert 0 < blue_before < 200 and 0 < orange_before < 200  # the legend's lines alone
     retrain = fill_train_form(page, "3000", "2")
+    open_height = page.evaluate(WATCH_FOLD)
     page.get_by_role("button", name="Launch").click()
     page.get_by_text("Test accuracy").first.wait_for(timeout=120_000)
     settle(page)
     no_exception(page)
+    heights = page.evaluate("() => window.__fold")
+    folded = heights[-1]
+    assert folded < 100 < open_height  # the launch folded the form...
+    assert not [h for h in heights if folded + 5 < h < open_height - 5]  # ...at once, not over animated frames
     assert canvas.count() == 1  # redrawn in place, not stacked
     steps, epochs = map(int, canvas.get_attribute("data-points").strip("[]").split(","))
     per_epoch = PRESETS["seed-mlp"].replace(train_subset=3000).steps_per_epoch()
@@ -282,6 +297,11 @@ def test_the_train_page_draws_a_launched_runs_curves(server, page):
     assert page.get_by_role("spinbutton", name="Training images (0 = all)", exact=True).input_value() == "3000"
     assert page.get_by_role("spinbutton", name="Epochs", exact=True).input_value() == "2"
     assert retrain.is_checked()
+    open_height = page.evaluate(WATCH_FOLD)
+    page.get_by_text("Configure", exact=True).first.click()  # a fold the user asks for keeps its animation
+    page.wait_for_timeout(1000)
+    heights = page.evaluate("() => window.__fold")
+    assert len([h for h in heights if heights[-1] + 5 < h < open_height - 5]) >= 3
 
 
 def test_a_training_run_is_watched_without_rerunning_the_page(server, page):
