@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
+import socket
 import time
 from dataclasses import dataclass
 
@@ -114,6 +116,27 @@ def configure_process() -> None:
     multi-threaded torch op starts a new OpenMP team: about 40 ms, every time. One thread is also the
     fastest for one digit."""
     set_threads(1)
+    no_delay_sockets()  # `streamlit run app.py`: serve.py did it before the first connection
+
+
+def no_delay_sockets() -> int:
+    """Set TCP_NODELAY on this process's TCP sockets, listening and connected; the connections a listening one
+    accepts later inherit it (Linux). Returns how many. Streamlit binds its socket itself, with no protocol
+    number, and asyncio sets TCP_NODELAY only on sockets that say TCP: every answer on a kept-alive
+    connection after the first then waited about 40 ms for the browser's delayed ACK between its headers
+    and its body (Nagle's algorithm), each live poll's included. Nothing to do where there is no /proc."""
+    done = 0
+    with contextlib.suppress(OSError):
+        for fd in map(int, os.listdir("/proc/self/fd")):
+            with contextlib.suppress(OSError):
+                sock = socket.socket(fileno=fd)
+                try:
+                    if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM:
+                        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                        done += 1
+                finally:
+                    sock.detach()  # the descriptor stays open: it is the server's
+    return done
 
 
 @st.cache_resource
