@@ -64,14 +64,14 @@ def mouse_up_to_prediction(url: str, drawings: int = 8) -> list[float]:
             for (x0, y0), (x1, y1) in itertools.pairwise(stroke):
                 for t in (0.5, 1.0):
                     page.mouse.move(box["x"] + x0 + (x1 - x0) * t, box["y"] + y0 + (y1 - y0) * t)
-            page.evaluate(
-                "() => { window.__shown = null; new MutationObserver((_, obs) => {"
-                " if (document.querySelector('[data-testid=predicted-digit]')) { window.__shown = performance.now(); obs.disconnect(); }"
-                " }).observe(document.body, {childList: true, subtree: true, characterData: true, attributes: true}); }"
+            page.evaluate(  # awaited as a promise: wait_for_function would poll on every animation frame meanwhile
+                "() => { window.__shown = new Promise((resolve, reject) => { new MutationObserver((_, obs) => {"
+                " if (document.querySelector('[data-testid=predicted-digit]')) { resolve(performance.now()); obs.disconnect(); }"
+                " }).observe(document.body, {childList: true, subtree: true, characterData: true, attributes: true});"
+                " setTimeout(() => reject(new Error('no prediction within 60 s')), 60000); }); }"
             )
             start = page.evaluate("() => performance.now()")
             page.mouse.up()
-            page.wait_for_function("() => window.__shown !== null", timeout=60_000)
             times.append((page.evaluate("() => window.__shown") - start) / 1000)
             settle(page)
             old = canvas.element_handle()
@@ -86,9 +86,15 @@ def mouse_up_to_prediction(url: str, drawings: int = 8) -> list[float]:
 # Streamlit's bar, or in the curves component's, which lives in a shadow root) and the result are in the
 # page. Playwright's own waits look again only every 0.5 s after their first 0.3 s, which overstated both
 # by up to that much. Checked by a timer every 16 ms until the first progress (a timer, not
-# requestAnimationFrame, which would make the browser draw frames), then on each change of the page.
+# requestAnimationFrame, which would make the browser draw frames), then on each change of the page. The
+# benchmark awaits window.__launchDone: Playwright's wait_for_function would call into the page every 0.5 s.
 WATCH_LAUNCH = """() => {
   const ev = window.__launch = {};
+  let ended;
+  window.__launchDone = new Promise((resolve, reject) => {  // awaited without polling the page
+    ended = resolve;
+    setTimeout(() => reject(new Error("no result within 600 s of the launch")), 600000);
+  });
   const now = () => performance.now();
   document.addEventListener("click", () => { if (!("click" in ev)) ev.click = now(); }, true);
   const step = /step [1-9]/;
@@ -105,11 +111,11 @@ WATCH_LAUNCH = """() => {
   const timer = setInterval(() => {
     if (!("click" in ev)) return;
     if (!("first" in ev) && progress()) ev.first = now();
-    if (!("done" in ev) && result()) ev.done = now();
+    if (!("done" in ev) && result()) { ev.done = now(); ended(); }
     if ("first" in ev) clearInterval(timer);
   }, 16);
   new MutationObserver((_, obs) => {
-    if ("first" in ev && !("done" in ev) && result()) { ev.done = now(); obs.disconnect(); }
+    if ("first" in ev && !("done" in ev) && result()) { ev.done = now(); ended(); obs.disconnect(); }
   }).observe(document.body, { childList: true, subtree: true, characterData: true });
 }"""
 
@@ -130,7 +136,7 @@ def click_to_result(url: str, preset: str = "fast") -> dict:
         page.evaluate(WATCH_LAUNCH)
         cpu = {who: cpu_seconds(who) for who in WATCHERS}
         page.get_by_role("button", name="Launch").click()
-        page.wait_for_function("() => 'done' in window.__launch", timeout=600_000, polling=500)
+        page.evaluate("() => window.__launchDone")  # not wait_for_function: its polls would load the page meanwhile
         used = {who: cpu_seconds(who) - cpu[who] for who in WATCHERS}  # before the browser closes
         ev = page.evaluate("() => window.__launch")
     return {"first_progress": (ev["first"] - ev["click"]) / 1000, "done": (ev["done"] - ev["click"]) / 1000, **used}
@@ -208,14 +214,19 @@ def bench_app(table, repeats: int = 3) -> None:
     key = train_or_load(PRESETS["fast"], Store(home)).key
     cli_home = tempfile.mkdtemp(prefix="nnapp-app-timing-cli-")
     rows = []
+    cmd = [sys.executable, "-m", "nnapp", "train", "--preset", "fast", "--force", "--quiet"]
+
+    def cli_turn() -> float:
+        subprocess.run(cmd, cwd=ROOT, env={**os.environ, "NNAPP_HOME": cli_home}, capture_output=True, check=True)
+        return Store(cli_home).get(key).train_seconds
+
     with serve(home) as url:
-        for _ in range(repeats):  # interleaved with the CLI's training of the same config
+        for i in range(repeats):  # interleaved with the CLI's training of the same config, in turn first and second
+            cli_train = cli_turn() if i % 2 else None  # (so neither side is always the one after the other)
             app = click_to_result(url)
             app_train = Store(home).get(key).train_seconds
             check = check_ready(Store(home), key)  # the job's background work, before the CLI's turn
-            cmd = [sys.executable, "-m", "nnapp", "train", "--preset", "fast", "--force", "--quiet"]
-            subprocess.run(cmd, cwd=ROOT, env={**os.environ, "NNAPP_HOME": cli_home}, capture_output=True, check=True)
-            cli_train = Store(cli_home).get(key).train_seconds
+            cli_train = cli_train or cli_turn()
             rows.append(
                 [app["first_progress"], app["done"], app_train, cli_train, app_train / cli_train, app["done"] - cli_train]
             )
@@ -225,7 +236,7 @@ def bench_app(table, repeats: int = 3) -> None:
             busy = mouse_up_to_prediction(url)
     table(
         f"7. Launch in the app (fast preset, retrain; headless Chromium on the same machine), {len(rows)} launches "
-        "interleaved with the CLI's: seconds, and the medians",
+        "interleaved with the CLI's (the CLI second, then first, in turn): seconds, and the medians",
         [
             "click → first progress",
             "click → result",
