@@ -221,12 +221,15 @@ def bench_app(table, repeats: int = 3) -> None:
         return Store(cli_home).get(key).train_seconds
 
     with serve(home) as url:
-        for i in range(repeats):  # interleaved with the CLI's training of the same config, in turn first and second
-            cli_train = cli_turn() if i % 2 else None  # (so neither side is always the one after the other)
+        # Each launch sits between two CLI trainings and is compared with their mean: one training here can take
+        # 10-20% longer than the one before it, and a drift over the minute moves both neighbours alike.
+        before = cli_turn()
+        for _ in range(repeats):
             app = click_to_result(url)
             app_train = Store(home).get(key).train_seconds
             check = check_ready(Store(home), key)  # the job's background work, before the CLI's turn
-            cli_train = cli_train or cli_turn()
+            after = cli_turn()
+            cli_train, before = (before + after) / 2, after
             rows.append(
                 [app["first_progress"], app["done"], app_train, cli_train, app_train / cli_train, app["done"] - cli_train]
             )
@@ -236,15 +239,15 @@ def bench_app(table, repeats: int = 3) -> None:
             busy = mouse_up_to_prediction(url)
     table(
         f"7. Launch in the app (fast preset, retrain; headless Chromium on the same machine), {len(rows)} launches "
-        "interleaved with the CLI's (the CLI second, then first, in turn): seconds, and the medians",
+        "each between two CLI trainings: seconds, and the medians",
         [
             "click → first progress",
             "click → result",
             "training in the app",
-            "training from the CLI",
+            "training from the CLI (mean of the runs before and after)",
             "app / CLI",
             "click → result − CLI training",
-            "app − CLI in the CLI's first second",
+            "app − CLI in the CLI's first second (the CLI run after)",
             "app / CLI after it",
             "browser CPU-s, click → result",
             "server CPU-s, click → result",
