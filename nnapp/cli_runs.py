@@ -12,7 +12,7 @@ from nnapp.cli_common import CLIError, config_arguments, find, load_config, prin
 from nnapp.comparable import epoch_line
 from nnapp.config import choices_help
 from nnapp.files import os_error_text
-from nnapp.process import note_machine
+from nnapp.process import keep_freed_memory, note_machine
 from nnapp.records import Claim
 from nnapp.store import Store
 
@@ -64,6 +64,7 @@ class ProgressBar:
 
 def cmd_train(args: argparse.Namespace, store: Store) -> int:
     note_machine()  # the thread governor's first look covers torch's import: a busy neighbour is seen at once
+    keep_freed_memory()
     # torch is imported here, not at the top: list, show and --help start without it
     from nnapp.device import device_label, set_threads, training_threads
     from nnapp.runs import train_or_load

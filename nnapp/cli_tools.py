@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from nnapp.cli_common import CLIError, config_arguments, find, load_config
+from nnapp.process import keep_freed_memory
 from nnapp.store import Store
 
 
@@ -75,6 +76,7 @@ def cmd_lr_find(args: argparse.Namespace, store: Store) -> int:
         raise CLIError("--start must be above 0 and below --end, and --end at most 1000")
     if not 10 <= args.steps <= 10_000:
         raise CLIError("--steps must be between 10 and 10000")
+    keep_freed_memory()
     from nnapp.device import set_threads, training_threads
     from nnapp.lrfind import lr_find_payload, text_plot  # torch: only this command needs it
     from nnapp.tasks import run_or_follow

@@ -10,7 +10,7 @@ import select
 import sys
 from pathlib import Path
 
-from nnapp.process import note_machine
+from nnapp.process import keep_freed_memory, note_machine
 from nnapp.records import base_key
 from nnapp.store import Store
 from nnapp.warmpool import ENDED
@@ -22,6 +22,7 @@ def main() -> int:
     Its stdout is its job manager's ENDED pipe (warmpool): what it prints goes to stderr instead."""
     word = os.fdopen(os.dup(1), "w")  # closed when the process exits, if not before: its manager sees either
     _stdout_to_stderr()
+    keep_freed_memory()
     from nnapp import runs  # noqa: F401  (torch and the training code, imported before the job arrives)
     from nnapp.data import load
     from nnapp.device import set_threads, training_threads

@@ -66,9 +66,11 @@ class Mailbox:
 def train_trial(config: dict, key: str, mailbox, threads: int, pruning: bool) -> FitResult:
     """One trial on whichever node Ray picked: train, stream progress, return the result with its weights."""
     from nnapp.device import set_threads
+    from nnapp.process import keep_freed_memory
     from nnapp.pruning import Pruning
     from nnapp.train import fit
 
+    keep_freed_memory()
     set_threads(threads)
     node = {"node": ray.get_runtime_context().get_node_id(), "ip": ray.util.get_node_ip_address()}
     mailbox.put.remote(key, node)
