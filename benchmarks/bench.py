@@ -48,6 +48,7 @@ from nnapp.metrics import to_pixels  # noqa: E402
 from nnapp.models import build_model  # noqa: E402
 from nnapp.predict import for_inference, predict, preprocess, probabilities  # noqa: E402
 from nnapp.presets import PRESETS  # noqa: E402
+from nnapp.process import keep_freed_memory  # noqa: E402
 from nnapp.registry import LOSSES  # noqa: E402
 from nnapp.runs import train_or_load  # noqa: E402
 from nnapp.store import Store  # noqa: E402
@@ -355,6 +356,7 @@ def main() -> None:
     parser.add_argument("--best", action="store_true", help="also train the best preset (minutes)")
     parser.add_argument("--only", nargs="*", type=int, help="run only these sections (1-17)")
     args = parser.parse_args()
+    keep_freed_memory()  # as nnapp's training processes do (its sections train in this process)
     device = pick_device()
     repeats = 1 if args.quick else 3
     seeds = [0, 1] if args.quick else [0, 1, 2]

@@ -168,8 +168,9 @@ def bench_cli_startup(table, repeats: int = 5) -> None:
 
 TRAIN_ONCE = """
 import json, sys
-from nnapp.process import note_machine
+from nnapp.process import keep_freed_memory, note_machine
 note_machine()  # as the CLI does before it imports torch
+keep_freed_memory()
 import torch
 from nnapp.presets import PRESETS
 mode, n = sys.argv[1], int(sys.argv[2])
@@ -236,4 +237,7 @@ def bench_contention(table, repeats: int = 2) -> None:
 
 if __name__ == "__main__" and sys.argv[1:2] == ["fast-vs-reference"]:
     sys.path.insert(0, str(ROOT))
+    from nnapp.process import keep_freed_memory
+
+    keep_freed_memory()  # as nnapp trains; the reference recipe runs under it too, in the same process
     print(json.dumps(fast_vs_reference([int(s) for s in sys.argv[2:]])))
