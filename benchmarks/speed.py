@@ -167,23 +167,20 @@ def bench_cli_startup(table, repeats: int = 5) -> None:
 # --- a busy machine ------------------------------------------------------------------------------------
 
 TRAIN_ONCE = """
-import json, sys
+import json, sys, tempfile
 from nnapp.process import keep_freed_memory, note_machine
 note_machine()  # as the CLI does before it imports torch
 keep_freed_memory()
 import torch
+import nnapp.runs
 from nnapp.presets import PRESETS
+from nnapp.store import Store
 mode, n = sys.argv[1], int(sys.argv[2])
 torch.set_num_threads(n)
+if mode == "fixed":  # the same training, store and bookkeeping; only the governor is left out
+    nnapp.runs.ThreadGovernor = lambda most: None
 config = PRESETS["fast"].replace(seed=0)
-if mode == "governed":  # as the app and the CLI train: nnapp.runs, with its thread governor
-    from nnapp.runs import train_or_load
-    from nnapp.store import Store
-    import tempfile
-    seconds = train_or_load(config, Store(tempfile.mkdtemp())).train_seconds
-else:
-    from nnapp.train import fit
-    seconds = fit(config).train_seconds
+seconds = nnapp.runs.train_or_load(config, Store(tempfile.mkdtemp())).train_seconds
 print(json.dumps({"seconds": seconds, "threads": torch.get_num_threads()}))
 """
 
@@ -212,6 +209,11 @@ def train_once(mode: str, threads: int, env: dict | None = None) -> float:
     return json.loads(out.strip().splitlines()[-1])["seconds"]
 
 
+def _spread(rounds: list[list[float]], i: int) -> str:
+    times = [r[i] for r in rounds]
+    return f"{min(times):.2f}-{max(times):.2f}"
+
+
 def bench_contention(table, repeats: int = 2) -> None:
     cpus = os.cpu_count() or 1
     variants = [
@@ -220,17 +222,28 @@ def bench_contention(table, repeats: int = 2) -> None:
         (f"{cpus} threads, fixed, OMP_WAIT_POLICY=PASSIVE", "fixed", cpus, {"OMP_WAIT_POLICY": "PASSIVE"}),
         ("1 thread, fixed", "fixed", 1, {}),
     ]
-    # Interleaved: each round trains every variant once, so a machine that slows down meanwhile slows all.
-    quiet = [[train_once(mode, threads, env) for _, mode, threads, env in variants] for _ in range(repeats)]
+
+    # Interleaved, in turn forwards and backwards: each round trains every variant once, so a machine that
+    # slows down meanwhile slows all. One training here can take 10-20% longer than the next, hence more
+    # rounds beside the neighbour, where the figures are compared.
+    def rounds(n: int) -> list[list[float]]:
+        out = []
+        for r in range(n):
+            order = list(range(len(variants)))[:: 1 if r % 2 == 0 else -1]
+            times = {i: train_once(*variants[i][1:]) for i in order}
+            out.append([times[i] for i in range(len(variants))])
+        return out
+
+    quiet = rounds(repeats)
     with busy_neighbour():
-        busy = [[train_once(mode, threads, env) for _, mode, threads, env in variants] for _ in range(repeats)]
+        busy = rounds(2 * repeats)
     rows = [
-        [name, statistics.median(r[i] for r in quiet), statistics.median(r[i] for r in busy)]
+        [name, statistics.median(r[i] for r in quiet), statistics.median(r[i] for r in busy), _spread(busy, i)]
         for i, (name, *_) in enumerate(variants)
     ]
     table(
         "9. Fast preset training with a busy neighbour (one process spinning on one CPU): seconds of training",
-        ["threads", "quiet machine", "one CPU busy"],
+        ["threads (each trains as nnapp does: store, progress, histograms)", "quiet machine", "one CPU busy", "busy: range"],
         rows,
     )
 
