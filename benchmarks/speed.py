@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -74,27 +75,31 @@ def reference_model() -> nn.Module:
     )
 
 
-def reference_run(data, seed: int, lr: float = 1e-2, batch: int = 256) -> tuple[float, float]:
-    """One epoch, batch 256, one-cycle Adam, fp32, channels_last, over in-memory tensors: (accuracy, seconds).
+def reference_run(data, seed: int, lr: float = 1e-2, batch: int = 256, epochs: int = 1) -> tuple[float, float]:
+    """`epochs` epochs (one by default), batch 256, one-cycle Adam, fp32, channels_last, over in-memory tensors:
+    (accuracy, seconds).
 
     lr 1e-2 was the best of 3e-3, 5e-3, 1e-2 and 2e-2 for it on 54,000 training digits (98.7-98.9% on two
-    seeds; 3e-3 gave 98.4-98.7%); 5×5/3×3 with padding was no better and half again slower."""
+    seeds; 3e-3 gave 98.4-98.7%); 5×5/3×3 with padding was no better and half again slower. Neither all
+    60,000 training digits, nor inputs unnormalised, nor a shorter warm-up, nor AdamW brought one epoch to
+    99% (98.6-98.9% on two seeds), hence the two-epoch run in section 11."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = reference_model().to(memory_format=torch.channels_last)
     x = ((data.train_x.unsqueeze(1).float() / 255 - 0.1307) / 0.3081).contiguous(memory_format=torch.channels_last)
     y, steps = data.train_y, len(data.train_x) // batch
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps)
     start = time.perf_counter()
-    perm = torch.randperm(len(x), generator=gen)
-    for b in range(steps):
-        idx = perm[b * batch : (b + 1) * batch]
-        loss = F.cross_entropy(model(x.index_select(0, idx)), y.index_select(0, idx))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        schedule.step()
+    for _ in range(epochs):
+        perm = torch.randperm(len(x), generator=gen)
+        for b in range(steps):
+            idx = perm[b * batch : (b + 1) * batch]
+            loss = F.cross_entropy(model(x.index_select(0, idx)), y.index_select(0, idx))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            schedule.step()
     seconds = time.perf_counter() - start
     with torch.no_grad():
         test = ((data.test_x.unsqueeze(1).float() / 255 - 0.1307) / 0.3081).contiguous(memory_format=torch.channels_last)
@@ -106,7 +111,8 @@ AVX2_ONLY = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_E
 
 
 def fast_vs_reference(seeds: list[int]) -> list[dict]:
-    """Interleaved, so that a slow spell of the machine hits both: per seed, the fast preset then the reference."""
+    """Interleaved, so that a slow spell of the machine hits all: per seed, the fast preset, then the reference
+    for one epoch and for two (its one epoch stops short of 99% here)."""
     from nnapp.data import load, split
     from nnapp.presets import PRESETS
     from nnapp.train import fit
@@ -116,10 +122,26 @@ def fast_vs_reference(seeds: list[int]) -> list[dict]:
         data = split(load("mnist"), 0.1, seed)
         fast = fit(PRESETS["fast"].replace(seed=seed), data)
         ref_acc, ref_s = reference_run(data, seed)
+        ref2_acc, ref2_s = reference_run(data, seed, epochs=2)
         rows.append(
-            {"seed": seed, "fast_acc": fast.test["accuracy"], "fast_s": fast.train_seconds, "ref_acc": ref_acc, "ref_s": ref_s}
+            {
+                "seed": seed,
+                "fast_acc": fast.test["accuracy"],
+                "fast_s": fast.train_seconds,
+                "ref_acc": ref_acc,
+                "ref_s": ref_s,
+                "ref2_acc": ref2_acc,
+                "ref2_s": ref2_s,
+            }
         )
     return rows
+
+
+def to_99(row: dict) -> tuple[float, float]:
+    """Seconds of training the fast preset and the reference took to a test accuracy of 99% (inf: not reached)."""
+    fast = row["fast_s"] if row["fast_acc"] >= 0.99 else math.inf
+    ref = next((s for a, s in ((row["ref_acc"], row["ref_s"]), (row["ref2_acc"], row["ref2_s"])) if a >= 0.99), math.inf)
+    return fast, ref
 
 
 def bench_fast_vs_reference(seeds: list[int], table) -> None:
@@ -128,11 +150,24 @@ def bench_fast_vs_reference(seeds: list[int], table) -> None:
         cmd = [sys.executable, str(Path(__file__)), "fast-vs-reference", *map(str, seeds)]
         out = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, check=True).stdout
         rows = json.loads(out.strip().splitlines()[-1])
-        ratio = statistics.median(r["ref_s"] / r["fast_s"] for r in rows)
+        per_epoch = statistics.median(r["ref_s"] / r["fast_s"] for r in rows)
+        to99 = statistics.median(ref / fast if fast < math.inf else 0.0 for fast, ref in map(to_99, rows))
         table(
-            f"11. Fast preset vs the reference recipe, 1 epoch each, {label}: the fast preset is {ratio:.2f}× as fast",
-            ["seed", "fast accuracy", "fast s", "reference accuracy", "reference s"],
-            [[r["seed"], f"{r['fast_acc']:.2%}", r["fast_s"], f"{r['ref_acc']:.2%}", r["ref_s"]] for r in rows],
+            f"11. Fast preset (1 epoch) vs the reference recipe (1 and 2 epochs), {label}: per epoch the fast preset"
+            f" is {per_epoch:.2f}× as fast, to 99% test accuracy {to99:.2f}×",
+            ["seed", "fast accuracy", "fast s", "reference 1 epoch", "s", "reference 2 epochs", "s"],
+            [
+                [
+                    r["seed"],
+                    f"{r['fast_acc']:.2%}",
+                    r["fast_s"],
+                    f"{r['ref_acc']:.2%}",
+                    r["ref_s"],
+                    f"{r['ref2_acc']:.2%}",
+                    r["ref2_s"],
+                ]
+                for r in rows
+            ],
         )
 
 
