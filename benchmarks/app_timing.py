@@ -229,11 +229,12 @@ def bench_app(table, repeats: int = 3) -> None:
             app_train = Store(home).get(key).train_seconds
             check = check_ready(Store(home), key)  # the job's background work, before the CLI's turn
             after = cli_turn()
-            cli_train, before = (before + after) / 2, after
+            cli_train, cli_drift, before = (before + after) / 2, after / before, after
             rows.append(
                 [app["first_progress"], app["done"], app_train, cli_train, app_train / cli_train, app["done"] - cli_train]
             )
             rows[-1] += [*launch_and_rest(Store(home), Store(cli_home), key), app["chromium"], app["streamlit run"], check]
+            rows[-1].append(cli_drift)  # how far apart two CLI trainings a launch apart are: the noise on app / CLI
         idle = mouse_up_to_prediction(url)
         with training_in_background(home):
             busy = mouse_up_to_prediction(url)
@@ -252,6 +253,7 @@ def bench_app(table, repeats: int = 3) -> None:
             "browser CPU-s, click → result",
             "server CPU-s, click → result",
             "not-a-digit check ready after the result",
+            "CLI after / CLI before (no app in either)",
         ],
         [*rows, [statistics.median(column) for column in zip(*rows, strict=True)]],
     )
