@@ -11,5 +11,6 @@ import ui
 from panels import live
 
 ui.no_delay_sockets()  # uvicorn imports this module after Streamlit bound its socket, before it accepts on it
+ui.slow_file_polls()  # the config files' watchers started with the server; the secrets' start with a session
 os.environ[live.MOUNTED_ENV] = live.PATH
 app = st.App("app.py", routes=[Route(live.route_path(), live.endpoint)])

@@ -24,6 +24,7 @@ CHART_STEPS = 800  # per-step points drawn in a curve; longer runs are thinned e
 PASSWORD_ENV = "NNAPP_PASSWORD"  # or `password = "..."` in .streamlit/secrets.toml
 MIN_PASSWORD = 8
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+FILE_POLL_EVERY = 5.0  # seconds between Streamlit's looks at its config and secrets files (slow_file_polls)
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,22 @@ def configure_process() -> None:
     fastest for one digit."""
     set_threads(1)
     no_delay_sockets()  # `streamlit run app.py`: serve.py did it before the first connection
+    slow_file_polls()
+
+
+def slow_file_polls(every: float = FILE_POLL_EVERY) -> bool:
+    """Have Streamlit look at its config.toml and secrets.toml files every `every` seconds instead of every 0.2.
+
+    It polls them whatever server.fileWatcherType says: each file's watcher sleeps in a pool thread, looks, and
+    queues its next look, about 50 context switches and 3 ms of CPU a second in a server at rest (of 60 and
+    6), each wake-up taking a core from a training beside it for a moment. Edits to those files are still picked up,
+    within `every` seconds. Returns whether Streamlit still has the setting (a version without it: nothing done)."""
+    from streamlit.watcher import polling_path_watcher
+
+    if not isinstance(getattr(polling_path_watcher, "_POLLING_PERIOD_SECS", None), float):
+        return False
+    polling_path_watcher._POLLING_PERIOD_SECS = every  # read at each look, so the watchers running now slow too
+    return True
 
 
 def no_delay_sockets() -> int:

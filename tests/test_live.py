@@ -8,6 +8,8 @@ import threading
 import time
 from urllib.parse import urlencode
 
+import psutil
+import pytest
 from starlette.requests import Request
 
 from panels import live
@@ -174,3 +176,33 @@ def test_answers_on_a_kept_alive_connection_are_not_held_back(tmp_path):
                     first = first or time.perf_counter()
                 gaps.append(time.perf_counter() - first)
     assert sorted(gaps)[len(gaps) // 2] < 0.02, gaps
+
+
+def context_switches(pid: int) -> int:
+    """Voluntary and involuntary context switches of every thread of process `pid` so far (Linux)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                total += sum(int(line.split()[1]) for line in f if "ctxt_switches" in line)
+        except OSError:  # a thread that ended meanwhile
+            pass
+    return total
+
+
+def test_a_server_at_rest_wakes_rarely(tmp_path):
+    """Streamlit polls its config files every 0.2 s whatever server.fileWatcherType says: about 50 wake-ups a
+    second, each taking a core from a training for a moment. serve.py slows those looks to every
+    ui.FILE_POLL_EVERY seconds; what wakes it then is uvicorn's own tick, 10 times a second."""
+    from tests.appserver import serve
+
+    if not os.path.isdir("/proc/self/task"):
+        pytest.skip("counts context switches in /proc (Linux)")
+    with serve(tmp_path) as url:
+        port = url.rsplit(":", 1)[1]
+        (server,) = [p for p in psutil.process_iter(["cmdline"]) if port in " ".join(p.info["cmdline"] or ())]
+        time.sleep(1)
+        before, started = context_switches(server.pid), time.monotonic()
+        time.sleep(3)
+        rate = (context_switches(server.pid) - before) / (time.monotonic() - started)
+    assert rate < 30, f"{rate:.0f} context switches a second at rest"
