@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -157,6 +158,28 @@ def cpu_by_pid(command: str) -> dict[int, float]:
     return used
 
 
+def at_rest(command: str, seconds: float = 5.0) -> tuple[float, float]:
+    """CPU milliseconds and context switches a second of the processes whose command line contains `command`,
+    over `seconds` (every thread; Linux's /proc)."""
+    import psutil
+
+    def sample() -> tuple[float, int]:
+        cpu, switches = 0.0, 0
+        for p in psutil.process_iter(["cmdline"]):
+            if command in " ".join(p.info["cmdline"] or ()):
+                with contextlib.suppress(psutil.Error):
+                    cpu += sum(p.cpu_times()[:2])
+                    for t in p.threads():
+                        with contextlib.suppress(OSError), open(f"/proc/{p.pid}/task/{t.id}/status") as f:
+                            switches += sum(int(line.split()[1]) for line in f if "ctxt_switches" in line)
+        return cpu, switches
+
+    before = sample()
+    time.sleep(seconds)
+    after = sample()
+    return (after[0] - before[0]) * 1000 / seconds, (after[1] - before[1]) / seconds
+
+
 def cpu_seconds(command: str) -> float:
     return sum(cpu_by_pid(command).values())
 
@@ -204,6 +227,15 @@ def launch_and_rest(app, cli, key: str) -> tuple[float, float]:
     return at[0] - at[1], (trained[0] - at[0]) / max(trained[1] - at[1], 1e-9)
 
 
+def median_interval(values: list[float], level: float = 0.9, draws: int = 5000, seed: int = 0) -> tuple[float, float]:
+    """The `level` bootstrap interval of the median of `values`: how far the median of this many launches
+    moves from run to run on this machine (its trainings vary by 10-20% from one to the next)."""
+    rng = random.Random(seed)
+    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(draws))
+    tail = (1 - level) / 2
+    return medians[int(tail * draws)], medians[min(int((1 - tail) * draws), draws - 1)]
+
+
 def bench_app(table, repeats: int = 3) -> None:
     """Sections 7 and 8: launch to result in the Train page against the CLI, and drawing to prediction."""
     from nnapp.presets import PRESETS
@@ -221,6 +253,8 @@ def bench_app(table, repeats: int = 3) -> None:
         return Store(cli_home).get(key).train_seconds
 
     with serve(home) as url:
+        time.sleep(2)  # past its start
+        rest = at_rest("streamlit run")
         # Each launch sits between two CLI trainings and is compared with their mean: one training here can take
         # 10-20% longer than the one before it, and a drift over the minute moves both neighbours alike.
         before = cli_turn()
@@ -257,6 +291,13 @@ def bench_app(table, repeats: int = 3) -> None:
         ],
         [*rows, [statistics.median(column) for column in zip(*rows, strict=True)]],
     )
+    ratios, drifts = [row[4] for row in rows], [row[-1] for row in rows]
+    print(
+        f"\napp / CLI over the {len(rows)} launches: median {statistics.median(ratios):.3f}, 90% interval "
+        f"{'–'.join(f'{v:.3f}' for v in median_interval(ratios))}; the CLI against itself (after / before): median "
+        f"{statistics.median(drifts):.3f}, {'–'.join(f'{v:.3f}' for v in median_interval(drifts))} (bootstrap)"
+    )
+    print(f"the server at rest before the launches: {rest[0]:.1f} ms of CPU and {rest[1]:.0f} context switches a second")
     ms = lambda xs, f: f(xs) * 1000  # noqa: E731
     table(
         f"8. Playground: mouse-up → predicted digit shown (ms, {len(idle)} drawings each)",

@@ -382,7 +382,7 @@ def main() -> None:
     if 6 in only:
         bench_cli_and_memory()
     if 7 in only or 8 in only:
-        app_timing.bench_app(table, repeats=2 if args.quick else 12)  # one training varies by 10-20% from the next here
+        app_timing.bench_app(table, repeats=2 if args.quick else 20)  # one training varies by 10-20% from the next here
     if 9 in only:
         speed.bench_contention(table, repeats=1 if args.quick else 2)
     if 10 in only:
