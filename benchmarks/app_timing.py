@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.appserver import ARGS, CHROMIUM, serve  # noqa: E402
+from tests.appserver import ARGS, CHROMIUM, context_switches, serve  # noqa: E402
 from tests.digits import canvas_path  # noqa: E402
 
 PLACES = [(70, 40, 130, 200), (15, 15, 70, 100), (150, 130, 100, 130), (20, 10, 240, 260)]
@@ -167,11 +167,9 @@ def at_rest(command: str, seconds: float = 5.0) -> tuple[float, float]:
         cpu, switches = 0.0, 0
         for p in psutil.process_iter(["cmdline"]):
             if command in " ".join(p.info["cmdline"] or ()):
-                with contextlib.suppress(psutil.Error):
+                with contextlib.suppress(psutil.Error, OSError):
                     cpu += sum(p.cpu_times()[:2])
-                    for t in p.threads():
-                        with contextlib.suppress(OSError), open(f"/proc/{p.pid}/task/{t.id}/status") as f:
-                            switches += sum(int(line.split()[1]) for line in f if "ctxt_switches" in line)
+                    switches += context_switches(p.pid)
         return cpu, switches
 
     before = sample()

@@ -22,6 +22,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def context_switches(pid: int) -> int:
+    """Voluntary and involuntary context switches of every thread of process `pid` so far (Linux's /proc; a
+    process's own status file counts its first thread only)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{tid}/status") as f:  # a thread may end meanwhile
+            total += sum(int(line.split()[1]) for line in f if "ctxt_switches" in line)
+    return total
+
+
 @contextlib.contextmanager
 def serve(home: Path | str, address: str = "127.0.0.1", env: dict | None = None, script: str = "serve.py"):
     """`streamlit run serve.py` (or `script`) on a free port over the store in `home`; yields its URL once it answers.

@@ -178,23 +178,11 @@ def test_answers_on_a_kept_alive_connection_are_not_held_back(tmp_path):
     assert sorted(gaps)[len(gaps) // 2] < 0.02, gaps
 
 
-def context_switches(pid: int) -> int:
-    """Voluntary and involuntary context switches of every thread of process `pid` so far (Linux)."""
-    total = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/status") as f:
-                total += sum(int(line.split()[1]) for line in f if "ctxt_switches" in line)
-        except OSError:  # a thread that ended meanwhile
-            pass
-    return total
-
-
 def test_a_server_at_rest_wakes_rarely(tmp_path):
     """Streamlit polls its config files every 0.2 s whatever server.fileWatcherType says: about 50 wake-ups a
     second, each taking a core from a training for a moment. serve.py slows those looks to every
     ui.FILE_POLL_EVERY seconds; what wakes it then is uvicorn's own tick, 10 times a second."""
-    from tests.appserver import serve
+    from tests.appserver import context_switches, serve
 
     if not os.path.isdir("/proc/self/task"):
         pytest.skip("counts context switches in /proc (Linux)")
