@@ -7,10 +7,8 @@ import os
 import streamlit as st
 from starlette.routing import Route
 
-import ui
-from panels import live
+from panels import compat, live
 
-ui.no_delay_sockets()  # uvicorn imports this module after Streamlit bound its socket, before it accepts on it
-ui.slow_file_polls()  # the config files' watchers started with the server; the secrets' start with a session
+compat.no_delay_sockets()  # uvicorn imports this module after Streamlit bound its socket, before it accepts on it
 os.environ[live.MOUNTED_ENV] = live.PATH
 app = st.App("app.py", routes=[Route(live.route_path(), live.endpoint)])

@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import os
-import socket
 import time
 from dataclasses import dataclass
 
 import streamlit as st
 
-from nnapp import ood
-from nnapp.data import load
-from nnapp.device import set_threads
-from nnapp.jobs import JobManager
-from nnapp.records import Run
-from nnapp.registry import DATASETS
-from nnapp.store import Store, default_home
+from nnapp.engine.data import load
+from nnapp.engine.device import set_threads
+from nnapp.engine.records import Run
+from nnapp.engine.registry import DATASETS
+from nnapp.engine.states import TaskKind
+from nnapp.jobs.manager import JobManager
+from nnapp.predict import ood
+from nnapp.store.store import Store, default_home
+from panels import compat
 
 CHART_STEPS = 800  # per-step points drawn in a curve; longer runs are thinned evenly
 PASSWORD_ENV = "NNAPP_PASSWORD"  # or `password = "..."` in .streamlit/secrets.toml
 MIN_PASSWORD = 8
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-FILE_POLL_EVERY = 5.0  # seconds between Streamlit's looks at its config and secrets files (slow_file_polls)
 
 
 @dataclass(frozen=True)
@@ -117,44 +116,7 @@ def configure_process() -> None:
     multi-threaded torch op starts a new OpenMP team: about 40 ms, every time. One thread is also the
     fastest for one digit."""
     set_threads(1)
-    no_delay_sockets()  # `streamlit run app.py`: serve.py did it before the first connection
-    slow_file_polls()
-
-
-def slow_file_polls(every: float = FILE_POLL_EVERY) -> bool:
-    """Have Streamlit look at its config.toml and secrets.toml files every `every` seconds instead of every 0.2.
-
-    It polls them whatever server.fileWatcherType says: each file's watcher sleeps in a pool thread, looks, and
-    queues its next look. In a server at rest that was 50 of its 60 context switches a second and 3 of its 6 ms
-    of CPU, each wake-up taking a core from a training beside it for a moment. Edits to those files are still
-    picked up, within `every` seconds (and the app's own files too, where fileWatcherType is set to "poll").
-    Returns whether Streamlit still has the setting (a version without it: nothing done)."""
-    from streamlit.watcher import polling_path_watcher
-
-    if not isinstance(getattr(polling_path_watcher, "_POLLING_PERIOD_SECS", None), float):
-        return False
-    polling_path_watcher._POLLING_PERIOD_SECS = every  # read at each look, so the watchers running now slow too
-    return True
-
-
-def no_delay_sockets() -> int:
-    """Set TCP_NODELAY on this process's TCP sockets, listening and connected; the connections a listening one
-    accepts later inherit it (Linux). Returns how many. Streamlit binds its socket itself, with no protocol
-    number, and asyncio sets TCP_NODELAY only on sockets that say TCP: every answer on a kept-alive
-    connection after the first then waited about 40 ms for the browser's delayed ACK between its headers
-    and its body (Nagle's algorithm), each live poll's included. Nothing to do where there is no /proc."""
-    done = 0
-    with contextlib.suppress(OSError):
-        for fd in map(int, os.listdir("/proc/self/fd")):
-            with contextlib.suppress(OSError):
-                sock = socket.socket(fileno=fd)
-                try:
-                    if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM:
-                        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                        done += 1
-                finally:
-                    sock.detach()  # the descriptor stays open: it is the server's
-    return done
+    compat.no_delay_sockets()  # `streamlit run app.py`: serve.py did it before the first connection
 
 
 @st.cache_resource
@@ -286,11 +248,11 @@ def not_digit_check(run: Run) -> dict | str | None:
     if stats is not None:
         checks[key] = stats
         return stats
-    task = store().task(ood.task_key(run))
+    task = store().tasks.get(ood.task_key(run))
     if task is not None and task.is_problem():
         return f"The not-a-digit check could not be made: {task.message}."
     if task is None or task.is_done():  # never asked for, or made and gone since (its file was deleted)
-        jobs().submit_task("not_a_digit", ood.task_key(run), {"key": run.key}, force=True)
+        jobs().submit_task(TaskKind.NOT_A_DIGIT, ood.task_key(run), {"key": run.key}, force=True)
     return "The not-a-digit check for this run is being made (once per run, a few seconds on a CPU)."
 
 

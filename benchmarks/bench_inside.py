@@ -17,17 +17,17 @@ import time
 import numpy as np
 import torch
 
-from nnapp import charts_inside
-from nnapp.activations import layer_outputs
-from nnapp.models import build_model
-from nnapp.predict import preprocess
-from nnapp.presets import PRESETS
-from nnapp.projector import features, pca, tsne
-from nnapp.recorder import HistogramRecorder
-from nnapp.runs import train_or_load
-from nnapp.steplog import StepLog
-from nnapp.store import Store
-from nnapp.train import fit
+from nnapp.charts import inside as charts_inside
+from nnapp.engine.models import build_model
+from nnapp.engine.presets import PRESETS
+from nnapp.engine.steplog import StepLog
+from nnapp.engine.train import fit
+from nnapp.inside.activations import layer_outputs
+from nnapp.inside.projector import features, pca, tsne
+from nnapp.jobs.runs import train_or_load
+from nnapp.predict.images import preprocess
+from nnapp.store.recorder import HistogramRecorder
+from nnapp.store.store import Store
 
 
 class TimedRecorder(HistogramRecorder):

@@ -6,15 +6,15 @@ import os
 import tempfile
 import time
 
-from nnapp.presets import PRESETS
-from nnapp.store import Store
+from nnapp.engine.presets import PRESETS
+from nnapp.store.store import Store
 
 
 def bench_sweeps(table, trials: int) -> None:
     """A sweep of `trials` trials around the fast preset (on 10,000 MNIST digits), one at a time with every core,
     then two at a time with half the cores each; then the same sweep again, served from the store."""
-    from nnapp.sweep import Driver, LocalExecutor
-    from nnapp.sweep_spec import SweepSpec, check, parse_param
+    from nnapp.sweep.driver import Driver, LocalExecutor
+    from nnapp.sweep.spec import SweepSpec, check, parse_param
 
     base = PRESETS["fast"].replace(train_subset=10_000)
     params = (parse_param("lr=3e-3:3e-2:log"), parse_param("batch_size=64,128,256"))

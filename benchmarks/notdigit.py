@@ -8,12 +8,13 @@ import time
 import numpy as np
 import torch
 
-from nnapp.config import RunConfig
-from nnapp.data import load, split
-from nnapp.predict import for_inference, predict, preprocess
-from nnapp.presets import PRESETS
-from nnapp.runs import train_or_load
-from nnapp.store import Store
+from nnapp.engine.config import RunConfig
+from nnapp.engine.data import load, split
+from nnapp.engine.presets import PRESETS
+from nnapp.jobs.runs import train_or_load
+from nnapp.predict.images import preprocess
+from nnapp.predict.inference import for_inference, predict
+from nnapp.store.store import Store
 
 # --- 12. not a digit ---------------------------------------------------------------------------------
 
@@ -22,7 +23,7 @@ def bench_not_a_digit(table, presets: list[str], store: Store | None, repeats: i
     """The not-a-digit check against the other families, on the same data; what it costs."""
     from scipy.special import logsumexp
 
-    from nnapp import nondigits, ood
+    from nnapp.predict import nondigits, ood
     from tests.digits import render
     from tests.nondigits import nondigits as test_nondigits
 
@@ -74,7 +75,7 @@ def bench_not_a_digit(table, presets: list[str], store: Store | None, repeats: i
 
 def _last_tap_width(config: RunConfig) -> int:
     """Width of the last activation's features: the penultimate layer (a conv map counts its four quadrants)."""
-    from nnapp.arch import plan
+    from nnapp.engine.arch import plan
 
     last = [layer for layer in plan(config) if layer.kind == "activation"][-1]
     return last.shape[0] * 4 if len(last.shape) == 3 else last.shape[0]
@@ -82,7 +83,7 @@ def _last_tap_width(config: RunConfig) -> int:
 
 def _families(feats, train_feats, train_y, stats, last_width: int, logsumexp) -> dict:
     """Scores (higher: less like a digit) of each family, from the same features."""
-    from nnapp import ood
+    from nnapp.predict import ood
 
     logits = lambda k: feats[k][:, -10:]  # noqa: E731  the features end with the logits
     width = stats["w1"].shape[0]
@@ -118,7 +119,7 @@ def _mahalanobis(train: np.ndarray, labels: np.ndarray, shrink: float = 1e-3):
 
 def _canvas_costs(net, stats, repeats: int) -> list[float]:
     """p50 of the canvas path without and with the check, interleaved, one torch thread as in the app."""
-    from nnapp import ood
+    from nnapp.predict import ood
     from tests.digits import render
 
     threads = torch.get_num_threads()

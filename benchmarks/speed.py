@@ -51,7 +51,7 @@ def cli(args: list[str], home: str, env: dict | None = None) -> tuple[float, sub
 
 
 def train_seconds_of(home: str, key: str) -> float:
-    from nnapp.store import Store
+    from nnapp.store.store import Store
 
     return Store(home).get(key).train_seconds
 
@@ -113,9 +113,9 @@ AVX2_ONLY = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_E
 def fast_vs_reference(seeds: list[int]) -> list[dict]:
     """Interleaved, so that a slow spell of the machine hits all: per seed, the fast preset, then the reference
     for one epoch and for two (its one epoch stops short of 99% here)."""
-    from nnapp.data import load, split
-    from nnapp.presets import PRESETS
-    from nnapp.train import fit
+    from nnapp.engine.data import load, split
+    from nnapp.engine.presets import PRESETS
+    from nnapp.engine.train import fit
 
     rows = []
     for seed in seeds:
@@ -203,19 +203,20 @@ def bench_cli_startup(table, repeats: int = 5) -> None:
 
 TRAIN_ONCE = """
 import json, sys, tempfile
-from nnapp.process import keep_freed_memory, note_machine
+from nnapp.system.compat import keep_freed_memory
+from nnapp.system.process import note_machine
 note_machine()  # as the CLI does before it imports torch
 keep_freed_memory()
 import torch
-import nnapp.runs
-from nnapp.presets import PRESETS
-from nnapp.store import Store
+import nnapp.jobs.runs
+from nnapp.engine.presets import PRESETS
+from nnapp.store.store import Store
 mode, n = sys.argv[1], int(sys.argv[2])
 torch.set_num_threads(n)
 if mode == "fixed":  # the same training, store and bookkeeping; only the governor is left out
-    nnapp.runs.ThreadGovernor = lambda most: None
+    nnapp.jobs.runs.ThreadGovernor = lambda most: None
 config = PRESETS["fast"].replace(seed=0)
-seconds = nnapp.runs.train_or_load(config, Store(tempfile.mkdtemp())).train_seconds
+seconds = nnapp.jobs.runs.train_or_load(config, Store(tempfile.mkdtemp())).train_seconds
 print(json.dumps({"seconds": seconds, "threads": torch.get_num_threads()}))
 """
 
@@ -285,7 +286,7 @@ def bench_contention(table, repeats: int = 2) -> None:
 
 if __name__ == "__main__" and sys.argv[1:2] == ["fast-vs-reference"]:
     sys.path.insert(0, str(ROOT))
-    from nnapp.process import keep_freed_memory
+    from nnapp.system.compat import keep_freed_memory
 
     keep_freed_memory()  # as nnapp trains; the reference recipe runs under it too, in the same process
     print(json.dumps(fast_vs_reference([int(s) for s in sys.argv[2:]])))

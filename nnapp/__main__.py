@@ -1,8 +1,8 @@
 """`python -m nnapp`: see nnapp.cli."""
 
-from nnapp.cli import main
+from nnapp.cli.main import main
 
 if __name__ == "__main__":
-    from nnapp.process import exit_now
+    from nnapp.system.process import exit_now
 
     exit_now(main())

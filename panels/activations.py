@@ -6,9 +6,9 @@ import numpy as np
 import streamlit as st
 
 import ui
-from nnapp import charts_inside
-from nnapp.activations import layer_outputs
-from nnapp.store import Store
+from nnapp.charts import inside as charts_inside
+from nnapp.inside.activations import layer_outputs
+from nnapp.store.store import Store
 
 TOP_UNITS = 5
 

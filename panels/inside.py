@@ -8,11 +8,12 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from nnapp import charts_inside
-from nnapp.activations import dead_rule, dead_units, weighted
-from nnapp.data import load, split
-from nnapp.errors import StoreError
-from nnapp.histograms import KINDS, layers
+from nnapp.charts import inside as charts_inside
+from nnapp.engine.arch import weighted
+from nnapp.engine.data import load, split
+from nnapp.inside.activations import dead_rule, dead_units
+from nnapp.store.histograms import KINDS, layers
+from nnapp.system.errors import StoreError
 from panels.activations import network
 from panels.projector import projector_ui
 

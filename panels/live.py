@@ -23,10 +23,11 @@ import json
 import os
 import time
 
-from nnapp import charts
-from nnapp.process import pid_alive
-from nnapp.records import Run, base_key
-from nnapp.store import Store
+from nnapp.charts import runs as charts
+from nnapp.engine.records import Run, base_key
+from nnapp.engine.states import Status
+from nnapp.store.store import Store
+from nnapp.system.process import pid_alive
 
 PATH = "/_nnapp/live"  # under server.baseUrlPath, as the page's relative fetch finds it (route_path)
 MOUNTED_ENV = "NNAPP_LIVE_ROUTE"  # set by serve.py in the server's process: the route is there
@@ -67,7 +68,7 @@ def progress_text(run: Run) -> tuple[float, str]:
     """A run's progress bar: the fraction done and its line ("training · epoch 1/2 · step 5/20 · ...")."""
     p = run.progress or {}
     if not p:
-        return 0.0, "loading data and building the model…" if run.status == "running" else run.status
+        return 0.0, "loading data and building the model…" if run.status == Status.RUNNING else run.status
     done = p["step"] / max(p["total_steps"], 1)
     where = f"epoch {p['epoch']}/{p['epochs']} · step {p['step']}/{p['total_steps']}"
     if not run.is_active():
@@ -112,7 +113,7 @@ def record(store: Store, key: str) -> Run | None:
 def payload(store: Store, key: str) -> dict:
     """What the route answers for run `key`: whether it still trains, its bar, and its curves."""
     run = record(store, key)
-    if run is not None and run.status == "running" and not pid_alive(run.pid):  # its process died unseen
+    if run is not None and run.status == Status.RUNNING and not pid_alive(run.pid):  # its process died unseen
         store.mark_interrupted()
         run = store.get(run.key)
     if run is None or run.config is None:
@@ -159,7 +160,7 @@ def endpoint(request):
     payload_after), or 403 for a wrong token and 400 without a key. Starlette runs it in its thread pool."""
     from starlette.responses import Response
 
-    from nnapp.store import default_home
+    from nnapp.store.store import default_home
 
     key, given = request.query_params.get("run", ""), request.query_params.get("token", "")
     if not key or len(key) > 200:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
-from nnapp import charts_inside
-from nnapp.config import RunConfig
-from nnapp.lrfind import lr_find_payload
+from nnapp.charts import inside as charts_inside
+from nnapp.engine.config import RunConfig
+from nnapp.engine.states import TaskKind
+from nnapp.inside.lrfind import lr_find_payload
 from panels.tasks import task_progress
 
 
@@ -21,13 +22,13 @@ def lr_finder_ui(config: RunConfig, disabled: bool = False) -> None:
     """The button, then the test's progress, its plot with the suggestion, and the button that uses it."""
     key, payload = lr_find_payload(config)
     store = ui.store()
-    task = store.task(key)
+    task = store.tasks.get(key)
     if task is None or task.is_problem():
         if task is not None:
             st.error(f"The learning-rate finder {task.status}: {task.message or 'no details'}")
         help_text = "Train about 100 steps while the rate grows from 1e-7 to 10, and suggest where the loss falls fastest."
         if st.button("Find a learning rate", key="lr_find", icon=":material/search_insights:", disabled=disabled, help=help_text):
-            ui.jobs().submit_task("lr_find", key, payload, force=task is not None)
+            ui.jobs().submit_task(TaskKind.LR_FIND, key, payload, force=task is not None)
             st.rerun()
         return
     if task.is_active():

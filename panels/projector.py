@@ -6,9 +6,11 @@ import numpy as np
 import streamlit as st
 
 import ui
-from nnapp import charts_inside, projector
-from nnapp.activations import penultimate
-from nnapp.store import Store
+from nnapp.charts import inside as charts_inside
+from nnapp.engine.states import TaskKind
+from nnapp.inside import projector
+from nnapp.inside.activations import penultimate
+from nnapp.store.store import Store
 from panels.activations import network
 from panels.tasks import task_progress
 
@@ -33,7 +35,7 @@ def drawings_in(home: str, key: str, sha: str, images: np.ndarray) -> np.ndarray
 def tsne_ui(run) -> np.ndarray | None:
     """The run's t-SNE map if it was computed; else the button, the progress or the error, and None."""
     key = projector.tsne_key(run)
-    task = ui.store().task(key)
+    task = ui.store().tasks.get(key)
     if task is not None and task.is_done() and task.result:
         return np.asarray(task.result["coords"], np.float32)
     if task is not None and task.is_active():
@@ -45,7 +47,7 @@ def tsne_ui(run) -> np.ndarray | None:
         "t-SNE keeps neighbours together better than PCA, but takes a few minutes for 10,000 digits; it runs in the background and is kept for this run."
     )
     if st.button("Compute t-SNE", key="tsne_start", icon=":material/scatter_plot:"):
-        ui.jobs().submit_task("tsne", key, {"run": run.key}, force=task is not None)
+        ui.jobs().submit_task(TaskKind.TSNE, key, {"run": run.key}, force=task is not None)
         st.rerun()
     return None
 

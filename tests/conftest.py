@@ -1,6 +1,6 @@
 import pytest
 
-from nnapp.config import RunConfig
+from nnapp.engine.config import RunConfig
 
 
 @pytest.fixture
@@ -12,7 +12,7 @@ def home(tmp_path, monkeypatch):
 
 @pytest.fixture
 def store(home):
-    from nnapp.store import Store
+    from nnapp.store.store import Store
 
     return Store(home)
 
@@ -39,9 +39,9 @@ def tiny():
 @pytest.fixture(scope="session")
 def fast_run(tmp_path_factory):
     """The `fast` preset trained once per session on the real MNIST (about 5 s): (store, run)."""
-    from nnapp.presets import PRESETS
-    from nnapp.runs import train_or_load
-    from nnapp.store import Store
+    from nnapp.engine.presets import PRESETS
+    from nnapp.jobs.runs import train_or_load
+    from nnapp.store.store import Store
 
     store = Store(tmp_path_factory.mktemp("fast-runs"))
     return store, train_or_load(PRESETS["fast"], store)
@@ -50,7 +50,7 @@ def fast_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def fast_check(fast_run):
     """The fast run's not-a-digit check, made once per session (a few seconds): its statistics."""
-    from nnapp import ood
+    from nnapp.predict import ood
 
     store, run = fast_run
     return ood.ensure(store, run.key)

@@ -21,12 +21,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from nnapp.__main__ import main as cli  # noqa: E402
-from nnapp.store import Store  # noqa: E402
-from nnapp.sweep import Driver  # noqa: E402
-from nnapp.sweep_files import load_spec  # noqa: E402
-from nnapp.sweep_ray import RayExecutor  # noqa: E402
-from nnapp.sweep_spec import SweepSpec, check, parse_param  # noqa: E402
-from nnapp.sweep_study import open_study, read_study  # noqa: E402
+from nnapp.store.store import Store  # noqa: E402
+from nnapp.sweep.cluster import RayExecutor  # noqa: E402
+from nnapp.sweep.driver import Driver  # noqa: E402
+from nnapp.sweep.files import load_spec  # noqa: E402
+from nnapp.sweep.spec import SweepSpec, check, parse_param  # noqa: E402
+from nnapp.sweep.study import open_study, read_study  # noqa: E402
 from tests.conftest import TINY_SET  # noqa: E402
 
 NODE = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "object_store_memory": 80 * 1024 * 1024}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nnapp.presets import PRESETS
+from nnapp.engine.presets import PRESETS
 from tests.appserver import ARGS, CHROMIUM, serve
 from tests.digits import canvas_path
 from tests.nondigits import SHAPES
@@ -112,25 +112,6 @@ def clear(pg):
 PLACES = [(70, 40, 130, 200), (15, 15, 70, 100), (150, 130, 100, 130), (20, 10, 240, 260)]
 
 
-def test_progress_bars_jump_to_each_value(server, page):
-    """A bar's transition would redraw a browser on the same machine at each refresh, beside the training."""
-    url, _ = server
-    page.goto(url + "/train")
-    page.get_by_role("heading", name="Train").first.wait_for(timeout=30_000)
-    settle(page)
-    page.evaluate(
-        """() => {
-            const bar = document.createElement("div");
-            bar.dataset.testid = "stProgress";
-            bar.innerHTML = '<div id="probe-bar" style="transition: width 1s"></div>';
-            document.body.appendChild(bar);
-        }"""
-    )
-    # The rule comes with the app's event elements, which a browser may draw after the page's heading.
-    # (a timeout here means the bar keeps its 1 s transition)
-    page.wait_for_function("() => getComputedStyle(document.getElementById('probe-bar')).transitionDuration === '0s'")
-
-
 def test_drawn_digits_are_read(server, page):
     """Digits drawn with the mouse are read, through the canvas bundle that sends each stroke at once."""
     url, _ = server
@@ -225,16 +206,6 @@ COUNT_COLOUR = """(canvas, [r, g, b]) => {
 TRAIN_BLUE, VAL_ORANGE = (31, 119, 180), (255, 127, 14)
 
 
-# The Configure expander's height at each animation frame from now on, in window.__fold; returns it now.
-WATCH_FOLD = """() => {
-    const details = () => document.querySelector(".st-key-configure details");
-    window.__fold = [];
-    const look = () => { const d = details(); if (d) window.__fold.push(d.getBoundingClientRect().height); requestAnimationFrame(look); };
-    requestAnimationFrame(look);
-    return details().getBoundingClientRect().height;
-}"""
-
-
 def fill_train_form(page, images: str, epochs: str):
     """The seed-mlp preset with `images` training images and `epochs`, Retrain ticked: its checkbox."""
     # Folded when the page attached to a run still active. Decided by the expander's own state: the form's
@@ -274,15 +245,10 @@ def test_the_train_page_draws_a_launched_runs_curves(server, page):
     blue_before, orange_before = (canvas.evaluate(COUNT_COLOUR, c) for c in (TRAIN_BLUE, VAL_ORANGE))
     assert 0 < blue_before < 200 and 0 < orange_before < 200  # the legend's lines alone
     retrain = fill_train_form(page, "3000", "2")
-    open_height = page.evaluate(WATCH_FOLD)
     page.get_by_role("button", name="Launch").click()
     page.get_by_text("Test accuracy").first.wait_for(timeout=120_000)
     settle(page)
     no_exception(page)
-    heights = page.evaluate("() => window.__fold")
-    folded = heights[-1]
-    assert folded < 100 < open_height  # the launch folded the form...
-    assert not [h for h in heights if folded + 5 < h < open_height - 5]  # ...at once, not over animated frames
     assert canvas.count() == 1  # redrawn in place, not stacked
     steps, epochs = map(int, canvas.get_attribute("data-points").strip("[]").split(","))
     per_epoch = PRESETS["seed-mlp"].replace(train_subset=3000).steps_per_epoch()
@@ -297,11 +263,6 @@ def test_the_train_page_draws_a_launched_runs_curves(server, page):
     assert page.get_by_role("spinbutton", name="Training images (0 = all)", exact=True).input_value() == "3000"
     assert page.get_by_role("spinbutton", name="Epochs", exact=True).input_value() == "2"
     assert retrain.is_checked()
-    open_height = page.evaluate(WATCH_FOLD)
-    page.get_by_text("Configure", exact=True).first.click()  # a fold the user asks for keeps its animation
-    page.wait_for_timeout(1000)
-    heights = page.evaluate("() => window.__fold")
-    assert len([h for h in heights if heights[-1] + 5 < h < open_height - 5]) >= 3
 
 
 def test_a_training_run_is_watched_without_rerunning_the_page(server, page):

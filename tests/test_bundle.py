@@ -18,13 +18,13 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from nnapp.__main__ import main
-from nnapp.config import RunConfig
-from nnapp.errors import BundleError
-from nnapp.export import bundle_bytes
-from nnapp.importer import import_bundle
-from nnapp.models import build_model
-from nnapp.presets import PRESETS
-from nnapp.store import Store
+from nnapp.bundle.export import bundle_bytes
+from nnapp.bundle.importer import import_bundle
+from nnapp.engine.config import RunConfig
+from nnapp.engine.models import build_model
+from nnapp.engine.presets import PRESETS
+from nnapp.store.store import Store
+from nnapp.system.errors import BundleError
 from tests.digits import render
 from tests.nondigits import SHAPES, strokes_image
 from ui import PAGES
@@ -112,8 +112,8 @@ def test_predict_py_runs_from_the_bundle_folder_without_nnapp(exported, tmp_path
 
 def test_the_program_in_the_bundle_computes_what_the_network_does(exported):
     """Its logits are the network's; its features and not-a-digit.json give the app's not-a-digit score."""
-    from nnapp import ood
-    from nnapp.predict import for_inference
+    from nnapp.predict import ood
+    from nnapp.predict.inference import for_inference
 
     blob, run, store = exported
     program = torch.export.load(io.BytesIO(unpack(blob)["model.pt2"])).module()

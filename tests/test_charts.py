@@ -3,7 +3,7 @@
 import numpy as np
 import plotly.graph_objects as go
 
-from nnapp import charts
+from nnapp.charts import runs as charts
 
 STEPS = [{"step": s, "loss": 2.3 / s, "acc": min(1.0, 0.1 * s)} for s in range(1, 41)]
 EPOCHS = [{"epoch": e, "val_loss": 1.0 / e, "val_acc": 0.9 + 0.02 * e, "train_loss": 1.2 / e, "train_acc": 0.85} for e in (1, 2)]

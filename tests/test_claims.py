@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnapp.config import RunConfig
-from nnapp.data import load
-from nnapp.jobs import JobManager
-from nnapp.records import retrain_key
-from nnapp.runs import train_or_load
-from nnapp.store import Store
-from nnapp.tasks import TASKS, TaskSpec, run_task
+from nnapp.engine.config import RunConfig
+from nnapp.engine.data import load
+from nnapp.engine.records import retrain_key
+from nnapp.engine.states import TaskKind
+from nnapp.jobs.manager import JobManager
+from nnapp.jobs.runs import train_or_load
+from nnapp.store.store import Store
+from nnapp.tasks.run import TASKS, Task, run_task
 
 ROOT = Path(__file__).resolve().parent.parent
 # Several seconds of training: long enough to be caught in the middle.
@@ -211,13 +212,13 @@ def echo(payload, store, handle):
 
 
 def test_a_task_reports_progress_and_its_result(store, monkeypatch):
-    monkeypatch.setitem(TASKS._entries, "echo", TaskSpec(f"{__name__}.echo", "returns its payload"))
-    claim = store.claim_task("echo", "echo:1", {"value": 42})
-    assert claim.state == "claimed" and store.claim_task("echo", "echo:1", {"value": 42}).state == "attached"
-    assert run_task("echo", "echo:1", {"value": 42}, store) == "done"
-    task = store.task("echo:1")
+    monkeypatch.setitem(TASKS, TaskKind.TSNE, Task(echo, "returns its payload"))
+    claim = store.tasks.claim("tsne", "tsne:1", {"value": 42})
+    assert claim.state == "claimed" and store.tasks.claim("tsne", "tsne:1", {"value": 42}).state == "attached"
+    assert run_task("tsne", "tsne:1", {"value": 42}, store) == "done"
+    task = store.tasks.get("tsne:1")
     assert task.is_done() and task.result == {"echo": 42} and task.progress == {"done": 3, "total": 3, "text": "step 3"}
-    assert store.claim_task("echo", "echo:1", {"value": 42}).state == "cached"
+    assert store.tasks.claim("tsne", "tsne:1", {"value": 42}).state == "cached"
     with pytest.raises(ValueError, match="unknown task 'nope'"):
-        store.claim_task("nope", "nope:1", {})
+        store.tasks.claim("nope", "nope:1", {})
     assert np.isfinite(task.created)

@@ -9,12 +9,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nnapp import charts, export
-from nnapp.comparable import epoch_line, on_validation_definition, train_loss
-from nnapp.runs import train_or_load
-from nnapp.steplog import PendingStep, StepLog, unsmoothed_loss
-from nnapp.store import Store
-from nnapp.train import fit
+from nnapp.bundle import export
+from nnapp.charts import runs as charts
+from nnapp.engine.steplog import PendingStep, StepLog, unsmoothed_loss
+from nnapp.engine.train import fit
+from nnapp.jobs.runs import train_or_load
+from nnapp.store.comparable import epoch_line, on_validation_definition, train_loss
+from nnapp.store.store import Store
 
 
 def test_each_step_also_records_its_loss_without_smoothing(tiny):
@@ -124,9 +125,11 @@ def test_metrics_csv_puts_like_next_to_like(store, tiny):
 
 
 def test_a_smoothed_loss_other_than_cross_entropy_gets_its_unsmoothed_value_step_by_step(tiny, monkeypatch):
-    from nnapp.registry import LOSSES, LossSpec
+    from nnapp.engine.registry import LOSSES, LossSpec
 
-    monkeypatch.setitem(LOSSES._entries, "ce_too", LossSpec("nnapp.losses.cross_entropy", "cross-entropy again", smoothing=True))
+    monkeypatch.setitem(
+        LOSSES._entries, "ce_too", LossSpec("nnapp.engine.losses.cross_entropy", "cross-entropy again", smoothing=True)
+    )
     logits, labels = torch.randn(3, 8, 10), torch.randint(0, 10, (3, 8))
     generic = unsmoothed_loss(tiny.replace(loss="ce_too", label_smoothing=0.1))(logits, labels)
     batched = unsmoothed_loss(tiny.replace(label_smoothing=0.1))(logits, labels)

@@ -2,17 +2,18 @@ import json
 
 import pytest
 
-from nnapp.config import ConfigError, RunConfig, parse_value
-from nnapp.presets import PRESETS
+from nnapp.engine.checks import check
+from nnapp.engine.config import ConfigError, RunConfig, parse_value
+from nnapp.engine.presets import PRESETS
 
 
 def test_default_config_is_valid():
-    assert RunConfig().validate() == {}
+    assert check(RunConfig()).problems == {}
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_presets_are_valid(name):
-    assert PRESETS[name].validate() == {}
+    assert check(PRESETS[name]).problems == {}
 
 
 @pytest.mark.parametrize(
@@ -79,10 +80,10 @@ def test_key_is_stable_and_changes_with_any_field():
 
 
 def test_key_covers_engine_version(monkeypatch):
-    import nnapp.config
+    import nnapp.engine.config
 
     before = RunConfig().key()
-    monkeypatch.setattr(nnapp.config, "ENGINE_VERSION", "test")
+    monkeypatch.setattr(nnapp.engine.config, "ENGINE_VERSION", "test")
     assert RunConfig().key() != before
 
 

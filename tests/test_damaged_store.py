@@ -17,9 +17,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from nnapp.__main__ import main
-from nnapp.errors import StoreError
-from nnapp.runs import train_or_load
-from nnapp.store import Store
+from nnapp.jobs.runs import train_or_load
+from nnapp.store.store import Store
+from nnapp.system.errors import StoreError
 from ui import PAGES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -258,7 +258,7 @@ def test_temporary_files_of_killed_writers_are_removed(home):
         f"""
         import os, signal, sys
         sys.path.insert(0, {str(ROOT)!r})
-        import nnapp.files as files
+        import nnapp.system.files as files
         os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)
         files.atomic_write(__import__("pathlib").Path({str(weights / "0123456789abcdef.safetensors")!r}), b"x" * 1000)
         """

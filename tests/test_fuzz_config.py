@@ -13,9 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nnapp.__main__ import main
-from nnapp.config import ConfigError, RunConfig
-from nnapp.limits import estimate
-from nnapp.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES
+from nnapp.engine.checks import check
+from nnapp.engine.config import ConfigError, RunConfig
+from nnapp.engine.limits import estimate
+from nnapp.engine.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES
 
 NAMES = [f.name for f in fields(RunConfig)]
 SEED_MAX = 2**63 - 1
@@ -165,7 +166,7 @@ def problems_of(data: dict) -> dict[str, str]:
         config = RunConfig.from_dict(data)
     except ConfigError as err:
         return err.problems
-    problems = config.validate(limits=False)
+    problems = config.validate()
     if not problems:  # a readable config round-trips through JSON with the same key
         again = RunConfig.from_dict(json.loads(config.to_json()))
         assert again == config and again.key() == config.key()
@@ -204,7 +205,7 @@ def test_every_set_value_gives_a_config_or_an_error_naming_the_field(name, text)
         assert name in err.problems, (text, err.problems)
         assert_clear(err.problems)
         return
-    assert_clear(config.validate(limits=False))
+    assert_clear(config.validate())
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -216,7 +217,7 @@ def test_any_mix_of_fields_validates_without_raising(data):
         return
     config = RunConfig.from_dict(data)
     assert estimate(config).total > 0  # the size of every readable config can be worked out
-    assert_clear(config.validate())
+    assert_clear(check(config).problems)
 
 
 @pytest.mark.parametrize(

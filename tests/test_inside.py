@@ -4,17 +4,17 @@ import numpy as np
 import pytest
 import torch
 
-from nnapp.activations import dead_rule, dead_units, layer_outputs, penultimate, probes, weighted
-from nnapp.arch import plan
-from nnapp.config import RunConfig
-from nnapp.data import load, split
-from nnapp.histograms import layers, on_grid
-from nnapp.jobs import JobManager
-from nnapp.models import build_model
-from nnapp.projector import pca, place, project, tsne_key
-from nnapp.recorder import HistogramRecorder
-from nnapp.runs import train_or_load
-from nnapp.train import fit
+from nnapp.engine.arch import plan, weighted
+from nnapp.engine.config import RunConfig
+from nnapp.engine.data import load, split
+from nnapp.engine.models import build_model
+from nnapp.engine.train import fit
+from nnapp.inside.activations import dead_rule, dead_units, layer_outputs, penultimate, probes
+from nnapp.inside.projector import pca, place, project, tsne_key
+from nnapp.jobs.manager import JobManager
+from nnapp.jobs.runs import train_or_load
+from nnapp.store.histograms import layers, on_grid
+from nnapp.store.recorder import HistogramRecorder
 
 ARCHITECTURES = [
     RunConfig(model="mlp", hidden=(64, 32)),
@@ -197,9 +197,9 @@ def test_tsne_runs_once_per_run_in_a_job(store, tiny):
         second = jobs.submit_task("tsne", key, payload)
     finally:
         jobs.shutdown()
-    task = store.task(key)
+    task = store.tasks.get(key)
     assert task.is_done(), task.message
-    assert second.state == "cached" and store.task(key).finished == task.finished  # not computed again
+    assert second.state == "cached" and store.tasks.get(key).finished == task.finished  # not computed again
     coords = np.array(task.result["coords"])
     assert coords.shape == (300, 2) and np.isfinite(coords).all() and coords.std() > 1
     assert task.progress["done"] == task.progress["total"]
@@ -210,8 +210,8 @@ def test_tsne_runs_once_per_run_in_a_job(store, tiny):
 
 
 def test_every_task_kind_names_a_function():
-    from nnapp.registry import resolve
-    from nnapp.tasks import TASKS
+    from nnapp.engine.states import TaskKind
+    from nnapp.tasks.run import TASKS
 
-    assert {"train", "tsne", "lr_find"} <= set(TASKS)
-    assert all(callable(resolve(spec.fn)) for _, spec in TASKS.items())
+    assert set(TaskKind) == {TaskKind.TRAIN, *TASKS}
+    assert all(callable(task.fn) for task in TASKS.values())

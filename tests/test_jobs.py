@@ -4,11 +4,11 @@ import urllib.error
 
 import pytest
 
-from nnapp.config import RunConfig
-from nnapp.data import DataError, load
-from nnapp.device import cpu_count
-from nnapp.jobs import JobManager
-from nnapp.runs import wait_for_run
+from nnapp.engine.config import RunConfig
+from nnapp.engine.data import DataError, load
+from nnapp.engine.device import cpu_count
+from nnapp.jobs.manager import JobManager
+from nnapp.jobs.runs import wait_for_run
 
 # Long enough to cancel mid-run: the full training set, a CNN, several epochs.
 LONG = RunConfig(conv=((16, 3, 2),), hidden=(), epochs=5, batch_size=64)

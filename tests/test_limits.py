@@ -6,13 +6,14 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-import nnapp.limits as limits
+import nnapp.engine.limits as limits
 from nnapp.__main__ import main
-from nnapp.arch import parameter_count
-from nnapp.config import RunConfig
-from nnapp.limits import MAX_PARAMETERS, estimate, memory_limit, parse_size
-from nnapp.models import build_model
-from nnapp.presets import PRESETS
+from nnapp.engine.arch import parameter_count
+from nnapp.engine.checks import check
+from nnapp.engine.config import RunConfig
+from nnapp.engine.limits import MAX_PARAMETERS, estimate, memory_limit, parse_size
+from nnapp.engine.models import build_model
+from nnapp.engine.presets import PRESETS
 from ui import PAGES
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -32,7 +33,7 @@ def limit(monkeypatch):
 
 
 def test_too_many_parameters_is_refused_naming_the_count(limit):
-    problems = HUGE.validate()
+    problems = check(HUGE).problems
     assert set(problems) == {"model"}
     count = parameter_count(HUGE)
     assert count > 6e9 and f"{count:,} parameters" in problems["model"] and f"{MAX_PARAMETERS:,}" in problems["model"]
@@ -41,14 +42,14 @@ def test_too_many_parameters_is_refused_naming_the_count(limit):
 def test_memory_beyond_the_limit_is_refused_naming_the_sizes(limit):
     need = estimate(WIDE)
     assert need.parameters < MAX_PARAMETERS and need.activations > need.fixed
-    problems = WIDE.validate()
+    problems = check(WIDE).problems
     assert set(problems) == {"batch_size"}  # a smaller batch would fit
     message = problems["batch_size"]
     assert f"about {limits.size_text(need.total)}" in message and "activations at batch 4,096" in message
     assert "4.0 GiB allowed (set by NNAPP_MEMORY_LIMIT)" in message
-    assert WIDE.replace(batch_size=64).validate() == {}
+    assert check(WIDE.replace(batch_size=64)).problems == {}
     limit("1GiB")  # the runtime alone is 1 GiB: no batch size helps, the network must shrink
-    assert set(RunConfig().validate()) == {"model"}
+    assert set(check(RunConfig()).problems) == {"model"}
 
 
 def test_the_estimate_counts_weights_gradients_and_the_optimiser_state():
@@ -91,14 +92,14 @@ def test_the_limit_comes_from_the_machine(monkeypatch):
 def test_sizes_and_a_bad_limit_setting(monkeypatch):
     assert parse_size("8GiB") == 8 << 30 and parse_size("512 MiB") == 512 << 20 and parse_size("1000") == 1000
     monkeypatch.setenv("NNAPP_MEMORY_LIMIT", "lots")
-    assert "NNAPP_MEMORY_LIMIT='lots' is not a size" in RunConfig().validate()["model"]
+    assert "NNAPP_MEMORY_LIMIT='lots' is not a size" in check(RunConfig()).problems["model"]
 
 
 def test_the_cli_refuses_a_huge_network_before_training(home, limit, capsys):
     assert main(["train", "--set", "model=cnn", "--set", "conv=1024:3:1", "--set", "hidden=8192"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("nnapp: error: invalid config: model: the network has 6,576,778,250 parameters")
-    from nnapp.store import Store
+    from nnapp.store.store import Store
 
     assert Store(home).runs() == []
 
@@ -107,7 +108,7 @@ def test_the_train_page_shows_sizes_without_building_the_model(home, limit, monk
     def refuse(*args, **kwargs):
         raise AssertionError("the Train page built a model")
 
-    monkeypatch.setattr("nnapp.models.build_model", refuse)
+    monkeypatch.setattr("nnapp.engine.models.build_model", refuse)
     at = AppTest.from_file(APP, default_timeout=60).run()
     at.switch_page(PAGES["train"].path).run()
     assert "parameters** · about" in at.markdown[-1].value or any("parameters** · about" in m.value for m in at.markdown)

@@ -8,8 +8,6 @@ import threading
 import time
 from urllib.parse import urlencode
 
-import psutil
-import pytest
 from starlette.requests import Request
 
 from panels import live
@@ -139,58 +137,3 @@ def test_a_held_poll_answers_when_the_run_moves_on_and_not_before(store, tiny, m
     thread.join()
     assert body["status"] == "done" and not body["active"] and 0.5 < took < 20
     assert get(run=key, token=token, since="gone", wait=1)[1]["status"] == "done"  # a stage it no longer has: at once
-
-
-def test_serve_py_turns_nagle_off_on_the_socket_streamlit_bound():
-    """uvicorn imports serve.py after Streamlit bound its socket: the connections it accepts answer at once
-    (ui.no_delay_sockets)."""
-    code = """
-import socket
-listener = socket.socket(socket.AF_INET)  # as Streamlit binds it: no protocol number, so asyncio leaves Nagle on
-listener.bind(("127.0.0.1", 0))
-listener.listen()
-import serve
-client = socket.create_connection(listener.getsockname())
-accepted, _ = listener.accept()
-print(accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
-"""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "1"
-
-
-def test_answers_on_a_kept_alive_connection_are_not_held_back(tmp_path):
-    """Each answer's body follows its headers at once, not after the browser's delayed ACK (about 40 ms)."""
-    import socket
-
-    from tests.appserver import serve
-
-    with serve(tmp_path) as url:
-        host, port = url.removeprefix("http://").split(":")
-        gaps = []
-        with socket.create_connection((host, int(port))) as conn:
-            for _ in range(8):
-                conn.sendall(f"GET /_stcore/health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
-                got, first = b"", None
-                while not got.endswith(b"ok"):
-                    got += conn.recv(65536)
-                    first = first or time.perf_counter()
-                gaps.append(time.perf_counter() - first)
-    assert sorted(gaps)[len(gaps) // 2] < 0.02, gaps
-
-
-def test_a_server_at_rest_wakes_rarely(tmp_path):
-    """Streamlit polls its config files every 0.2 s whatever server.fileWatcherType says: about 50 wake-ups a
-    second, each taking a core from a training for a moment. serve.py slows those looks to every
-    ui.FILE_POLL_EVERY seconds; what wakes it then is uvicorn's own tick, 10 times a second."""
-    from tests.appserver import context_switches, serve
-
-    if not os.path.isdir("/proc/self/task"):
-        pytest.skip("counts context switches in /proc (Linux)")
-    with serve(tmp_path) as url:
-        port = url.rsplit(":", 1)[1]
-        (server,) = [p for p in psutil.process_iter(["cmdline"]) if port in " ".join(p.info["cmdline"] or ())]
-        time.sleep(1)
-        before, started = context_switches(server.pid), time.monotonic()
-        time.sleep(3)
-        rate = (context_switches(server.pid) - before) / (time.monotonic() - started)
-    assert rate < 30, f"{rate:.0f} context switches a second at rest"

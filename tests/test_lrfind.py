@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from nnapp.data import load, split
-from nnapp.device import pick_device
-from nnapp.lrfind import END, START, lr_find, lr_find_payload, range_test, search_key, suggest, text_plot
-from nnapp.tasks import run_or_follow
-from nnapp.train import fit, setup
+from nnapp.engine.data import load, split
+from nnapp.engine.device import pick_device
+from nnapp.engine.train import fit, setup
+from nnapp.inside.lrfind import END, START, lr_find, lr_find_payload, range_test, search_key, suggest, text_plot
+from nnapp.tasks.run import run_or_follow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

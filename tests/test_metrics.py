@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from nnapp.metrics import report
+from nnapp.engine.metrics import report
 
 
 def test_per_class_scores_against_a_hand_made_confusion_matrix():
@@ -46,9 +46,9 @@ def _trained_like(model: torch.nn.Module) -> torch.nn.Module:
 def test_a_cpu_evaluation_gives_the_networks_own_logits(activation, layers):
     """Evaluation runs a CNN's convolutions, pooling, batch norm and activations in oneDNN's layout: the
     logits are the network's own, to float rounding, for every activation (Leaky ReLU stops the span)."""
-    from nnapp.config import RunConfig
-    from nnapp.metrics import onednn_span, predict_logits, to_pixels
-    from nnapp.models import build_model
+    from nnapp.engine.config import RunConfig
+    from nnapp.engine.metrics import onednn_span, predict_logits, to_pixels
+    from nnapp.engine.models import build_model
 
     torch.manual_seed(0)
     config = RunConfig(model="cnn", hidden=(32,), activation=activation, **layers)
@@ -67,9 +67,9 @@ def test_a_cpu_evaluation_gives_the_networks_own_logits(activation, layers):
 
 
 def test_the_fast_presets_whole_convolutional_body_runs_in_onednns_layout():
-    from nnapp.metrics import onednn_span
-    from nnapp.models import build_model
-    from nnapp.presets import PRESETS
+    from nnapp.engine.metrics import onednn_span
+    from nnapp.engine.models import build_model
+    from nnapp.engine.presets import PRESETS
 
     model = build_model(PRESETS["fast"])
     if not torch.backends.mkldnn.is_available():
@@ -96,7 +96,7 @@ def test_the_fast_presets_whole_convolutional_body_runs_in_onednns_layout():
 def test_layers_onednn_would_run_differently_stay_on_torchs_kernels(unusual, span):
     """A network built by hand (not by the app's builder) keeps its exact outputs: a layer that oneDNN's
     kernels would run otherwise than torch ends the span, or leaves no span at all."""
-    from nnapp.metrics import onednn_span, predict_logits, to_pixels
+    from nnapp.engine.metrics import onednn_span, predict_logits, to_pixels
 
     if not torch.backends.mkldnn.is_available():
         pytest.skip("no oneDNN in this torch")

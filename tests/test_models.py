@@ -1,12 +1,12 @@
 import pytest
 import torch
 
-from nnapp.arch import parameter_count as arch_parameter_count
-from nnapp.arch import plan, summary, summary_text
-from nnapp.config import RunConfig
-from nnapp.models import build_model, parameter_count
-from nnapp.presets import PRESETS
-from nnapp.registry import ACTIVATIONS
+from nnapp.engine.arch import parameter_count as arch_parameter_count
+from nnapp.engine.arch import plan, summary, summary_text
+from nnapp.engine.config import RunConfig
+from nnapp.engine.models import build_model, parameter_count
+from nnapp.engine.presets import PRESETS
+from nnapp.engine.registry import ACTIVATIONS
 
 CONFIGS = [
     RunConfig(model="mlp", hidden=(64, 64)),

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from nnapp import ood
-from nnapp.data import load
-from nnapp.models import build_model
-from nnapp.predict import for_inference, predict, preprocess, probabilities
-from nnapp.runs import train_or_load
+from nnapp.engine.data import load
+from nnapp.engine.models import build_model
+from nnapp.jobs.runs import train_or_load
+from nnapp.predict import ood
+from nnapp.predict.images import preprocess
+from nnapp.predict.inference import for_inference, predict, probabilities
 from tests.digits import render
 from tests.nondigits import nondigits
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from nnapp.config import RunConfig
-from nnapp.data import load
-from nnapp.runs import finetune_config, train_or_load
-from nnapp.store import Store
+from nnapp.engine.config import RunConfig
+from nnapp.engine.data import load
+from nnapp.jobs.runs import finetune_config, train_or_load
+from nnapp.store.store import Store
 from ui import PAGES
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -268,7 +268,7 @@ def test_playground_shows_before_and_after_a_finetune(stored_run, store):
 
 
 def test_results_show_how_often_the_not_a_digit_check_flags(stored_run, store):
-    from nnapp import ood
+    from nnapp.predict import ood
 
     at = app("results")
     assert "Not a digit" in [s.value for s in at.subheader]  # the check is being made: said so
@@ -298,7 +298,7 @@ def test_a_sweep_started_on_the_page_fills_its_table_and_opens_the_best_trial(ho
     name = start_tiny_sweep(at)
     assert name.startswith("seed-mlp-lr-")
     store = Store()
-    task = wait_for(lambda: (t := store.task(f"sweep:{name}")) and not t.is_active() and t, timeout=300)
+    task = wait_for(lambda: (t := store.tasks.get(f"sweep:{name}")) and not t.is_active() and t, timeout=300)
     assert task.status == "done", task.message
     at.run()
     table = at.dataframe[0].value

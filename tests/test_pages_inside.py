@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from nnapp.lrfind import lr_find_payload
-from nnapp.presets import PRESETS
-from nnapp.projector import tsne_key
-from nnapp.runs import train_or_load
-from nnapp.store import Store
+from nnapp.engine.presets import PRESETS
+from nnapp.inside.lrfind import lr_find_payload
+from nnapp.inside.projector import tsne_key
+from nnapp.jobs.runs import train_or_load
+from nnapp.store.store import Store
 from tests.test_pages import app, wait_for
 
 
@@ -40,8 +40,8 @@ def chart_keys(at) -> list[str]:
 def activations_page(key: str) -> None:
     import numpy as np
 
-    from nnapp.data import load
-    from nnapp.store import Store
+    from nnapp.engine.data import load
+    from nnapp.store.store import Store
     from panels.activations import activations_ui
 
     activations_ui(Store().get(key), load("mnist").test_x[0].numpy().astype(np.float32) / 255)
@@ -116,9 +116,9 @@ def test_results_projector_pca_tsne_and_a_picked_digit(cnn_run, store):
     at.radio(key="proj_method").set_value("t-SNE").run()
     assert at.button(key="tsne_start") and "projection" not in chart_keys(at)
     key = tsne_key(cnn_run)  # a finished t-SNE, as the job leaves it (the job itself: tests/test_inside.py)
-    store.claim_task("tsne", key, {"run": cnn_run.key})
+    store.tasks.claim("tsne", key, {"run": cnn_run.key})
     coords = np.random.default_rng(0).normal(size=(10_000, 2)).round(3).tolist()
-    store.set_task(key, status="done", result={"coords": coords, "points": 10_000, "seconds": 1.0})
+    store.tasks.set(key, status="done", result={"coords": coords, "points": 10_000, "seconds": 1.0})
     at.run()
     zeros = figure(at, "projection")["data"][0]  # the true 0s, at their t-SNE places
     first = int(values(zeros["customdata"])[0])
@@ -137,7 +137,7 @@ def test_train_page_finds_a_learning_rate_and_uses_it(home):
     at.button(key="lr_find").click().run()
     config = PRESETS["seed-mlp"].replace(train_subset=1000)
     key, _ = lr_find_payload(config)
-    task = wait_for(lambda: (t := Store().task(key)) and not t.is_active() and t)
+    task = wait_for(lambda: (t := Store().tasks.get(key)) and not t.is_active() and t)
     assert task.is_done() and task.result["suggestion"], task.message
     at.run()
     assert "lr_find_chart" in chart_keys(at)

@@ -4,8 +4,8 @@ import sys
 
 import torch
 
-from nnapp.data import load, split
-from nnapp.train import fit
+from nnapp.engine.data import load, split
+from nnapp.engine.train import fit
 
 
 def python_calls_during(fn) -> int:

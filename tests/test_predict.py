@@ -6,10 +6,11 @@ import torch
 from PIL import Image, ImageFilter, ImageOps
 from torch import nn
 
-from nnapp.data import load
-from nnapp.models import build_model
-from nnapp.predict import ImageError, dilate, for_inference, load_image, predict, preprocess, probabilities, saliency
-from nnapp.presets import PRESETS
+from nnapp.engine.data import load
+from nnapp.engine.models import build_model
+from nnapp.engine.presets import PRESETS
+from nnapp.predict.images import ImageError, dilate, load_image, preprocess
+from nnapp.predict.inference import for_inference, predict, probabilities, saliency
 from tests.digits import render
 
 YS, XS = np.mgrid[0:28, 0:28]

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from nnapp.config import RunConfig
-from nnapp.data import load
-from nnapp.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES, UnknownName, resolve
-from nnapp.train import fit, make_optimizer, make_schedule
+from nnapp.engine.config import RunConfig
+from nnapp.engine.data import load
+from nnapp.engine.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES, UnknownName, resolve
+from nnapp.engine.train import fit, make_optimizer, make_schedule
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -129,15 +129,15 @@ def test_training_does_not_import_torch_dynamo():
     check's head, trained in each job's process after its run."""
     code = (
         "import sys\n"
-        "from nnapp.presets import PRESETS\n"
-        "from nnapp.train import fit\n"
+        "from nnapp.engine.presets import PRESETS\n"
+        "from nnapp.engine.train import fit\n"
         "result = fit(PRESETS['fast'].replace(train_subset=600, val_fraction=0.1, epochs=2, optimizer='sgd', lr=0.05))\n"
         "fit(PRESETS['fast'].replace(train_subset=600, val_fraction=0.1))\n"
-        "from nnapp.data import load, split\n"
-        "from nnapp.lrfind import lr_find\n"
+        "from nnapp.engine.data import load, split\n"
+        "from nnapp.inside.lrfind import lr_find\n"
         "assert lr_find(PRESETS['fast'], split(load('mnist'), 0.1, 0, 600), steps=20).lrs\n"
         "import numpy as np\n"
-        "from nnapp.ood import fit_head\n"
+        "from nnapp.predict.ood import fit_head\n"
         "fit_head(np.random.rand(64, 8).astype(np.float32), np.random.rand(64, 8).astype(np.float32))\n"
         "assert result.status == 'done', result.status\n"
         "print('torch._dynamo' in sys.modules)\n"

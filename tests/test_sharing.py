@@ -10,7 +10,7 @@ import pytest
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
-from nnapp.runs import train_or_load
+from nnapp.jobs.runs import train_or_load
 from ui import PAGES
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,6 +1,5 @@
 """The paths that make nnapp feel fast, checked for what they do (their timings are in benchmarks/bench.py)."""
 
-import platform
 import subprocess
 import sys
 import time
@@ -9,13 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
-import nnapp.device as device
-import nnapp.process as process
-from nnapp.data import load
-from nnapp.device import ThreadGovernor
-from nnapp.jobs import JobManager, warm_pool
-from nnapp.train import fit
-from nnapp.warmpool import WarmPool
+import nnapp.engine.device as device
+import nnapp.system.process as process
+from nnapp.engine.data import load
+from nnapp.engine.device import ThreadGovernor
+from nnapp.engine.train import fit
+from nnapp.jobs.manager import JobManager, warm_pool
+from nnapp.jobs.warmpool import WarmPool
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,7 +62,7 @@ def test_a_spare_started_under_other_environment_variables_is_not_used(monkeypat
 def test_the_queue_moves_on_while_a_finished_job_makes_its_check(store, tiny):
     """The not-a-digit check comes after a run is done, in its job's process: the job ends for the queue
     (the next one may start) while the check is still being made, and the check lands afterwards."""
-    from nnapp import ood
+    from nnapp.predict import ood
 
     jobs = JobManager(store, threads=1)
     try:
@@ -74,10 +73,10 @@ def test_the_queue_moves_on_while_a_finished_job_makes_its_check(store, tiny):
         # made as the run's "not_a_digit" task, which a page asking meanwhile attaches to instead of making it again;
         # its statistics are written just before the task is marked done, so the wait is on the task
         deadline = time.monotonic() + 180
-        task = store.task(ood.task_key(store.get(sub.key)))
+        task = store.tasks.get(ood.task_key(store.get(sub.key)))
         while (task is None or task.status != "done") and time.monotonic() < deadline:
             time.sleep(0.2)
-            task = store.task(ood.task_key(store.get(sub.key)))
+            task = store.tasks.get(ood.task_key(store.get(sub.key)))
         assert task is not None and task.status == "done"
         assert ood.load_stats(store, sub.key) is not None
         # A retrain whose weights come out the same to the bit (one thread: the same sums) keeps that check:
@@ -86,7 +85,7 @@ def test_the_queue_moves_on_while_a_finished_job_makes_its_check(store, tiny):
         assert jobs.wait(retrain.key, timeout=180) and store.get(sub.key).weights_sha256 == task_weights
         for proc in jobs._finishing:
             proc.wait(60)
-        assert store.task(ood.task_key(store.get(sub.key))).finished == task.finished
+        assert store.tasks.get(ood.task_key(store.get(sub.key))).finished == task.finished
     finally:
         jobs.shutdown()
 
@@ -94,7 +93,7 @@ def test_the_queue_moves_on_while_a_finished_job_makes_its_check(store, tiny):
 def test_a_worker_hears_its_job_end_without_reading_the_store_meanwhile(store, tiny, monkeypatch):
     """The job's process says ENDED on its stdout: its worker moves on at once, and while the job trains it
     reads the job's record once a WORD_WAIT_S, not ten times a second."""
-    import nnapp.jobs as jobs_module
+    import nnapp.jobs.manager as jobs_module
 
     monkeypatch.setattr(jobs_module, "WORD_WAIT_S", 30.0)  # only the word (or the process's exit) can wake it in time
     jobs = JobManager(store, threads=1)
@@ -183,8 +182,6 @@ def test_a_job_process_judges_its_first_threads_on_the_second_before_its_job(mon
 
 
 def test_the_thread_governor_sees_a_real_busy_neighbour():
-    import subprocess
-    import sys
 
     if device.cpu_count() < 2 or process.cpu_sample() is None:
         pytest.skip("needs Linux and two CPUs")
@@ -202,7 +199,7 @@ def test_the_thread_governor_sees_a_real_busy_neighbour():
 
 
 def test_decoded_data_is_kept_for_the_next_process(tmp_path, monkeypatch):
-    from nnapp.data import BUNDLED, IDX_FILES, read_idx, read_idx_cached
+    from nnapp.engine.data import BUNDLED, IDX_FILES, read_idx, read_idx_cached
 
     monkeypatch.setenv("NNAPP_DATA", str(tmp_path))
     path = BUNDLED / IDX_FILES["test_y"]
@@ -212,37 +209,3 @@ def test_decoded_data_is_kept_for_the_next_process(tmp_path, monkeypatch):
     cached.write_bytes(b"not an array")  # a damaged cache is not used
     assert (read_idx_cached(path) == read_idx(path)).all()
     assert load("mnist").test_y.dtype == torch.int64
-
-
-FAULTS = """
-import resource, sys, torch
-from nnapp.process import keep_freed_memory
-applied = keep_freed_memory() if sys.argv[1] == "keep" else None
-from nnapp.models import build_model
-from nnapp.presets import PRESETS
-torch.set_num_threads(1)
-model = build_model(PRESETS["fast"])
-opt = torch.optim.SGD(model.parameters(), lr=0.01)
-x, y = torch.rand(128, 1, 28, 28), torch.randint(0, 10, (128,))
-def step():
-    opt.zero_grad()
-    torch.nn.functional.cross_entropy(model(x), y).backward()
-    opt.step()
-step()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(20):
-    step()
-print(applied, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-"""
-
-
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
-def test_a_training_process_reuses_the_memory_its_steps_free():
-    """keep_freed_memory(): 20 steps of the fast preset's network fault in a few thousand pages, not the
-    tens of thousands glibc's default thresholds cost (each step's activations mapped afresh)."""
-    faults = {}
-    for mode in ("keep", "default"):
-        out = subprocess.run([sys.executable, "-c", FAULTS, mode], capture_output=True, text=True, check=True, cwd=ROOT)
-        applied, faults[mode] = out.stdout.split()
-        assert applied == ("True" if mode == "keep" else "None")
-    assert int(faults["keep"]) * 5 < int(faults["default"]), faults

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from nnapp.errors import StoreError
-from nnapp.runs import train_or_load
-from nnapp.store import Store
+from nnapp.jobs.runs import train_or_load
+from nnapp.store.store import Store
+from nnapp.system.errors import StoreError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -54,7 +54,7 @@ def test_run_left_running_by_a_dead_process_is_interrupted(tiny, home):
         f"""
         import os, sys
         sys.path.insert(0, {ROOT!r})
-        from nnapp.store import Store
+        from nnapp.store.store import Store
         from tests.conftest import TINY
         store = Store({str(home)!r})
         key = store.create(TINY)

@@ -6,14 +6,14 @@ import dataclasses
 import pytest
 
 from nnapp.__main__ import main
-from nnapp.config import RunConfig
-from nnapp.device import cpu_count
-from nnapp.jobs import JobManager
-from nnapp.store import Store
-from nnapp.sweep import Driver, LocalExecutor
-from nnapp.sweep_files import save_spec
-from nnapp.sweep_spec import SweepSpec, check, parse_param
-from nnapp.sweep_study import counted, objective_value, open_study, read_study, requeue, trial_run
+from nnapp.engine.config import RunConfig
+from nnapp.engine.device import cpu_count
+from nnapp.jobs.manager import JobManager
+from nnapp.store.store import Store
+from nnapp.sweep.driver import Driver, LocalExecutor
+from nnapp.sweep.files import save_spec
+from nnapp.sweep.spec import SweepSpec, check, parse_param
+from nnapp.sweep.study import counted, objective_value, open_study, read_study, requeue, trial_run
 from tests.conftest import TINY_SET
 from tests.test_claims import wait_for
 
@@ -101,10 +101,10 @@ def test_stop_then_resume_a_sweep_whose_driver_is_a_job(store):
         assert jobs.submit_task("sweep", spec.key, spec.to_dict()).state == "queued"
         key = wait_for(lambda: (s := read_study(store.home, spec.name)) and s.trials and s.trials[0].user_attrs.get("key"))
         wait_for(lambda: (store.get(key).progress or {}).get("step", 0) > 0)
-        assert store.task(spec.key).pid != store.get(key).pid  # the driver and the trial: processes of their own
+        assert store.tasks.get(spec.key).pid != store.get(key).pid  # the driver and the trial: processes of their own
         assert jobs.cancel(spec.key)  # Stop
         assert jobs.wait(spec.key, timeout=120)
-        assert store.task(spec.key).status == "cancelled" and store.get(key).status == "cancelled"
+        assert store.tasks.get(spec.key).status == "cancelled" and store.get(key).status == "cancelled"
         assert store.steps(key)  # what the stopped trial learned is kept
         stopped = read_study(store.home, spec.name).trials
         assert [t.state.name for t in stopped] == ["FAIL", "WAITING"] and trial_run(stopped[0])["status"] == "cancelled"
@@ -113,7 +113,7 @@ def test_stop_then_resume_a_sweep_whose_driver_is_a_job(store):
         assert jobs.wait(spec.key, timeout=300)
     finally:
         jobs.shutdown()
-    task = store.task(spec.key)
+    task = store.tasks.get(spec.key)
     assert task.status == "done" and task.result["counted"] == 1, (task.status, task.message, task.result)
     resumed = read_study(store.home, spec.name).trials
     assert resumed[1].params == stopped[0].params and trial_run(resumed[1])["key"] == key  # the stopped trial, again

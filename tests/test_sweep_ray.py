@@ -17,8 +17,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from nnapp.store import Store
-from nnapp.sweep_study import read_study, trial_run
+from nnapp.store.store import Store
+from nnapp.sweep.study import read_study, trial_run
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "tests" / "ray_cluster_sweep.py"

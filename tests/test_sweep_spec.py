@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from nnapp.__main__ import main
-from nnapp.presets import PRESETS
-from nnapp.sweep_files import load_spec, new_name, save_spec, sweep_names
-from nnapp.sweep_spec import SEARCHABLE, SweepError, SweepSpec, config_value, parse_param
+from nnapp.engine.presets import PRESETS
+from nnapp.sweep.files import load_spec, new_name, save_spec, sweep_names
+from nnapp.sweep.spec import SEARCHABLE, SweepError, SweepSpec, config_value, parse_param
 
 ROOT = Path(__file__).resolve().parent.parent
 

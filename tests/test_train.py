@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from nnapp.data import augment, load, split
-from nnapp.device import pick_device
-from nnapp.runs import train_or_load
-from nnapp.store import Store
-from nnapp.train import fit, make_schedule
+from nnapp.engine.data import augment, load, split
+from nnapp.engine.device import pick_device
+from nnapp.engine.train import fit, make_schedule
+from nnapp.jobs.runs import train_or_load
+from nnapp.store.store import Store
 
 
 def test_mnist_is_real_and_complete():
@@ -170,12 +170,12 @@ def test_cache_hit_returns_stored_run_without_training(tiny, store, monkeypatch)
     first = train_or_load(tiny, store)
     assert first.status == "done"
 
-    import nnapp.runs
+    import nnapp.jobs.runs
 
     def boom(*a, **k):
         raise AssertionError("trained again")
 
-    monkeypatch.setattr(nnapp.runs, "fit", boom)
+    monkeypatch.setattr(nnapp.jobs.runs, "fit", boom)
     again = train_or_load(tiny, store)
     assert again.key == first.key and again.test == first.test
     with pytest.raises(AssertionError):
@@ -183,12 +183,12 @@ def test_cache_hit_returns_stored_run_without_training(tiny, store, monkeypatch)
 
 
 def test_failure_is_recorded(tiny, store, monkeypatch):
-    import nnapp.runs
+    import nnapp.jobs.runs
 
     def broken(*a, **k):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(nnapp.runs, "fit", broken)
+    monkeypatch.setattr(nnapp.jobs.runs, "fit", broken)
     with pytest.raises(RuntimeError):
         train_or_load(tiny, store)
     run = store.get(tiny.key())
@@ -208,10 +208,10 @@ def test_stored_model_round_trip(tiny, store):
 
 
 def test_finetune_on_personal_drawings_is_a_new_cached_run(tiny, store):
-    from nnapp.config import ConfigError
-    from nnapp.metrics import evaluate_on
-    from nnapp.records import retrain_key
-    from nnapp.runs import finetune_config
+    from nnapp.engine.config import ConfigError
+    from nnapp.engine.metrics import evaluate_on
+    from nnapp.engine.records import retrain_key
+    from nnapp.jobs.runs import finetune_config
 
     parent = train_or_load(tiny, store)
     images = load("mnist").test_x[:12].numpy()

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-import nnapp.predict
-from nnapp.predict import MAX_UPLOAD_PIXELS, WORK_SIDE, ImageError, load_image, preprocess
-from nnapp.runs import train_or_load
+import nnapp.predict.images
+from nnapp.jobs.runs import train_or_load
+from nnapp.predict.images import MAX_UPLOAD_PIXELS, WORK_SIDE, ImageError, load_image, preprocess
 from tests.digits import render
 from ui import PAGES
 
@@ -113,13 +113,13 @@ def test_hostile_uploads_on_the_playground(stored_run, name):
 
 def test_each_upload_is_decoded_once(stored_run, monkeypatch):
     calls = []
-    real = nnapp.predict.load_image
+    real = nnapp.predict.images.load_image
 
     def counting(data):
         calls.append(len(data))
         return real(data)
 
-    monkeypatch.setattr(nnapp.predict, "load_image", counting)
+    monkeypatch.setattr(nnapp.predict.images, "load_image", counting)
     noise = np.random.default_rng().integers(0, 30, (280, 280), dtype=np.uint8)  # content no other test uploads
     data = encoded(Image.fromarray(np.minimum(np.asarray(DIGIT.convert("L")), 255 - noise)), "PNG")
     at = playground()

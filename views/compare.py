@@ -6,9 +6,9 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from nnapp import charts
-from nnapp.comparable import on_validation_definition
-from nnapp.records import SHOWN
+from nnapp.charts import runs as charts
+from nnapp.engine.states import Status
+from nnapp.store.comparable import on_validation_definition
 
 HYPER = ["model", "lr", "batch_size", "epochs", "optimizer", "activation", "dropout"]
 COLUMNS = [
@@ -74,7 +74,7 @@ def main() -> None:
     df = table(runs)
     by_key = {r.key: r for r in runs}
     f1, f2, f3 = st.columns(3)
-    statuses = f1.multiselect("Status", [s for s in SHOWN if s in set(df.status)], key="filter_status")
+    statuses = f1.multiselect("Status", [s for s in Status if s in set(df.status)], key="filter_status")
     datasets = f2.multiselect("Data set", sorted(set(df.dataset.dropna())), key="filter_dataset")
     kinds = f3.multiselect("Model kind", sorted(set(df.model.dropna())), key="filter_model")
     mask = pd.Series(True, index=df.index)

@@ -3,9 +3,9 @@
 import streamlit as st
 
 import ui
-from nnapp.device import device_label
-from nnapp.presets import DEFAULT_PRESET, PRESETS
-from nnapp.records import ICONS, SHOWN, STATUSES
+from nnapp.engine.device import device_label
+from nnapp.engine.presets import DEFAULT_PRESET, PRESETS
+from nnapp.engine.states import ICONS, Status
 
 
 def main() -> None:
@@ -18,7 +18,7 @@ def main() -> None:
     st.caption(f"Device: **{device_label()}** · runs stored in `{store.home}`")
 
     counts = store.counts()
-    shown = [s for s in SHOWN if s in STATUSES or counts.get(s)]  # 'unreadable' only when there is one
+    shown = [s for s in Status if s != Status.UNREADABLE or counts.get(s)]  # 'unreadable' only when there is one
     cols = st.columns(len(shown))
     for col, status in zip(cols, shown, strict=True):
         col.metric(f"{ICONS[status]} {status}", counts.get(status, 0))

@@ -10,12 +10,15 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from nnapp import charts, ood
-from nnapp.errors import StoreError
-from nnapp.metrics import evaluate_on
-from nnapp.predict import ImageError, for_inference, load_image, preprocess, saliency
-from nnapp.runs import finetune_config
-from nnapp.store import Store
+from nnapp.charts import runs as charts
+from nnapp.engine.metrics import evaluate_on
+from nnapp.engine.states import ClaimState
+from nnapp.jobs.runs import finetune_config
+from nnapp.predict import ood
+from nnapp.predict.images import ImageError, load_image, preprocess
+from nnapp.predict.inference import for_inference, saliency
+from nnapp.store.store import Store
+from nnapp.system.errors import StoreError
 from panels.activations import activations_ui
 from panels.canvas import st_canvas
 
@@ -197,7 +200,7 @@ def personal_ui(run) -> None:
     child = store.get(child_config.key())
     if st.button(f"Fine-tune {run.key[:8]} on MNIST + your {len(labels)} drawings", key="finetune", icon=":material/tune:"):
         submission = jobs.submit(child_config)
-        st.toast("Fine-tuning queued." if submission.state == "queued" else f"Fine-tune: {submission.state}.")
+        st.toast("Fine-tuning queued." if submission.state == ClaimState.QUEUED else f"Fine-tune: {submission.state}.")
         child = store.get(child_config.key())
     if child is not None:
         finetune_status(run, child, images, labels, before=result)

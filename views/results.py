@@ -10,10 +10,11 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from nnapp import charts, export
-from nnapp.errors import BundleError, StoreError
-from nnapp.importer import import_bundle
-from nnapp.store import Store
+from nnapp.bundle import export
+from nnapp.bundle.importer import import_bundle
+from nnapp.charts import runs as charts
+from nnapp.store.store import Store
+from nnapp.system.errors import BundleError, StoreError
 from panels.inside import inside_ui
 from ui import CHART_STEPS
 

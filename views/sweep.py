@@ -9,15 +9,15 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from nnapp.config import RunConfig
-from nnapp.device import cpu_count
-from nnapp.presets import PRESETS
-from nnapp.records import ICONS
-from nnapp.sweep_cli import RAY_ENV
-from nnapp.sweep_files import load_spec, new_name, save_spec, sweep_names
-from nnapp.sweep_report import best, figures, progress, trial_rows
-from nnapp.sweep_spec import DEFAULT_RANGES, OBJECTIVES, PRUNERS, SAMPLERS, SEARCHABLE, Param, SweepError, SweepSpec, parse_param
-from nnapp.sweep_study import read_study
+from nnapp.cli.sweep import RAY_ENV
+from nnapp.engine.config import RunConfig
+from nnapp.engine.device import cpu_count
+from nnapp.engine.presets import PRESETS
+from nnapp.engine.states import ICONS, TaskKind
+from nnapp.sweep.files import load_spec, new_name, save_spec, sweep_names
+from nnapp.sweep.report import best, figures, progress, trial_rows
+from nnapp.sweep.spec import DEFAULT_RANGES, OBJECTIVES, PRUNERS, SAMPLERS, SEARCHABLE, Param, SweepError, SweepSpec, parse_param
+from nnapp.sweep.study import read_study
 
 TRAIN_CONFIG = "(the Train page's config)"
 SYNTAX = "LOW:HIGH, or LOW:HIGH:log for a log scale, or a list A,B,C. Layer stacks: widths joined by '-' (256-128)."
@@ -103,7 +103,7 @@ def new_sweep_ui() -> None:
     if st.button("Start sweep", type="primary", disabled=bool(problems) or not readable, key="sweep_start"):
         spec = dataclasses.replace(spec, name=new_name(ui.store().home, label, params))
         save_spec(ui.store().home, spec)
-        ui.sweeps().submit_task("sweep", spec.key, spec.to_dict())
+        ui.sweeps().submit_task(TaskKind.SWEEP, spec.key, spec.to_dict())
         st.session_state["sweep_pick"] = spec.name
 
 
@@ -126,7 +126,7 @@ def controls(spec: SweepSpec, task, done: int) -> None:
 
 def resume(spec: SweepSpec, force: bool = False) -> None:
     save_spec(ui.store().home, spec)
-    ui.sweeps().submit_task("sweep", spec.key, spec.to_dict(), force=force)
+    ui.sweeps().submit_task(TaskKind.SWEEP, spec.key, spec.to_dict(), force=force)
     st.rerun()
 
 
@@ -188,7 +188,7 @@ def sweep_view(name: str) -> None:
     """One sweep: status and controls, best trial, the trials, the charts; rerun every second while it runs."""
     store = ui.store()
     spec = load_spec(store.home, name)
-    task, study = store.task(spec.key), read_study(store.home, name)
+    task, study = store.tasks.get(spec.key), read_study(store.home, name)
     active = task is not None and task.is_active()
     if st.session_state.get("sweep_live") == name and not active:
         st.session_state["sweep_live"] = None
@@ -220,7 +220,7 @@ def main() -> None:
     if st.session_state.get("sweep_pick") not in names:
         st.session_state["sweep_pick"] = names[0]
     name = st.selectbox("Sweep", names, key="sweep_pick", help="newest first")
-    task = store.task(f"sweep:{name}")
+    task = store.tasks.get(f"sweep:{name}")
     if task is not None and task.is_active():
         st.session_state["sweep_live"] = name
     st.fragment(run_every=1.0 if st.session_state.get("sweep_live") == name else None)(sweep_view)(name)

@@ -8,15 +8,17 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from nnapp.arch import summary
-from nnapp.config import MODEL_KINDS, PADDINGS, PRECISIONS, RunConfig
-from nnapp.errors import StoreError
-from nnapp.limits import estimate, size_text
-from nnapp.presets import DEFAULT_PRESET, PRESETS
-from nnapp.process import pid_alive
-from nnapp.records import Run
-from nnapp.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES
-from nnapp.runs import wait_for_run
+from nnapp.engine.arch import summary
+from nnapp.engine.checks import check
+from nnapp.engine.config import MODEL_KINDS, PADDINGS, PRECISIONS, RunConfig
+from nnapp.engine.limits import estimate, size_text
+from nnapp.engine.presets import DEFAULT_PRESET, PRESETS
+from nnapp.engine.records import Run
+from nnapp.engine.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES
+from nnapp.engine.states import ClaimState, Status
+from nnapp.jobs.runs import wait_for_run
+from nnapp.system.errors import StoreError
+from nnapp.system.process import pid_alive
 from panels import live
 from panels.curves import curves_chart
 from panels.layers import edited_rows, table_frame
@@ -39,14 +41,6 @@ FIRST_STEP_WAIT = 1.5  # seconds a launch waits for its job's first step (a warm
 END_WAIT = 4.0  # seconds past its ETA that a refresh waits for a run to end (validation and test included)
 LIVE_POINTS = live.POINTS  # per-step points in a live curve (CHART_STEPS once it has ended)
 FORM = "configure"  # the Configure expander's key: whether the form is open
-# A launch folds the form at once: Streamlit folds an expander its script closes by animating its height
-# for 0.5 s, which cost a browser on the same machine about 0.15 CPU-s of frames (36 instead of 24 in the
-# launch's first 1.5 s) in the training's first second. Drawn in the launch's rerun only: a fold the user
-# asks for keeps its animation.
-FOLD_AT_ONCE = (
-    f"<style>.st-key-{FORM} details {{height: auto !important}} .st-key-{FORM} summary {{transition: none !important}}"
-    f" .st-key-{FORM} details > :not(summary) {{display: none !important}}</style>"
-)
 
 
 def apply_config(config: RunConfig) -> None:
@@ -225,21 +219,21 @@ def on_launch() -> None:
         config = form_config()
     except ValueError:  # a value of the wrong type: the form, drawn open in this rerun, says which
         return
-    if config.validate():  # changed with the click: the form shows each problem under its field
+    checked = check(config)
+    if not checked.ok:  # changed with the click: the form shows each problem under its field
         return
     try:
-        submission = ui.jobs().submit(config, force=state.get("force", False))
+        submission = ui.jobs().submit(checked, force=state.get("force", False))
     except (ValueError, StoreError) as err:  # a config refused at launch, a read-only or damaged store
         state["launch_error"] = str(err)
         return
     state["train_config"] = config.to_dict()
     state["watch_run"] = submission.key
     state["launch_state"] = submission.state
-    state["fold_at_once"] = state.get(FORM, False)
     state[FORM] = False
     state.pop("end_waited", None)
     state.pop("live_unreachable", None)  # each launch tries the route again
-    if submission.state == "queued" and ui.jobs().active()[:1] == [submission.key]:  # it starts now
+    if submission.state == ClaimState.QUEUED and ui.jobs().active()[:1] == [submission.key]:  # it starts now
         wait_for_run(ui.store(), submission.key, lambda r: not (r and r.is_active() and not r.progress), FIRST_STEP_WAIT)
 
 
@@ -264,7 +258,7 @@ def polls(run: Run | None) -> bool:
     """Whether the page shows this run's progress by polling (panels/live.py) rather than by rerunning: a
     training run, on a server that mounted the route, in a session whose page has reached it."""
     state = st.session_state
-    return run is not None and run.status == "running" and live.mounted() and not state.get("live_unreachable")
+    return run is not None and run.status == Status.RUNNING and live.mounted() and not state.get("live_unreachable")
 
 
 def live_status(key: str, run: Run | None, poll: bool) -> None:
@@ -285,12 +279,12 @@ def live_status(key: str, run: Run | None, poll: bool) -> None:
     st.caption(run.config.describe())
     if run.is_retrain():
         st.caption("The finished run stays as it was until this retrain succeeds.")
-    if run.status == "queued":
+    if run.status == Status.QUEUED:
         pos = jobs.position(key)
         st.info(f"Waiting in the queue{f' (position {pos})' if pos else ''}: one run trains at a time.")
     p = run.progress or {}
     # an ended run's bar stays where it ended (and the browser has the bar's code before a launch)
-    if not poll and (p or run.status == "running"):
+    if not poll and (p or run.status == Status.RUNNING):
         st.progress(*live.progress_text(run))
     if run.is_active() and st.button("Cancel", key="cancel"):
         jobs.cancel(key)
@@ -348,7 +342,7 @@ def form_ui() -> None:
     except ValueError as err:  # a widget value of the wrong type, e.g. an empty number
         st.error(f"Invalid value: {err}")
         return
-    problems = config.validate()
+    problems = check(config).problems
     slots.show(problems)
     if not problems:  # sizes by arithmetic (nnapp.arch): the server never builds the model
         st.session_state["train_config"] = config.to_dict()  # the Sweep page can search around it
@@ -382,8 +376,6 @@ def main() -> None:
     # Folded, the form is not drawn at all: a launch (its callback folds it) and each refresh of a run's
     # status cost the browser less, on the CPUs the training needs. It opens folded on a watched run.
     state.setdefault(FORM, key is None)
-    if state.pop("fold_at_once", False):
-        st.html(FOLD_AT_ONCE)
     form = st.expander("Configure", expanded=True, key=FORM, on_change="rerun")
     with form:
         if form.open:
@@ -397,9 +389,9 @@ def main() -> None:
         live_curves(None, 0)
         return
     launched = state.pop("launch_state", None)
-    if launched == "cached":
+    if launched == ClaimState.CACHED:
         st.success("Loaded from cache: this configuration was trained before, so nothing was trained again.")
-    elif launched == "attached":
+    elif launched == ClaimState.ATTACHED:
         st.info("This configuration is already training: showing its progress.")
     run = live.record(ui.store(), key)  # as live_view reads it
     active = ui.jobs().is_active(key) or (run is not None and run.is_active())

@@ -1,0 +1,259 @@
+"""Import a run bundle written by nnapp.export: every part checked before anything is stored, nothing unpickled.
+
+Checked: the zip itself (entries, sizes), the manifest, every file's SHA-256, the config (as a stored
+config is), its key, the data set's identity and the engine version, the tensor names, shapes and dtypes
+of the weights against the network the config builds, the test results, the metrics and the predictions.
+model.pt2 and predict.py are checked by checksum only: the import never loads them.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+import struct
+import zipfile
+from dataclasses import dataclass
+
+from nnapp.bundle.export import FORMAT, METRICS, VERSION
+from nnapp.engine.config import ENGINE_VERSION, RunConfig
+from nnapp.engine.fields import KEY, loads, shown
+from nnapp.engine.records import Run
+from nnapp.engine.states import Status
+from nnapp.store.rows import Unreadable, read_config, read_test
+from nnapp.store.store import Store
+from nnapp.system.errors import BundleError
+
+MAX_BUNDLE = 1 << 30  # bytes, packed or unpacked: 100M float parameters twice (safetensors and model.pt2), and change
+REQUIRED = ("manifest.json", "config.json", "weights.safetensors", "metrics.csv")
+OPTIONAL = ("model.pt2", "predict.py", "README.txt", "predictions.u8", "probabilities.f32", "not-a-digit.json")
+DTYPES = {"torch.float32": "F32", "torch.int64": "I64"}
+
+
+@dataclass(frozen=True)
+class Bundle:
+    run: Run
+    weights: bytes
+    epochs: list[dict]
+    predictions: tuple[bytes, bytes] | None
+
+
+def import_bundle(store: Store, blob: bytes, limit: int = MAX_BUNDLE) -> Run:
+    """Check a bundle and add its run to `store`; BundleError says what does not match, StoreError if it cannot be stored.
+
+    `limit`: the most bytes the bundle may unpack to (an upload gets less than a file on the command line).
+    """
+    bundle = read_bundle(blob, limit)
+    store.add_run(bundle.run, bundle.weights, bundle.epochs, bundle.predictions)
+    return store.get(bundle.run.key)
+
+
+def read_bundle(blob: bytes, limit: int = MAX_BUNDLE) -> Bundle:
+    files = _unzip(blob, limit)
+    manifest = _manifest(files)
+    _checksums(files, manifest["files"])
+    try:
+        config = read_config(files["config.json"].decode("utf-8", "replace"))
+        test = read_test(manifest.get("test"), config.dataset)
+    except Unreadable as err:
+        raise BundleError(f"the bundle's run cannot be read: {err}") from None
+    _identity(manifest, config)
+    check_weights(config, files["weights.safetensors"])
+    run = _run(manifest, config, test, hashlib.sha256(files["weights.safetensors"]).hexdigest())
+    return Bundle(run, files["weights.safetensors"], read_metrics(files["metrics.csv"], config), _predictions(files, config))
+
+
+def _unzip(blob: bytes, limit: int) -> dict[str, bytes]:
+    if len(blob) > limit:
+        raise BundleError(f"the bundle is larger than {limit >> 20} MiB")
+    try:
+        with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+            infos = zf.infolist()
+            names = [info.filename for info in infos]
+            unknown = sorted(set(names) - set(REQUIRED) - set(OPTIONAL))
+            if unknown or len(names) != len(set(names)):
+                raise BundleError(f"the bundle holds files nnapp does not write: {', '.join(map(shown, unknown or names))}")
+            missing = [name for name in REQUIRED if name not in names]
+            if missing:
+                raise BundleError(f"the bundle lacks {', '.join(missing)}")
+            if sum(info.file_size for info in infos) > limit:
+                raise BundleError(f"the bundle unpacks to more than {limit >> 20} MiB")
+            return {info.filename: _read(zf, info) for info in infos}
+    except BundleError:
+        raise
+    except Exception as err:  # zipfile raises BadZipFile, zlib.error, RuntimeError (encrypted), EOFError, ...
+        raise BundleError(f"that is not an nnapp bundle (a zip file nnapp wrote): {str(err)[:80]}") from None
+
+
+def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    with zf.open(info) as f:  # at most what the header declares, whatever the compressed stream holds
+        data = f.read(info.file_size + 1)
+    if len(data) != info.file_size:
+        raise BundleError(f"{info.filename} in the bundle is not the size its zip entry says")
+    return data
+
+
+def _manifest(files: dict[str, bytes]) -> dict:
+    try:
+        manifest = loads(files["manifest.json"].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise BundleError(f"manifest.json is not valid JSON ({str(err)[:60]})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BundleError("manifest.json is not an nnapp run manifest")
+    if manifest.get("version") != VERSION:
+        raise BundleError(f"the bundle's format version is {shown(manifest.get('version'))}; this nnapp reads {VERSION}")
+    listed = manifest.get("files")
+    if not isinstance(listed, dict) or not all(isinstance(v, str) for v in listed.values()):
+        raise BundleError("manifest.json lists no checksums")
+    return manifest
+
+
+def _checksums(files: dict[str, bytes], listed: dict[str, str]) -> None:
+    unlisted = sorted(set(files) - {"manifest.json"} - set(listed))
+    if unlisted:
+        raise BundleError(f"{', '.join(unlisted)} in the bundle has no checksum in manifest.json")
+    for name, sha in listed.items():
+        if name not in files:
+            raise BundleError(f"{shown(name)} is listed in manifest.json but not in the bundle")
+        if hashlib.sha256(files[name]).hexdigest() != sha:
+            raise BundleError(f"{name} fails its checksum: it changed after the bundle was made")
+
+
+def _identity(manifest: dict, config: RunConfig) -> None:
+    if manifest.get("engine") != ENGINE_VERSION:
+        raise BundleError(f"the run was trained by nnapp engine {shown(manifest.get('engine'))}; this nnapp is {ENGINE_VERSION}")
+    identity = config.data_spec().identity
+    if manifest.get("data") != identity:
+        raise BundleError(f"the run was trained on data {shown(manifest.get('data'))}, not this nnapp's {identity}")
+    if manifest.get("key") != config.key():
+        raise BundleError(
+            f"the bundle's key {shown(manifest.get('key'))} does not match its config (whose key is {config.key()})"
+        )
+
+
+def check_weights(config: RunConfig, blob: bytes) -> None:
+    """The tensors' names, shapes and dtypes against the network `config` builds (on the meta device: no memory)."""
+    header = _safetensors_header(blob)
+    import torch
+
+    from nnapp.engine.models import build_model
+
+    with torch.device("meta"):
+        expected = {
+            k: (DTYPES.get(str(v.dtype), str(v.dtype)), list(v.shape)) for k, v in build_model(config).state_dict().items()
+        }
+    found = {k: (v.get("dtype"), v.get("shape")) for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)}
+    problems = [
+        f"{name} is {_tensor(*found[name])}, the network's is {_tensor(*want)}"
+        for name, want in expected.items()
+        if name in found and found[name] != want
+    ]
+    problems += _names("missing", [name for name in expected if name not in found])
+    problems += _names("not in the network", [name for name in found if name not in expected])
+    if problems:
+        raise BundleError(f"weights.safetensors does not match its config: {'; '.join(problems[:4])}")
+    from safetensors.torch import load
+
+    try:
+        load(blob)
+    except Exception as err:  # safetensors' own error type: offsets past the end, overlapping tensors, ...
+        raise BundleError(f"weights.safetensors is damaged: {str(err)[:80]}") from None
+
+
+def _safetensors_header(blob: bytes) -> dict:
+    if len(blob) < 8:
+        raise BundleError("weights.safetensors is not a safetensors file")
+    (size,) = struct.unpack("<Q", blob[:8])
+    try:
+        header = loads(blob[8 : 8 + size].decode("utf-8")) if 8 + size <= len(blob) else None
+    except (UnicodeDecodeError, ValueError):
+        header = None
+    if not isinstance(header, dict):
+        raise BundleError("weights.safetensors is not a safetensors file")
+    return header
+
+
+def _names(what: str, names: list[str]) -> list[str]:
+    if not names:
+        return []
+    more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+    return [f"{what}: {', '.join(shown(n) for n in names[:3])}{more}"]
+
+
+def _tensor(dtype, shape) -> str:
+    dims = "×".join(map(str, shape)) if isinstance(shape, list) else shown(shape)
+    return f"{dtype if isinstance(dtype, str) else shown(dtype)} {dims}"[:60]
+
+
+def _run(manifest: dict, config: RunConfig, test: dict, sha: str) -> Run:
+    info = manifest.get("run")
+    if not isinstance(info, dict) or info.get("status") != Status.DONE:
+        raise BundleError("the bundle's run did not finish (only finished runs with weights are exported)")
+    times = [info.get(k) for k in ("created", "started", "finished", "train_seconds")]
+    texts = [info.get(k) for k in ("device", "precision", "message")]
+    if not all(t is None or _finite(t) for t in times) or not _finite(times[0]):
+        raise BundleError("manifest.json has a time that is not a number")
+    if not all(t is None or (isinstance(t, str) and len(t) < 1000) for t in texts):
+        raise BundleError("manifest.json has a device, precision or message that is not short text")
+    parent = info.get("parent") if isinstance(info.get("parent"), str) and KEY.fullmatch(info["parent"]) else None
+    created, started, finished, seconds = times
+    device, precision, message = texts
+    return Run(
+        config.key(),
+        config,
+        Status.DONE,
+        created,
+        started,
+        finished,
+        device,
+        precision,
+        message,
+        None,
+        test,
+        seconds,
+        sha,
+        parent,
+    )
+
+
+def read_metrics(blob: bytes, config: RunConfig) -> list[dict]:
+    """metrics.csv: one row per epoch, numbers or empty cells."""
+    try:
+        rows = list(csv.DictReader(io.StringIO(blob.decode("utf-8"))))
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise BundleError(f"metrics.csv cannot be read: {str(err)[:60]}") from None
+    epochs = []
+    for i, row in enumerate(rows, start=1):
+        if "train_loss_optimised" in row:  # train_loss is on validation's definition there (nnapp.comparable)
+            row = {**row, "train_loss": row["train_loss_optimised"], "train_loss_unsmoothed": row.get("train_loss")}
+            row["train_acc"] = row.get("train_acc_training_mode", row.get("train_acc"))
+        try:
+            values = {name: float(row[name]) if row.get(name) else None for name in (*METRICS, "train_loss_unsmoothed")}
+        except (ValueError, TypeError):
+            raise BundleError(f"metrics.csv row {i} holds something that is not a number") from None
+        epoch = values["epoch"]
+        if epoch is None or not epoch.is_integer() or not 1 <= epoch <= config.epochs:
+            raise BundleError(f"metrics.csv row {i} has no epoch between 1 and {config.epochs}")
+        epochs.append({**values, "epoch": int(epoch)})
+    if len({e["epoch"] for e in epochs}) != len(epochs):
+        raise BundleError("metrics.csv has an epoch twice")
+    return epochs
+
+
+def _predictions(files: dict[str, bytes], config: RunConfig) -> tuple[bytes, bytes] | None:
+    pred, prob = files.get("predictions.u8"), files.get("probabilities.f32")
+    if pred is None and prob is None:
+        return None
+    size = config.data_spec().test_size
+    if pred is None or prob is None or len(pred) != size or len(prob) != 4 * size:
+        raise BundleError(f"the bundle's predictions are not one per test image ({size:,})")
+    if max(pred) >= len(config.data_spec().classes):
+        raise BundleError("the bundle's predictions name classes the data set does not have")
+    return pred, prob
+
+
+def _finite(value) -> bool:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return abs(value) < 2**63
+    return isinstance(value, float) and math.isfinite(value)

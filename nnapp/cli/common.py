@@ -1,0 +1,84 @@
+"""What the CLI's commands share: one-line errors, how a command names its config, and how a run prints."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from nnapp.engine.checks import Checked, checked
+from nnapp.engine.config import RunConfig
+from nnapp.engine.fields import loads
+from nnapp.engine.presets import DEFAULT_PRESET, PRESETS
+from nnapp.engine.records import Run
+from nnapp.store.comparable import number
+from nnapp.store.store import Store
+
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred bytes; anything near this is not one
+
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not argparse's usage block
+        raise CLIError(message)
+
+
+def config_arguments(parser: argparse.ArgumentParser) -> None:
+    """--preset or --config, then --set overrides: how a command names its config."""
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--preset", choices=sorted(PRESETS), help=f"a named config (default: {DEFAULT_PRESET})")
+    source.add_argument("--config", type=Path, help="a JSON file of config fields")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override one field; repeatable")
+
+
+def read_config_file(path: Path) -> RunConfig:
+    """A --config file: UTF-8 JSON of config fields, at most 1 MiB."""
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as err:
+        raise CLIError(f"cannot read {path}: {err.strerror or err}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise CLIError(f"{path} is larger than {MAX_CONFIG_BYTES >> 20} MiB: not a config file")
+    try:
+        data = loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as err:
+        raise CLIError(f"{path} is not UTF-8 text (byte {err.start} cannot be read)") from None
+    except json.JSONDecodeError as err:
+        raise CLIError(f"{path} is not valid JSON: {err.msg} (line {err.lineno})") from None
+    except ValueError as err:
+        raise CLIError(f"{path} is not a config: {err}") from None
+    return RunConfig.from_dict(data)
+
+
+def load_config(args: argparse.Namespace) -> Checked:
+    """The config the arguments name, checked (ConfigError when it cannot be trained here)."""
+    config = read_config_file(args.config) if args.config else PRESETS[args.preset or DEFAULT_PRESET]
+    return checked(config.with_overrides(args.set))
+
+
+def find(store: Store, prefix: str) -> Run:
+    run = store.find(prefix)
+    if run is None:
+        raise CLIError(f"no single run matches {prefix[:40]!r}; see python -m nnapp list")
+    return run
+
+
+def print_run(run: Run) -> None:
+    print(f"run       {run.key}  [{run.status}]")
+    if run.is_unreadable():
+        print(f"problem   {run.message}")
+        print(f"          delete it with: python -m nnapp delete {run.key}")
+        return
+    print(f"config    {run.config.describe()}")
+    if run.device:
+        print(f"device    {run.device} ({run.precision})")
+    if run.train_seconds is not None:
+        print(f"training  {run.train_seconds:.1f}s")
+    if run.test:
+        print(f"test      accuracy {run.test['accuracy'] * 100:.2f}%  loss {number(run.test['loss'])}")
+    if run.message:
+        print(f"note      {run.message}")

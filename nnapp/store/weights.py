@@ -1,0 +1,82 @@
+"""Weights files of the run store: safetensors, written atomically, named by content, checked on load."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nnapp.engine.config import RunConfig
+from nnapp.engine.fields import RUN_KEY
+from nnapp.engine.records import base_key
+from nnapp.system.errors import StoreError
+from nnapp.system.files import atomic_write
+
+if TYPE_CHECKING:
+    import torch
+
+    from nnapp.engine.records import Run
+
+
+class WeightFiles:
+    """The weights part of Store: `self.home` and `self.get(key)` come from it."""
+
+    home: Path
+    get: Callable[[str], Run | None]
+
+    def weights_path(self, key: str) -> Path:
+        if not RUN_KEY.fullmatch(key):
+            raise StoreError(f"{key[:40]!r} is not a run key")
+        run = self.get(key)
+        name = run.weights_file if run is not None and run.weights_file else f"{key}.safetensors"
+        return self.home / "weights" / name
+
+    def write_weights(self, key: str, blob_or_state: bytes | dict[str, torch.Tensor]) -> tuple[str, str]:
+        """Write a run's weights (safetensors bytes, or a state dict); returns (sha256, file name). The name
+        carries the checksum, so a retrain never overwrites the file the finished run still points at."""
+        blob = blob_or_state if isinstance(blob_or_state, bytes) else _serialise(key, blob_or_state)
+        sha = hashlib.sha256(blob).hexdigest()
+        name = f"{base_key(key)}-{sha[:16]}.safetensors"
+        atomic_write(self.home / "weights" / name, blob)
+        return sha, name
+
+    def load_weights(self, key: str) -> dict[str, torch.Tensor]:
+        """The stored weights, checked against the database's checksum before anything is parsed."""
+        run = self.get(key)
+        if run is None:
+            raise StoreError(f"no run {key}")
+        if not run.has_weights():
+            raise StoreError(f"run {key} has no weights (status {run.status})")
+        path = self.weights_path(key)
+        try:
+            blob = path.read_bytes()
+        except FileNotFoundError:
+            raise StoreError(f"the weights of run {key} are missing ({path})") from None
+        if hashlib.sha256(blob).hexdigest() != run.weights_sha256:
+            raise StoreError(f"the weights of run {key} are corrupted: {path.name} fails its checksum")
+        from safetensors.torch import load as load_safetensors  # torch: the CLI's list and show start without it
+
+        try:
+            return load_safetensors(blob)
+        except Exception as err:  # safetensors raises its own error type for a damaged header
+            raise StoreError(f"the weights of run {key} cannot be read: {path.name} is not a safetensors file") from err
+
+    def load_model(self, key: str) -> tuple[torch.nn.Module, RunConfig]:
+        """Rebuild the model from the stored config and load its weights (eval mode, CPU)."""
+        from nnapp.engine.models import build_model
+
+        state = self.load_weights(key)  # first: it checks the run has weights and a readable config
+        run = self.get(key)
+        model = build_model(run.config)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError:
+            raise StoreError(f"the weights of run {key} do not fit the network its config describes") from None
+        return model.eval(), run.config
+
+
+def _serialise(key: str, state_dict: dict[str, torch.Tensor]) -> bytes:
+    from safetensors.torch import save as save_safetensors  # torch: the CLI's list and show start without it
+
+    return save_safetensors({k: v.contiguous() for k, v in state_dict.items()}, metadata={"key": base_key(key)})

@@ -1,0 +1,2 @@
+"""sweep: hyperparameter search: the sweep's spec, its Optuna study, the driver that asks and tells, local
+(job processes) and Ray executors, pruning. Imports system, engine, store and jobs."""

@@ -1,0 +1,147 @@
+"""A sweep's Optuna study in its journal: samplers and pruners, opening and reading it, and what its trials say.
+
+The driver (nnapp.sweep) alone writes the journal; the page, the CLI's summary and the tests read it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import FrozenTrial, TrialState
+
+from nnapp.engine.registry import resolve
+from nnapp.engine.states import Status
+from nnapp.store.store import Store
+from nnapp.sweep.files import journal_path
+from nnapp.sweep.spec import OBJECTIVES, PRUNERS, SAMPLERS, SweepSpec
+
+# --- samplers and pruners (the builders SAMPLERS and PRUNERS name) ---------------------------------------------
+
+
+class GridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid without the study.stop() it calls once every point is done: that only works inside
+    study.optimize(), and the driver counts the grid itself."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        return None
+
+
+def grid_sampler(spec: SweepSpec, asked: int) -> optuna.samplers.BaseSampler:
+    return GridSampler({p.field: list(p.choices) for p in spec.params}, seed=spec.seed)
+
+
+def random_sampler(spec: SweepSpec, asked: int) -> optuna.samplers.BaseSampler:
+    # seeded past the trials already asked, so a resumed sweep does not draw its first configs again
+    return optuna.samplers.RandomSampler(seed=spec.seed + asked)
+
+
+def tpe_sampler(spec: SweepSpec, asked: int) -> optuna.samplers.BaseSampler:
+    # constant_liar: trials still running count as bad guesses, so parallel trials spread out
+    startup = min(10, max(3, spec.trials // 3))
+    return optuna.samplers.TPESampler(seed=spec.seed + asked, n_startup_trials=startup, constant_liar=True)
+
+
+def no_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
+    return optuna.pruners.NopPruner()
+
+
+def median_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
+    return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+
+
+def asha_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
+    return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+
+
+# --- the study in its journal ---------------------------------------------------------------------------------
+
+
+def journal(path: Path) -> JournalStorage:
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def open_study(spec: SweepSpec, home: Path) -> optuna.Study:
+    """The sweep's study, created on first use; its sampler is seeded past the trials it already has."""
+    path = journal_path(home, spec.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    study = optuna.create_study(
+        study_name=spec.name,
+        storage=journal(path),
+        direction=OBJECTIVES[spec.objective].direction,
+        pruner=resolve(PRUNERS[spec.pruner].build)(spec),
+        load_if_exists=True,
+    )
+    study.sampler = resolve(SAMPLERS[spec.sampler].build)(spec, len(study.trials))
+    return study
+
+
+def read_study(home: Path, name: str) -> optuna.Study | None:
+    """The sweep's study to read (the page, the CLI's summary); None before its driver has started it."""
+    path = journal_path(home, name)
+    if not path.exists() or not path.stat().st_size:
+        return None
+    try:
+        return optuna.load_study(study_name=name, storage=journal(path))
+    except KeyError:
+        return None
+
+
+def trial_run(t: FrozenTrial) -> dict:
+    """What the driver recorded of a trial's run: status, source, key, seconds, message, pruned_at, node."""
+    return t.user_attrs.get("run", {})
+
+
+def counted(trials: list[FrozenTrial]) -> int:
+    """Trials that count towards the sweep's total: ended ones, but not those cancelled or interrupted."""
+    return sum(1 for t in trials if t.state.is_finished() and trial_run(t).get("status") not in (None, *Status.stopped()))
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial | None:
+    try:
+        return study.best_trial
+    except ValueError:  # no completed trial yet
+        return None
+
+
+def objective_value(epochs: list[dict], objective: str, patience: int) -> float | None:
+    """The score of the weights a run keeps: its last epoch's, or with early stopping its best epoch's."""
+    rows = [e for e in epochs if finite(e.get(objective))]
+    if not rows:
+        return None
+    return (min(rows, key=lambda e: e["val_loss"]) if patience else rows[-1])[objective]
+
+
+def finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def requeue(study: optuna.Study) -> None:
+    """Trials a dead driver left running end as failed and are asked again first (by now maybe a cache hit)."""
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study.tell(t.number, state=TrialState.FAIL)
+        if t.params:
+            study.enqueue_trial(t.params)
+
+
+def summary(study: optuna.Study, store: Store) -> dict:
+    """The sweep's result: its trials by status, and the best trial with its run's test score (shown, never searched on)."""
+    trials = study.get_trials(deepcopy=False)
+    statuses = Counter(trial_run(t).get("status") or t.state.name.lower() for t in trials)
+    out: dict[str, Any] = {"trials": len(trials), "counted": counted(trials), "statuses": dict(statuses)}
+    best = best_trial(study)
+    if best is not None:
+        run = store.get(trial_run(best).get("key", ""))
+        out["best"] = {
+            "number": best.number,
+            "value": best.value,
+            "params": best.params,
+            "key": trial_run(best).get("key"),
+            "test_accuracy": run.accuracy if run else None,
+        }
+    return out

@@ -1,0 +1,68 @@
+"""Processes: whether one is alive, how nnapp's own end (the CLI, job processes), and the machine's CPU use as
+the thread governor reads it; no torch import."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+
+def exit_now(code: int) -> None:
+    """End this process without the interpreter's teardown. With torch loaded, collecting every object at
+    exit takes 0.5-3 s of CPU; everything nnapp writes is on disk by then (each store write is its own
+    transaction, weights are fsynced). Not where Ray is loaded: its clean-up runs at exit."""
+    if "ray" in sys.modules:
+        sys.exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not isinstance(pid, int) or pid <= 0:  # 0 and negative pids name process groups, not a process
+        return False
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def cpu_sample() -> tuple[float, float, float] | None:
+    """(wall seconds, machine busy CPU-seconds, this process's CPU-seconds), or None off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq = (fields + [0] * 7)[:7]
+    busy = (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")  # not steal: that is the host's
+    return _clock(), busy, time.process_time()
+
+
+_clock = time.monotonic
+_noted: list[tuple[float, float, float]] = []  # the last two samples note_machine() took
+
+
+def note_machine() -> None:
+    """Note the machine's CPU use now, before a training starts in this process (the CLI before it imports
+    torch, a job process each second while it waits for its job): the training's thread governor sets its
+    first threads from what the machine had to spare then, before the first step (device.ThreadGovernor)."""
+    sample = cpu_sample()
+    if sample is not None:
+        _noted[:] = [*_noted[-1:], sample]
+
+
+def noted_window(least: float) -> tuple[tuple[float, float, float], tuple[float, float, float]] | None:
+    """Two samples around a stretch of at least `least` seconds before a training: the last two notes while
+    the newer is recent (a job process's second before its job arrived, so not the launch itself), else the
+    one note and now (the CLI: its start to its training); None when there is no such note."""
+    now = _clock()
+    if len(_noted) == 2 and now - _noted[1][0] <= 2.0 and _noted[1][0] - _noted[0][0] >= least:
+        return _noted[0], _noted[1]
+    if _noted and least <= now - _noted[-1][0] <= 10.0 and (sample := cpu_sample()) is not None:
+        return _noted[-1], sample
+    return None

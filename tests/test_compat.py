@@ -1,0 +1,162 @@
+"""Canaries for every workaround of a library's internals (nnapp/system/compat.py, panels/compat.py).
+
+Each canary fails when the workaround stops applying (the private piece it relies on has moved) or when
+the library no longer needs it (the cost it avoids is gone): either way the workaround is to be looked
+at again, and removed if it no longer earns its place. What each one gains is in benchmarks/bench_compat.py.
+"""
+
+import inspect
+import platform
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from nnapp.system.compat import UNDECORATED, eager, enabled
+from panels.compat import CANVAS_BUILD, SEND_DELAY, patched_bundle, shim
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_a_workaround_can_be_turned_off(monkeypatch):
+    monkeypatch.delenv("NNAPP_WORKAROUNDS_OFF", raising=False)
+    assert enabled("eager_optimizers")
+    monkeypatch.setenv("NNAPP_WORKAROUNDS_OFF", "keep_freed_memory, eager_optimizers")
+    assert not enabled("eager_optimizers") and not enabled("keep_freed_memory") and enabled("no_delay_sockets")
+    monkeypatch.setenv("NNAPP_WORKAROUNDS_OFF", "all")
+    assert not enabled("canvas_send_delay")
+
+
+# --- eager_optimizers ---------------------------------------------------------------------------------
+
+
+def test_canary_torch_optimisers_still_carry_dynamo_wrappers():
+    """eager() applies: torch still wraps its optimisers' methods, and nnapp's classes are their undecorated form."""
+    cls = torch.optim.AdamW
+    assert any(inspect.unwrap(getattr(cls, name)) is not getattr(cls, name) for name in UNDECORATED), "torch no longer wraps"
+    assert eager(cls) is not cls and eager(cls).zero_grad is inspect.unwrap(cls.zero_grad)
+
+
+def test_canary_building_a_torch_optimiser_still_imports_dynamo():
+    """The cost eager() avoids is still there: building torch's own AdamW imports torch._dynamo."""
+    code = "import sys, torch; torch.optim.AdamW(torch.nn.Linear(2, 2).parameters()); print('torch._dynamo' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, timeout=300)
+    assert out.stdout.strip() == "True", "torch's optimisers no longer import dynamo: nnapp.system.compat.eager can go"
+
+
+# --- keep_freed_memory ------------------------------------------------------------------------------------
+
+FAULTS = """
+import resource, sys, torch
+from nnapp.system.compat import keep_freed_memory
+applied = keep_freed_memory() if sys.argv[1] == "keep" else None
+from nnapp.engine.models import build_model
+from nnapp.engine.presets import PRESETS
+torch.set_num_threads(1)
+model = build_model(PRESETS["fast"])
+opt = torch.optim.SGD(model.parameters(), lr=0.01)
+x, y = torch.rand(128, 1, 28, 28), torch.randint(0, 10, (128,))
+def step():
+    opt.zero_grad()
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    opt.step()
+step()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(20):
+    step()
+print(applied, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
+def test_canary_glibc_still_faults_in_each_steps_memory_unless_kept():
+    """keep_freed_memory() applies (glibc's mallopt takes it) and still matters: 20 steps of the fast preset's
+    network fault in a few thousand pages with it, five times as many with glibc's own thresholds."""
+    faults = {}
+    for mode in ("keep", "default"):
+        out = subprocess.run([sys.executable, "-c", FAULTS, mode], capture_output=True, text=True, check=True, cwd=ROOT)
+        applied, faults[mode] = out.stdout.split()
+        assert applied == ("True" if mode == "keep" else "None")
+    assert int(faults["keep"]) * 5 < int(faults["default"]), faults
+
+
+# --- no_delay_sockets ---------------------------------------------------------------------------------------
+
+
+def body_gaps(url: str, requests: int = 8) -> list[float]:
+    """Seconds between the first and the last part of each answer on one kept-alive connection."""
+    host, port = url.removeprefix("http://").split(":")
+    gaps = []
+    with socket.create_connection((host, int(port))) as conn:
+        for _ in range(requests):
+            conn.sendall(f"GET /_stcore/health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            got, first = b"", None
+            while not got.endswith(b"ok"):
+                got += conn.recv(65536)
+                first = first or time.perf_counter()
+            gaps.append(time.perf_counter() - first)
+    return sorted(gaps)
+
+
+def test_canary_streamlits_sockets_still_hold_answers_back_unless_no_delay(tmp_path):
+    """Without no_delay_sockets, an answer's body still waits for the client's delayed ACK (about 40 ms) after
+    its headers on a kept-alive connection; with it, it follows at once."""
+    from tests.appserver import serve
+
+    with serve(tmp_path / "off", env={"NNAPP_WORKAROUNDS_OFF": "no_delay_sockets"}) as url:
+        off = body_gaps(url)
+    with serve(tmp_path / "on") as url:
+        on = body_gaps(url)
+    assert off[len(off) // 2] > 0.03, f"Streamlit no longer holds answers back ({off}): panels.compat.no_delay_sockets can go"
+    assert on[len(on) // 2] < 0.02, on
+
+
+def test_serve_py_turns_nagle_off_on_the_socket_streamlit_bound():
+    """uvicorn imports serve.py after Streamlit bound its socket: the connections it accepts answer at once."""
+    code = """
+import socket
+listener = socket.socket(socket.AF_INET)  # as Streamlit binds it: no protocol number, so asyncio leaves Nagle on
+listener.bind(("127.0.0.1", 0))
+listener.listen()
+import serve
+client = socket.create_connection(listener.getsockname())
+accepted, _ = listener.accept()
+print(accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "1"
+
+
+def test_canary_streamlit_still_binds_without_a_protocol_number():
+    """Where Streamlit binds its socket as TCP itself, asyncio sets TCP_NODELAY and the workaround can go."""
+    from streamlit.web.server.starlette import starlette_server
+
+    assert "socket.socket(family=family)" in inspect.getsource(starlette_server), "Streamlit binds its socket otherwise now"
+
+
+# --- canvas_send_delay --------------------------------------------------------------------------------------
+
+
+def test_canary_the_pinned_canvas_bundle_has_its_send_delay_once_and_loses_only_that():
+    (script,) = CANVAS_BUILD.glob("index-*.js")
+    source = script.read_text(encoding="utf-8")
+    bundle = patched_bundle(source)
+    assert bundle is not None, "streamlit-drawable-canvas changed: see panels/compat.py"
+    built, served = SEND_DELAY
+    assert built not in bundle and bundle.count(served) == 1
+    assert bundle.replace(served, built) == source  # the one change
+
+
+def test_a_canvas_bundle_without_the_delay_is_left_alone():
+    assert patched_bundle("export default () => {};") is None
+    assert patched_bundle("Bc = 200, x; Bc = 200, y") is None  # ambiguous: not touched
+
+
+def test_the_shim_loads_the_served_bundle_relative_to_the_app():
+    text = shim("nnapp-canvas-0123456789abcdef.js")
+    assert 'new URL("app/static/nnapp-canvas-0123456789abcdef.js", document.baseURI)' in text
+    assert "export default" in text
