@@ -29,11 +29,11 @@ ONE_STROKE = [0, 1, 2, 3, 4, 5, 6, 7]  # a prediction appears once, after the mo
 
 
 @contextlib.contextmanager
-def browser_page():
+def browser_page(executable: str = CHROMIUM):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=executable, args=ARGS)
         page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
         try:
             yield page
@@ -46,10 +46,10 @@ def settle(page, timeout: float = 60_000) -> None:
     page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=timeout)
 
 
-def mouse_up_to_prediction(url: str, drawings: int = 8) -> list[float]:
+def mouse_up_to_prediction(url: str, drawings: int = 8, executable: str = CHROMIUM) -> list[float]:
     """Seconds from releasing the mouse after the last stroke of a digit to its prediction on the page."""
     times = []
-    with browser_page() as page:
+    with browser_page(executable) as page:
         page.goto(url + "/playground")
         page.get_by_text("Draw a digit").first.wait_for(timeout=120_000)
         settle(page)
@@ -200,16 +200,16 @@ def check_ready(store, key: str, timeout: float = 300) -> float:
     """Seconds until the run's not-a-digit check, made by the job's process after training, is stored; then
     waits until every job process is idle (a spare waiting for a job): nothing of the app's runs beside the
     CLI's turn."""
-    from nnapp import ood
+    from nnapp.predict import ood
 
     start = time.perf_counter()
     while ood.load_stats(store, key) is None and time.perf_counter() - start < timeout:
         time.sleep(0.1)
     ready = time.perf_counter() - start
     while time.perf_counter() - start < timeout:
-        before = cpu_by_pid("nnapp.jobs")
+        before = cpu_by_pid("nnapp.tasks")
         time.sleep(0.5)
-        after = cpu_by_pid("nnapp.jobs")  # a process that ended or started meanwhile: not idle yet
+        after = cpu_by_pid("nnapp.tasks")  # a process that ended or started meanwhile: not idle yet
         if before.keys() == after.keys() and sum(after.values()) - sum(before.values()) < 0.05:
             break
     return ready
@@ -236,9 +236,9 @@ def median_interval(values: list[float], level: float = 0.9, draws: int = 5000, 
 
 def bench_app(table, repeats: int = 3) -> None:
     """Sections 7 and 8: launch to result in the Train page against the CLI, and drawing to prediction."""
-    from nnapp.presets import PRESETS
-    from nnapp.runs import train_or_load
-    from nnapp.store import Store
+    from nnapp.engine.presets import PRESETS
+    from nnapp.jobs.runs import train_or_load
+    from nnapp.store.store import Store
 
     home = tempfile.mkdtemp(prefix="nnapp-app-timing-")
     key = train_or_load(PRESETS["fast"], Store(home)).key
@@ -308,8 +308,8 @@ def bench_poll_vs_rerun(table, rounds: int = 4) -> None:
     """Section 17: the same launch on a page that polls while the run trains (serve.py) and on one that
     reruns every 2 s (`streamlit run app.py`), both served at once over stores of their own; each round runs
     the two in alternating order (the second launch of a round tends to be the slower), then the CLI."""
-    from nnapp.presets import PRESETS
-    from nnapp.store import Store
+    from nnapp.engine.presets import PRESETS
+    from nnapp.store.store import Store
 
     key = PRESETS["fast"].key()
     homes = {mode: tempfile.mkdtemp(prefix=f"nnapp-app-timing-{mode}-") for mode in ("poll", "rerun")}

@@ -8,6 +8,7 @@
     .venv/bin/python benchmarks/bench.py --only 17           # the Train page polling vs rerunning while a run trains
     .venv/bin/python benchmarks/bench.py --only 12           # the not-a-digit check: families compared, its costs
     .venv/bin/python benchmarks/bench.py --only 13 14 15     # inside the network: histograms, t-SNE, activations
+    .venv/bin/python benchmarks/bench.py --only 18           # what each workaround of a library's internals gains
 
 Prints one table per comparison: medians over repeats, and the ratios.
 """
@@ -36,23 +37,25 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import app_timing  # noqa: E402
+import bench_compat  # noqa: E402  (section 18)
 import bench_inside  # noqa: E402  (sections 13-15, beside this file)
 import bench_sweeps  # noqa: E402  (section 16)
 import notdigit  # noqa: E402
 import speed  # noqa: E402
 
-from nnapp.config import RunConfig  # noqa: E402
-from nnapp.data import BUNDLED, IDX_FILES, load, split  # noqa: E402
-from nnapp.device import autocast, device_label, pick_device, use_bf16  # noqa: E402
-from nnapp.metrics import to_pixels  # noqa: E402
-from nnapp.models import build_model  # noqa: E402
-from nnapp.predict import for_inference, predict, preprocess, probabilities  # noqa: E402
-from nnapp.presets import PRESETS  # noqa: E402
-from nnapp.process import keep_freed_memory  # noqa: E402
-from nnapp.registry import LOSSES  # noqa: E402
-from nnapp.runs import train_or_load  # noqa: E402
-from nnapp.store import Store  # noqa: E402
-from nnapp.train import fit, make_optimizer  # noqa: E402
+from nnapp.engine.config import RunConfig  # noqa: E402
+from nnapp.engine.data import BUNDLED, IDX_FILES, load, split  # noqa: E402
+from nnapp.engine.device import autocast, device_label, pick_device, use_bf16  # noqa: E402
+from nnapp.engine.metrics import to_pixels  # noqa: E402
+from nnapp.engine.models import build_model  # noqa: E402
+from nnapp.engine.presets import PRESETS  # noqa: E402
+from nnapp.engine.registry import LOSSES  # noqa: E402
+from nnapp.engine.train import fit, make_optimizer  # noqa: E402
+from nnapp.jobs.runs import train_or_load  # noqa: E402
+from nnapp.predict.images import preprocess  # noqa: E402
+from nnapp.predict.inference import for_inference, predict, probabilities  # noqa: E402
+from nnapp.store.store import Store  # noqa: E402
+from nnapp.system.compat import keep_freed_memory  # noqa: E402
 
 
 def table(title: str, header: list[str], rows: list[list]) -> None:
@@ -354,13 +357,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one repeat, two seeds, skip the default and best presets")
     parser.add_argument("--best", action="store_true", help="also train the best preset (minutes)")
-    parser.add_argument("--only", nargs="*", type=int, help="run only these sections (1-17)")
+    parser.add_argument("--only", nargs="*", type=int, help="run only these sections (1-18)")
     args = parser.parse_args()
     keep_freed_memory()  # as nnapp's training processes do (its sections train in this process)
     device = pick_device()
     repeats = 1 if args.quick else 3
     seeds = [0, 1] if args.quick else [0, 1, 2]
-    only = set(args.only or range(1, 18))
+    only = set(args.only or range(1, 19))
     print(f"# nnapp benchmark, {time.strftime('%Y-%m-%d %H:%M')}")
     print(f"device: {device_label(device)} · torch {torch.__version__} · {platform.machine()}")
     print(f"CPU: {speed.cpu_description()}")
@@ -402,6 +405,8 @@ def main() -> None:
         bench_sweeps.bench_sweeps(table, 4 if args.quick else 8)
     if 17 in only:
         app_timing.bench_poll_vs_rerun(table, rounds=2 if args.quick else 4)
+    if 18 in only:
+        bench_compat.bench_compat(table, rounds=2 if args.quick else 3)
     print(f"\nbenchmark took {time.perf_counter() - t0:.0f}s")
 
 

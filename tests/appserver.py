@@ -33,15 +33,16 @@ def context_switches(pid: int) -> int:
 
 
 @contextlib.contextmanager
-def serve(home: Path | str, address: str = "127.0.0.1", env: dict | None = None, script: str = "serve.py"):
+def serve(home: Path | str, address: str = "127.0.0.1", env: dict | None = None, script: str = "serve.py", prefix: tuple = ()):
     """`streamlit run serve.py` (or `script`) on a free port over the store in `home`; yields its URL once it answers.
+    `prefix` goes before the command (e.g. ("taskset", "-c", "0") to keep the server on CPU 0).
     Its output goes to a file (a pipe nobody reads would stall the server once full), shown if it fails.
     A server that does not stop within 30 s of SIGTERM is killed and said on stderr: it happens now and
     then after the browser's sweep test and in benchmarks (it prints "Stopping..." and hangs; cause not
     proven: Streamlit runs uvicorn with no timeout_graceful_shutdown, so one connection that does not close
     holds the stop for ever), and must neither fail the tests that passed nor lose a benchmark's tables."""
     port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port), "--server.headless", "true"]
+    cmd = [*prefix, sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port), "--server.headless", "true"]
     cmd += ["--server.address", address]
     env = {**os.environ, "NNAPP_HOME": str(home), **(env or {})}
     with tempfile.TemporaryFile() as log:
