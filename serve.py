@@ -7,8 +7,7 @@ import os
 import streamlit as st
 from starlette.routing import Route
 
-from panels import compat, live
+from panels import live
 
-compat.no_delay_sockets()  # uvicorn imports this module after Streamlit bound its socket, before it accepts on it
 os.environ[live.MOUNTED_ENV] = live.PATH
 app = st.App("app.py", routes=[Route(live.route_path(), live.endpoint)])

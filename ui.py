@@ -18,7 +18,6 @@ from nnapp.engine.states import TaskKind
 from nnapp.jobs.manager import JobManager
 from nnapp.predict import ood
 from nnapp.store.store import Store, default_home
-from panels import compat
 
 CHART_STEPS = 800  # per-step points drawn in a curve; longer runs are thinned evenly
 PASSWORD_ENV = "NNAPP_PASSWORD"  # or `password = "..."` in .streamlit/secrets.toml
@@ -113,10 +112,8 @@ def sign_in(password: str, token: str) -> bool:
 def configure_process() -> None:
     """Once per server process. Training runs in processes of its own, so this one only ever predicts
     one digit at a time; Streamlit runs each rerun in a fresh thread, and a fresh thread's first
-    multi-threaded torch op starts a new OpenMP team: about 40 ms, every time. One thread is also the
-    fastest for one digit."""
+    multi-threaded torch op starts a new OpenMP team, every time. One thread is also the fastest for one digit."""
     set_threads(1)
-    compat.no_delay_sockets()  # `streamlit run app.py`: serve.py did it before the first connection
 
 
 @st.cache_resource

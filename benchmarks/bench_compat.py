@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from tests.appserver import CHROMIUM, serve  # noqa: E402
 
 CLI_VARIANTS = {"all on": "", "eager_optimizers off": "eager_optimizers", "keep_freed_memory off": "keep_freed_memory"}
-PAGE_VARIANTS = {"all on": "", "no_delay_sockets off": "no_delay_sockets", "canvas_send_delay off": "canvas_send_delay"}
+PAGE_VARIANTS = {"all on": "", "canvas_send_delay off": "canvas_send_delay"}
 
 
 def cli_training(home: str, off: str) -> float:

@@ -7,12 +7,9 @@ NNAPP_WORKAROUNDS_OFF=name[,name...] (or "all") turns one off.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.util
 import logging
-import os
-import socket
 from pathlib import Path
 
 import streamlit as st
@@ -21,29 +18,6 @@ from nnapp.system.compat import enabled
 from nnapp.system.files import atomic_write
 
 log = logging.getLogger(__name__)
-
-
-# --- the server's sockets: TCP_NODELAY ------------------------------------------------------------------
-
-
-def no_delay_sockets() -> int:
-    """Set TCP_NODELAY on this process's TCP sockets (the connections a listening one accepts inherit it on
-    Linux); returns how many. Streamlit binds its socket with no protocol number, so asyncio leaves Nagle's
-    algorithm on, and an answer written in two parts waits for the browser's delayed ACK between them."""
-    if not enabled("no_delay_sockets"):
-        return 0
-    done = 0
-    with contextlib.suppress(OSError):  # nothing to do where there is no /proc
-        for fd in map(int, os.listdir("/proc/self/fd")):
-            with contextlib.suppress(OSError):
-                sock = socket.socket(fileno=fd)
-                try:
-                    if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM:
-                        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                        done += 1
-                finally:
-                    sock.detach()  # the descriptor stays open: it is the server's
-    return done
 
 
 # --- streamlit-drawable-canvas: no wait before a drawing is sent ------------------------------------------

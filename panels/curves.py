@@ -1,8 +1,7 @@
 """The Train page's loss and accuracy curves: a small component drawing nnapp.charts.curve_series on a canvas.
 
-While a run trains, its page refreshes them every few seconds on a machine whose CPUs the training
-needs; a Plotly figure's update cost the browser there 0.2-0.3 CPU-seconds, this canvas a redraw of a
-few hundred points. Results draws the same series with Plotly (zoom, hover, export).
+A canvas redraws a few hundred points at each poll where a Plotly figure's update re-renders the figure;
+Results draws the same series with Plotly (zoom, hover, export).
 """
 
 from __future__ import annotations

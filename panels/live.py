@@ -1,8 +1,7 @@
 """A training run's progress and curves as the Train page polls them, without rerunning the page.
 
-While a run trains, its page used to rerun a fragment every 2 s; each rerun cost the browser 0.05-0.1
-CPU-s of React rendering on the CPUs the training shares with it (README, "What a user waits for").
-Served by serve.py, the page's curves component instead fetches `PATH?run=KEY&token=T` each second and
+While a run trains, the page does not rerun (each rerun redraws the page in the browser): served by
+serve.py, the page's curves component fetches `PATH?run=KEY&token=T` each second and
 redraws its bar and canvas; it asks Streamlit for one rerun when the run has ended. Served as a plain
 `streamlit run app.py` (or in AppTest) the route does not exist and the page refreshes as before.
 

@@ -7,10 +7,8 @@ at again, and removed if it no longer earns its place. What each one gains is in
 
 import inspect
 import platform
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,7 +24,7 @@ def test_a_workaround_can_be_turned_off(monkeypatch):
     monkeypatch.delenv("NNAPP_WORKAROUNDS_OFF", raising=False)
     assert enabled("eager_optimizers")
     monkeypatch.setenv("NNAPP_WORKAROUNDS_OFF", "keep_freed_memory, eager_optimizers")
-    assert not enabled("eager_optimizers") and not enabled("keep_freed_memory") and enabled("no_delay_sockets")
+    assert not enabled("eager_optimizers") and not enabled("keep_freed_memory") and enabled("canvas_send_delay")
     monkeypatch.setenv("NNAPP_WORKAROUNDS_OFF", "all")
     assert not enabled("canvas_send_delay")
 
@@ -82,60 +80,6 @@ def test_canary_glibc_still_faults_in_each_steps_memory_unless_kept():
         applied, faults[mode] = out.stdout.split()
         assert applied == ("True" if mode == "keep" else "None")
     assert int(faults["keep"]) * 5 < int(faults["default"]), faults
-
-
-# --- no_delay_sockets ---------------------------------------------------------------------------------------
-
-
-def body_gaps(url: str, requests: int = 8) -> list[float]:
-    """Seconds between the first and the last part of each answer on one kept-alive connection."""
-    host, port = url.removeprefix("http://").split(":")
-    gaps = []
-    with socket.create_connection((host, int(port))) as conn:
-        for _ in range(requests):
-            conn.sendall(f"GET /_stcore/health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
-            got, first = b"", None
-            while not got.endswith(b"ok"):
-                got += conn.recv(65536)
-                first = first or time.perf_counter()
-            gaps.append(time.perf_counter() - first)
-    return sorted(gaps)
-
-
-def test_canary_streamlits_sockets_still_hold_answers_back_unless_no_delay(tmp_path):
-    """Without no_delay_sockets, an answer's body still waits for the client's delayed ACK (about 40 ms) after
-    its headers on a kept-alive connection; with it, it follows at once."""
-    from tests.appserver import serve
-
-    with serve(tmp_path / "off", env={"NNAPP_WORKAROUNDS_OFF": "no_delay_sockets"}) as url:
-        off = body_gaps(url)
-    with serve(tmp_path / "on") as url:
-        on = body_gaps(url)
-    assert off[len(off) // 2] > 0.03, f"Streamlit no longer holds answers back ({off}): panels.compat.no_delay_sockets can go"
-    assert on[len(on) // 2] < 0.02, on
-
-
-def test_serve_py_turns_nagle_off_on_the_socket_streamlit_bound():
-    """uvicorn imports serve.py after Streamlit bound its socket: the connections it accepts answer at once."""
-    code = """
-import socket
-listener = socket.socket(socket.AF_INET)  # as Streamlit binds it: no protocol number, so asyncio leaves Nagle on
-listener.bind(("127.0.0.1", 0))
-listener.listen()
-import serve
-client = socket.create_connection(listener.getsockname())
-accepted, _ = listener.accept()
-print(accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
-"""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
-    assert out.stdout.strip() == "1"
-
-
-def test_canary_streamlit_still_binds_without_a_protocol_number():
-    """Where Streamlit binds its socket as TCP itself, asyncio sets TCP_NODELAY and the workaround can go."""
-    from streamlit.web.server.starlette import starlette_server
-
-    assert "socket.socket(family=family)" in inspect.getsource(starlette_server), "Streamlit binds its socket otherwise now"
 
 
 # --- canvas_send_delay --------------------------------------------------------------------------------------

@@ -32,12 +32,11 @@ SIMPLE = [
     "label_smoothing", "patience", "augment", "precision", "seed",
 ]  # fmt: skip
 CUSTOM = "(custom)"
-# Seconds between refreshes of a live run's status and curves. Each refresh costs a browser on the same
-# machine CPU that the training needs (README, "What a user waits for"), so a launch and a run's end are
-# not found by refreshing more often: the launch waits for the first step before the page is drawn, and a
-# refresh near the ETA waits for the end (a Cancel clicked in those last seconds is seen when the wait is over).
+# Seconds between refreshes of a live run's status and curves where the live route is not served. A launch and
+# a run's end are not found by refreshing more often: the launch waits for the first step before the page is
+# drawn, and a refresh near the ETA waits for the end.
 STATUS_EVERY = 2.0
-FIRST_STEP_WAIT = 1.5  # seconds a launch waits for its job's first step (a warm job takes about 0.2)
+FIRST_STEP_WAIT = 1.5  # seconds a launch waits for its job's first step
 END_WAIT = 4.0  # seconds past its ETA that a refresh waits for a run to end (validation and test included)
 LIVE_POINTS = live.POINTS  # per-step points in a live curve (CHART_STEPS once it has ended)
 FORM = "configure"  # the Configure expander's key: whether the form is open

@@ -52,7 +52,7 @@ def plan(config: RunConfig, classes: int = 10) -> list[Layer]:
     """The layers of `config`'s network; input (1, size, size) pixels in [0, 1], output `classes` logits.
 
     A CNN block is conv, max-pool, batch norm, activation: pooling straight after the convolution means
-    batch norm and the activation touch a quarter of the values (1.5-2x faster training on a CPU), and
+    batch norm and the activation touch a quarter of the values (faster training on a CPU), and
     with ReLU and no batch norm it is the same function as conv-act-pool, since max-pooling commutes
     with monotonic activations.
     """

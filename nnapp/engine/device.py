@@ -41,16 +41,12 @@ def set_threads(n: int) -> None:
     torch.set_num_threads(max(1, n))
 
 
-# A neighbour busy for up to this share of one CPU still leaves its thread to training: on the 2-core machine,
-# 2 threads beat 1 with a neighbour busy 30% (6.5-6.9 s against 8.3-8.5 s) and 50% (6.2-7.5 against
-# 8.2-10.2) of the time, and lost to it at 75% (8.3-9.1 against 8.1-8.2).
-SHARE_KEPT = 0.65
+SHARE_KEPT = 0.65  # a neighbour busy up to this share of one CPU still leaves its thread to training (bench section 9)
 
 
 # Seconds between the governor's looks at the machine, and how many looks in a row must find it busy before
-# threads are given up: a neighbour that stays busy is answered within about a second (two threads beside a
-# spinning process made 5 steps a second where one thread made 47), while a browser's redraw, a burst
-# shorter than that, leaves the threads alone: by the time it is seen it is over.
+# threads are given up: a neighbour that stays busy is answered within about a second, while a burst shorter
+# than that (a browser's redraw) leaves the threads alone: by the time it is seen it is over.
 LOOK_EVERY = 0.5
 BUSY_LOOKS = 2
 
@@ -59,8 +55,8 @@ class ThreadGovernor:
     """Keeps a CPU training's torch threads at the number of CPUs other processes leave it.
 
     With every CPU busy, a thread of an OpenMP team that has to share its core stalls the whole team at
-    each barrier: one busy neighbour on a 2-core machine made 2-thread training 2.5x slower than 1-thread
-    training. So every LOOK_EVERY seconds this compares the machine's busy time (/proc/stat) with this
+    each barrier: beside one busy neighbour, 2-thread training on 2 cores is far slower than 1-thread
+    training (bench section 9). So every LOOK_EVERY seconds this compares the machine's busy time (/proc/stat) with this
     process's own CPU time; threads go down to the CPUs left over (at least 1) once BUSY_LOOKS looks in a
     row find fewer left, and back up (at most `most`) at the first look that finds more. Where the process
     noted the machine before (process.note_machine), the first look is at once and decides alone: a
@@ -113,8 +109,8 @@ def use_bf16(config: RunConfig, device: torch.device) -> bool:
         return False
     if config.precision == "bf16":
         return True
-    # On CPUs, even with AVX512-BF16, autocast's casts cost more than they save for models this
-    # small: fp32 was 1.2-1.5x faster for every preset (benchmarks/bench.py section 2).
+    # On CPUs, even with AVX512-BF16, autocast's casts cost more than they save for models this small
+    # (benchmarks/bench.py section 2).
     return device.type == "cuda" and torch.cuda.is_bf16_supported()
 
 

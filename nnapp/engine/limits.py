@@ -21,9 +21,7 @@ MAX_PARAMETERS = 100_000_000  # far beyond what 28×28 images need; 400 MB of we
 FLOAT = 4  # bytes: weights, gradients, optimiser state and activations are float32
 POOL_INDICES = 2  # max-pooling keeps an int64 index per output for the backward pass: two floats' worth
 EVAL_BATCH = 2000  # images per evaluation batch on a GPU (nnapp.metrics reads it from here)
-# On a CPU: small enough that a layer's activations stay in cache. The fast preset evaluated the 10,000 test
-# digits in 0.35-0.40 s at 256-500 against 0.67-0.70 s at 2000, the default preset 0.70 s against 1.74 s.
-CPU_EVAL_BATCH = 256
+CPU_EVAL_BATCH = 256  # on a CPU: small enough that a layer's activations stay in cache
 RUNTIME = 1 << 30  # the process itself: Python, torch's libraries and workspace, the uint8 data set
 MEMORY_SHARE = 0.8  # of the memory available when the config is checked; the rest is left to everyone else
 GPU_SHARE = 0.9  # of the GPU's memory

@@ -20,7 +20,7 @@ PRESETS: dict[str, RunConfig] = {
         epochs=3,
     ),
     # The quickest to 99% on MNIST test: one epoch of a small batch-normed CNN with one-cycle LR and
-    # label smoothing; 99.1-99.2% over seeds 0-2 in about 4 s of training on 2 CPU cores.
+    # label smoothing (benchmarks/bench.py section 3 times it).
     "fast": RunConfig(
         model="cnn",
         conv=((16, 3, 2), (32, 3, 2)),
@@ -33,7 +33,7 @@ PRESETS: dict[str, RunConfig] = {
         epochs=1,
         label_smoothing=0.1,
     ),
-    # The app's default: 99.48% on MNIST test after 4 epochs, about 38 s of training on 2 CPU cores.
+    # The app's default: above 99.4% on MNIST test after 4 epochs (benchmarks/bench.py section 3).
     "default": RunConfig(
         model="cnn",
         conv=((32, 3, 2), (64, 3, 2)),
@@ -48,7 +48,7 @@ PRESETS: dict[str, RunConfig] = {
         epochs=4,
         label_smoothing=0.1,
     ),
-    # The most accurate: four conv layers, augmentation, label smoothing; ≥99.5% in under 5 minutes on 2 CPU cores.
+    # The most accurate: four conv layers, augmentation, label smoothing (benchmarks/bench.py --best).
     "best": RunConfig(
         model="cnn",
         conv=((32, 3, 1), (32, 3, 2), (64, 3, 1), (64, 3, 2)),

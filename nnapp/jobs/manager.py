@@ -30,8 +30,7 @@ from nnapp.system.errors import StoreError
 
 log = logging.getLogger(__name__)
 # A worker waits for its job's process to say ENDED (or to exit), looking at the job's record at least this
-# often meanwhile; where a pipe cannot be waited on (Windows), it looks every POLL_S instead. It used to look
-# every 0.1 s throughout: 0.012 CPU-s a second of the web server's, beside a training that needs them.
+# often meanwhile (the server's CPU is the training's); where a pipe cannot be waited on (Windows), every POLL_S.
 WORD_WAIT_S = 1.0
 POLL_S = 0.1
 

@@ -25,8 +25,8 @@ class Inference(nn.Module):
 
     Eval-mode batch norm becomes a per-channel scale and shift (folded into the weights when it follows
     a linear layer), dropout is left out, convolutions run channels_last where that is faster, and the
-    layers' forward functions are called directly, without nn.Module's per-call machinery: 0.1-0.2 ms
-    less per digit on a CPU (benchmarks/bench.py section 5). The output matches the network's own to
+    layers' forward functions are called directly, without nn.Module's per-call machinery (benchmarks/bench.py
+    section 5 times it). The output matches the network's own to
     float rounding (tested). It works on a copy: the source network is left as it was, and later changes
     to its weights do not reach this one.
     """

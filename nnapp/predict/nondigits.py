@@ -7,7 +7,7 @@ Two families that share no construction:
   digits, nnapp.strokes' hands in random pens, the fonts' digits and MNIST digits drawn large on a canvas;
 - held-out negatives that only measure it (`Bank.heldout`): the hand-drawn letters and symbols of
   nnapp.strokes.SHAPES, and Latin letters and symbols of the Liberation fonts.
-The fixed part is made once per machine (about 10 s on 2 CPU cores) and cached beside the data sets.
+The fixed part is made once per machine (seconds) and cached beside the data sets.
 """
 
 from __future__ import annotations

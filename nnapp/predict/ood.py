@@ -109,8 +109,7 @@ def fit_head(digits: np.ndarray, others: np.ndarray, seed: int = 0) -> dict[str,
     weight = torch.where(y == 1, len(digits) / max(len(others), 1), 1.0)
     mean, scale = x.mean(0), x.std(0) + 1e-6
     x = (x - mean) / scale
-    # The caller's random state is left as it was. One thread: steps this small only wait for a second one
-    # (on a busy 2-core machine the head trained 10x slower with two).
+    # The caller's random state is left as it was. One thread: steps this small only wait for a second one.
     with torch.random.fork_rng(), _threads(1):
         torch.manual_seed(seed)
         head = nn.Sequential(nn.Linear(x.shape[1], HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 1))

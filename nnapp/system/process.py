@@ -9,8 +9,8 @@ import time
 
 
 def exit_now(code: int) -> None:
-    """End this process without the interpreter's teardown. With torch loaded, collecting every object at
-    exit takes 0.5-3 s of CPU; everything nnapp writes is on disk by then (each store write is its own
+    """End this process without the interpreter's teardown, which with torch loaded collects every object for
+    seconds of CPU; everything nnapp writes is on disk by then (each store write is its own
     transaction, weights are fsynced). Not where Ray is loaded: its clean-up runs at exit."""
     if "ray" in sys.modules:
         sys.exit(code)
