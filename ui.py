@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import time
 from dataclasses import dataclass
 
@@ -165,6 +166,18 @@ def runs_or_hint(hint: str) -> list[Run]:
 
 def class_names(dataset: str) -> list[str]:
     return list(DATASETS[dataset].classes) if dataset in DATASETS else [str(i) for i in range(10)]
+
+
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&])")
+
+
+def escaped(value: object) -> str:
+    """`value` as text inside Markdown that Streamlit renders (st.markdown, st.caption, st.info, labels):
+    every character Markdown, HTML or Streamlit's own directives (:red[...], :material/...:, $...$) would
+    read is escaped, and line breaks become spaces. Every string that comes from a bundle, an upload, a sweep
+    name or another person goes through this (or st.text / st.code) before it is drawn."""
+    text = " ".join(str(value).splitlines())
+    return MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 def ago(t: float | None) -> str:
