@@ -75,6 +75,11 @@ class JobManager:
     def __repr__(self) -> str:
         return f"JobManager({self.store!r}, queued={len(self._queue)}, running={sorted(self._running)})"
 
+    def spares(self) -> int:
+        """Job processes to keep ready for the next launches: one per worker (a sweep keeps no more than it
+        has trials left to start)."""
+        return len(self._threads)
+
     def warm(self) -> None:
         """Have a job process ready before the next launch (call it where a launch is likely); not while
         this manager's jobs run: they are refilled as they end, and warming up would slow them."""
@@ -232,7 +237,7 @@ class JobManager:
             close_word(job.process)
         if job.process.poll() is None:  # the job has ended; its process makes the not-a-digit check (nice 10)
             self._finishing.append(job.process)
-        warm_pool().fill(len(self._threads))  # ready for the next launch, now that the cores are free
+        warm_pool().fill(self.spares())  # ready for the next launch, now that the cores are free
         if self._record_active(job):  # it died without a word: killed, out of memory, a crash
             code = job.process.returncode
             reason = f"signal {-code}" if code < 0 else f"exit code {code}"

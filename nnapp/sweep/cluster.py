@@ -30,6 +30,7 @@ from nnapp.jobs.manager import Submission
 from nnapp.jobs.warmpool import PACKAGE_ROOT
 from nnapp.store.store import Store
 from nnapp.sweep.spec import SweepError, SweepSpec
+from nnapp.sweep.study import to_go
 
 EXCLUDES = [".git", ".venv", "tests", "benchmarks", "test-artifacts", "runs", "**/__pycache__"]
 STOP_POLL_S = 0.5
@@ -143,7 +144,7 @@ class RayExecutor:
         connect(spec.ray, store.home)
         self.store = store
         self.mailbox = Mailbox.remote()
-        self.resources = trial_resources(spec.parallel)
+        self.resources = trial_resources(min(spec.parallel, to_go(spec, store.home)))
         self.refs: dict[str, ray.ObjectRef] = {}
         self.nodes: dict[str, str] = {}
 

@@ -31,7 +31,7 @@ from nnapp.store.store import Store, pid_alive
 from nnapp.store.weights import atomic_write
 from nnapp.sweep.files import save_spec, sweep_dir, verdict_path
 from nnapp.sweep.spec import SweepSpec
-from nnapp.sweep.study import SLOT, counted, finite, objective_value, open_study, requeue, slot_of, summary
+from nnapp.sweep.study import SLOT, counted, finite, objective_value, open_study, requeue, slot_of, summary, target, to_go
 from nnapp.sweep.view import ask, note
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class Driver:
         self.spec, self.store, self.executor = spec, store, executor
         self.handle = handle or TaskHandle(store, spec.key)
         self.study = open_study(spec, store.home)
-        self.target = min(spec.trials, spec.grid_size() or spec.trials)
+        self.target = target(spec)
         self.pruning = spec.pruner != "none"
         self.live: dict[int, Live] = {}
 
@@ -240,15 +240,28 @@ class Driver:
 # --- executors ------------------------------------------------------------------------------------------------
 
 
+class TrialJobs(JobManager):
+    """The sweep's job processes: `workers` at a time, and never more kept ready than trials left to start."""
+
+    def __init__(self, store: Store, workers: int, threads: int, to_start: int):
+        super().__init__(store, workers=workers, threads=threads)
+        self.workers, self.to_start = workers, to_start
+
+    def spares(self) -> int:
+        return max(0, min(self.workers, self.to_start))
+
+
 class LocalExecutor:
-    """Trials as the app's job processes, `parallel` at a time, the CPUs split between them."""
+    """Trials as the app's job processes, `parallel` at a time (no more than the trials left), the CPUs split between them."""
 
     def __init__(self, spec: SweepSpec, store: Store):
         from nnapp.engine.device import cpu_count  # torch, needed only where trials run locally
 
-        self.threads = max(1, cpu_count() // spec.parallel)
-        self.jobs = JobManager(store, workers=spec.parallel, threads=self.threads)
-        warm_pool().fill(spec.parallel)  # a process ready for each of the first trials
+        left = to_go(spec, store.home)
+        at_once = min(spec.parallel, left)
+        self.threads = max(1, cpu_count() // at_once)
+        self.jobs = TrialJobs(store, workers=at_once, threads=self.threads, to_start=left)
+        warm_pool().fill(at_once)  # a process ready for each of the first trials
         self.folder = sweep_dir(store.home, spec.name) / "verdicts"
         self.folder.mkdir(parents=True, exist_ok=True)
 
@@ -260,6 +273,7 @@ class LocalExecutor:
             old.unlink(missing_ok=True)
         kwargs = {"folder": str(self.folder), "driver": os.getpid()}
         callbacks = [{"name": "pruning", "kwargs": kwargs}] if pruning else None  # nnapp.tasks.run.CALLBACKS
+        self.jobs.to_start -= 1
         return self.jobs.submit(checked, callbacks=callbacks, check=False)  # the check is made when a trial is opened
 
     def pump(self) -> None:

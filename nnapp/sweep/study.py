@@ -123,6 +123,17 @@ def counted(trials: list[FrozenTrial]) -> int:
     return sum(1 for t in trials if t.state.is_finished() and trial_run(t).get("status") not in (None, *Status.stopped()))
 
 
+def target(spec: SweepSpec) -> int:
+    """Trials that count towards the sweep's end: its count, or the grid's size when that is smaller."""
+    return min(spec.trials, spec.grid_size() or spec.trials)
+
+
+def to_go(spec: SweepSpec, home: Path) -> int:
+    """Trials the sweep has still to end (at least one): no more are ever run at once."""
+    study = read_study(home, spec.name)
+    return max(1, target(spec) - (counted(study.get_trials(deepcopy=False)) if study else 0))
+
+
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
     try:
         return study.best_trial
