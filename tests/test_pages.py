@@ -329,7 +329,7 @@ def plain(markdown: str) -> str:
     return re.sub(r"\\(.)", r"\1", markdown)
 
 
-def test_a_sweep_that_cannot_train_or_claims_too_much_says_why_and_disables_start(home):
+def test_a_sweep_that_cannot_run_says_why_and_disables_start(home):
     from nnapp.engine.device import cpu_count
 
     at = app("sweep")
