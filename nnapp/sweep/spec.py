@@ -279,12 +279,11 @@ class SweepSpec:
                 p[name] = f"unknown {table.kind} {value!r}; choose from {', '.join(table)}"
         if self.objective not in OBJECTIVES:
             p["--objective"] = f"unknown objective {self.objective!r}; choose from {', '.join(OBJECTIVES)}"
-        p.update(self._size_problems(bool(p)))
+        p.update(self._size_problems())
         return p
 
-    def _size_problems(self, others: bool) -> dict[str, str]:
-        """The grid, the trials, the trials at once and the seed against their limits; the trials at once
-        against this machine's CPUs and memory only when the rest is sound (it is worked out from the configs)."""
+    def _size_problems(self) -> dict[str, str]:
+        """The grid, the trials, the trials at once (here: against this machine's CPUs and memory) and the seed."""
         p: dict[str, str] = {}
         if self.sampler == "grid" and any(param.low is not None for param in self.params):
             p["--sampler"] = "grid needs a list of values for every field (e.g. lr=1e-3,1e-2), not a range"
@@ -297,7 +296,7 @@ class SweepSpec:
             p["--trials"] = f"must be between 1 and {MAX_TRIALS}"
         if not 1 <= self.parallel <= MAX_PARALLEL:
             p["--parallel"] = f"must be between 1 and {MAX_PARALLEL}"
-        elif not self.ray and not others and not p:
+        elif not self.ray:
             cap, why = self.parallel_cap()
             if self.parallel > cap:
                 p["--parallel"] = f"at most {cap} trial{'s' * (cap > 1)} at once on this machine: {why}"

@@ -48,11 +48,10 @@ def values(t: FrozenTrial) -> dict[str, Any]:
     return t.params or t.system_attrs.get(FIXED, {})
 
 
-def copy(t: FrozenTrial | None, spec: SweepSpec, ended: bool) -> FrozenTrial:
+def copy(t: FrozenTrial | None, dists: dict[str, BaseDistribution], ended: bool) -> FrozenTrial:
     """`t` as the view shows it: ended, with its score, steps and notes; or running, with its values alone.
     A position without a trial, or with values outside the search, is a failed trial nobody reads."""
     params = values(t) if t is not None else {}
-    dists = {p.field: distribution(p) for p in spec.params}
     try:
         if t is None or set(params) != set(dists):
             raise ValueError("no values of this search")
@@ -73,7 +72,7 @@ def copy(t: FrozenTrial | None, spec: SweepSpec, ended: bool) -> FrozenTrial:
 def view(spec: SweepSpec, trials: list[FrozenTrial], slot: int, busy: bool) -> optuna.Study | None:
     """The study trial `slot` is decided in. None while one of the trials it must see as ended is still on
     its way and other trials are live (with none live, it is seen as running rather than waited for)."""
-    attempts = latest(trials)
+    attempts, dists = latest(trials), {p.field: distribution(p) for p in spec.params}
     ended_by = slot - spec.parallel + 1  # positions below this are seen as ended
     shown = []
     for k in range(slot):
@@ -81,7 +80,7 @@ def view(spec: SweepSpec, trials: list[FrozenTrial], slot: int, busy: bool) -> o
         ended = k < ended_by and t is not None and t.state.is_finished()
         if k < ended_by and t is not None and not ended and busy:
             return None
-        shown.append(copy(t, spec, ended))
+        shown.append(copy(t, dists, ended))
     direction = OBJECTIVES[spec.objective].direction
     study = optuna.create_study(direction=direction, sampler=sampler(spec, slot), pruner=pruner(spec))
     study.add_trials(shown)
