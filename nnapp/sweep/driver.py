@@ -1,8 +1,8 @@
 """One driver per sweep: Optuna's ask-and-tell over ordinary runs, trials on local job processes or a Ray cluster.
 
-    ask (nnapp.sweep.view) -> a RunConfig -> the store's claim: finished before -> replayed to Optuna, nothing trains;
-    trained by another process -> followed; else trained by the executor -> each epoch's validation row
-    reported (trial.report) and, with a pruner, answered (trial.should_prune) -> the run's end told to Optuna
+    ask in the trial's view (nnapp.sweep.view) -> a RunConfig -> the store's claim: finished before -> replayed
+    to Optuna, nothing trains; trained by another process -> followed; else trained by the executor -> each
+    epoch's validation row reported and, with a pruner, answered in the view -> the run's end told to Optuna
 
 The driver alone writes the sweep's state, an Optuna journal under the store's home (sweeps/NAME/journal.log),
 so a sweep survives a restart: resuming asks again for trials that were cancelled or interrupted, and can go on
