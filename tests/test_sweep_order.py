@@ -113,7 +113,7 @@ def asked(rows: list[tuple]) -> list[tuple]:
     return [row[:4] for row in rows]
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     timings=st.tuples(st.integers(0, 10**6), st.integers(0, 10**6)),
     kind=st.sampled_from([("tpe", "none"), ("tpe", "median"), ("random", "asha"), ("grid", "median"), ("tpe", "asha")]),

@@ -20,7 +20,8 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 from nnapp.sweep.spec import KINDS, OBJECTIVES, Param, SweepSpec
 from nnapp.sweep.study import SLOT, pruner, sampler, slot_of
 
-NOTED = "noted"  # a trial's user attr: what the sampler and the pruner noted on it in its view, when it ended
+NOTED = "noted"  # a trial's user attr: what the pruner noted on it in its view (ASHA's rungs), when it ended
+ASKED = "asked"  # a twin's user attr: the system attrs it had once asked (the sampler's notes, its given values)
 FIXED = "fixed_params"  # Optuna's system attr: the values an enqueued trial was given
 
 
@@ -100,6 +101,7 @@ def ask(study: optuna.Study, spec: SweepSpec, busy: bool) -> tuple[optuna.Trial,
         decider.enqueue_trial(values(waiting))
     twin = decider.ask()
     given = {p.field: p.suggest(twin) for p in spec.params}
+    twin.set_user_attr(ASKED, sorted(system_attrs(twin)))  # what the sampler noted: no later view needs it
     if waiting is None:
         study.enqueue_trial(given, user_attrs={SLOT: slot})
     trial = study.ask()  # the oldest waiting trial: the one given above, or the one asked again
@@ -107,8 +109,14 @@ def ask(study: optuna.Study, spec: SweepSpec, busy: bool) -> tuple[optuna.Trial,
     return trial, twin
 
 
+def system_attrs(twin: optuna.Trial) -> dict[str, Any]:
+    return twin.study.get_trials(deepcopy=False)[twin.number].system_attrs
+
+
 def note(trial: optuna.Trial, twin: optuna.Trial) -> None:
-    """Keep on the trial what its view's sampler and pruner noted on its twin (ASHA's rungs), for later views."""
-    noted = {k: v for k, v in twin.study.get_trials(deepcopy=False)[twin.number].system_attrs.items() if k != FIXED}
+    """Keep on the trial what its view's pruner noted on its twin after it was asked (ASHA's rungs): later
+    views show it as it ended, with these."""
+    asked = set(twin.user_attrs.get(ASKED, ()))
+    noted = {k: v for k, v in system_attrs(twin).items() if k not in asked}
     if noted:
         trial.set_user_attr(NOTED, noted)
