@@ -160,7 +160,7 @@ def save_ui(digit: np.ndarray, predicted: int) -> None:
     c1, c2 = st.columns([1, 3])
     label = c1.selectbox("True label of this drawing", list(range(10)), index=predicted, key="true_label")
     if c2.button("Save drawing to my set", key="save_drawing", icon=":material/save:"):
-        ui.store().add_drawing(np.round(digit * 255).astype(np.uint8), label)
+        ui.store().add_drawing(np.round(digit * 255).astype(np.uint8), label, owner=ui.who())
         st.toast(f"Saved a {label}.")
         st.rerun()  # the whole page: the set below has changed
 
@@ -199,7 +199,7 @@ def personal_ui(run) -> None:
     child_config = finetune_config(run.config, run.key, images, labels)
     child = store.get(child_config.key())
     if st.button(f"Fine-tune {run.key[:8]} on MNIST + your {len(labels)} drawings", key="finetune", icon=":material/tune:"):
-        submission = jobs.submit(child_config)
+        submission = jobs.submit(child_config, owner=ui.who())
         st.toast("Fine-tuning queued." if submission.state == ClaimState.QUEUED else f"Fine-tune: {submission.state}.")
         child = store.get(child_config.key())
     if child is not None:

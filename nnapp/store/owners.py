@@ -1,0 +1,20 @@
+"""Who made what: an `owner` column (a display name, nnapp.engine.people) on runs, tasks (sweeps among them)
+and drawings. A store from before names were kept gets the columns when it is opened; its rows have none."""
+
+from __future__ import annotations
+
+OWNED = ("runs", "tasks", "drawings")  # tables whose rows say who made them
+
+
+def add_owner_columns(db) -> None:
+    """The owner column on every table that keeps one, added where an older store lacks it."""
+    for table in OWNED:
+        if "owner" not in {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN owner TEXT")
+
+
+def owner_of(row) -> str | None:
+    """A row's owner as the store holds it (None: a row from before names, or a damaged one)."""
+    from nnapp.engine.people import stored_name
+
+    return stored_name(row["owner"]) if "owner" in row.keys() else None
