@@ -54,7 +54,14 @@ def test_the_job_manager_trains_three_peoples_queues_in_turn(store, tiny):
         names = {key: name for name, key in keys.items()}
         assert [names[k] for k in jobs.active()[1:]] == ["b1", "c1", "a1", "b2", "a2"]
         entries = jobs.queue()
-        assert [(e.position, e.owner) for e in entries] == [(0, "alice"), (1, "bob"), (2, "carol"), (3, "alice"), (4, "bob"), (5, "alice")]
+        assert [(e.position, e.owner) for e in entries] == [
+            (0, "alice"),
+            (1, "bob"),
+            (2, "carol"),
+            (3, "alice"),
+            (4, "bob"),
+            (5, "alice"),
+        ]
         jobs.cancel(blocker.key)
         assert all(jobs.wait(k, timeout=180) for k in keys.values())
         started = sorted(keys, key=lambda name: store.get(keys[name]).started)
@@ -82,7 +89,9 @@ def test_names_are_recorded_on_runs_tasks_and_drawings(store, tiny):
 
 
 def test_a_sweeps_trials_are_its_owners_runs(store, tiny):
-    spec = check(SweepSpec("team", tiny.replace(epochs=1, train_subset=300), (parse_param("lr=1e-3,2e-3"),), trials=2, sampler="grid"))
+    spec = check(
+        SweepSpec("team", tiny.replace(epochs=1, train_subset=300), (parse_param("lr=1e-3,2e-3"),), trials=2, sampler="grid")
+    )
     jobs = JobManager(store)
     try:
         assert jobs.submit_task(TaskKind.SWEEP, spec.key, spec.to_dict(), owner="Grace").state == "queued"
@@ -101,9 +110,7 @@ def test_a_store_from_before_names_opens_and_gets_the_column(tmp_path, tiny):
     with sqlite3.connect(home / "runs.sqlite") as db:  # as a store made before owners were kept
         for table in ("runs", "tasks", "drawings"):
             db.execute(f"ALTER TABLE {table} DROP COLUMN owner")
-        db.execute(
-            "INSERT INTO runs (key, config, status, created) VALUES (?, ?, 'done', 1.0)", (tiny.key(), tiny.to_json())
-        )
+        db.execute("INSERT INTO runs (key, config, status, created) VALUES (?, ?, 'done', 1.0)", (tiny.key(), tiny.to_json()))
     store = Store(home)
     assert store.get(tiny.key()).owner is None and store.get(tiny.key()).status == "done"
     with sqlite3.connect(home / "runs.sqlite") as db:
