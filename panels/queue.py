@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
+from nnapp.engine.states import Status
 from nnapp.jobs.fairqueue import QueueEntry
 
 REFRESH_S = 3.0  # while anything is queued or running; nothing refreshes while the queue is empty
@@ -13,7 +14,7 @@ REFRESH_S = 3.0  # while anything is queued or running; nothing refreshes while 
 
 def when(entry: QueueEntry) -> str:
     if entry.position == 0:
-        return "running"
+        return str(Status.RUNNING)
     if entry.starts_in is None:
         return "after those ahead (no estimate yet)"
     if entry.starts_in < 60:

@@ -3,6 +3,7 @@ host's right to cancel someone else's run (the server's password, asked again)."
 
 import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -126,3 +127,51 @@ def test_a_name_that_cannot_be_shown_is_refused_in_one_sentence(bad):
 
 def test_names_are_tidied():
     assert clean_name("  Ada   Lovelace ") == "Ada Lovelace"
+
+
+PASSWORD = "correct horse battery staple"
+
+
+def signed_in(name: str):
+    """The Home page of a shared server, signed in as `name` through the sign-in form."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=60).run()
+    at.text_input(key="password").input(PASSWORD)
+    at.text_input(key="sign_in_name").input(name)
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_person_cancels_their_own_job_but_someone_elses_only_with_the_password(home, monkeypatch, tiny):
+    """Bob trains and has a second job queued; Alice's Cancel on them asks for the server's password (the host's
+    right) and cancels nothing until it is typed; her own queued job she cancels at once."""
+    import streamlit as st
+
+    import ui
+
+    monkeypatch.setenv("NNAPP_PASSWORD", PASSWORD)
+    st.cache_resource.clear()
+    jobs = ui.jobs()  # the app's job manager (st.cache_resource): the pages below show its queue
+    try:
+        bobs = jobs.submit(LONG, owner="Bob")
+        bobs_next = jobs.submit(tiny.replace(seed=3), owner="Bob")
+        alices = jobs.submit(tiny.replace(seed=4), owner="Alice")
+        assert wait_for(lambda: jobs.position(bobs.key) == 0)
+        at = signed_in("Alice")
+        assert ui.escaped("Alice") in " ".join(c.value for c in at.caption)  # the sidebar says who she is
+        at.button(key=f"home_cancel_{bobs_next.key}").click().run()
+        assert jobs.is_active(bobs_next.key) and at.text_input(key=f"host_password_cancel_{bobs_next.key}")
+        at.text_input(key=f"host_password_cancel_{bobs_next.key}").input("a guess")
+        at.button(key=f"FormSubmitter:host_cancel_{bobs_next.key}-Confirm with the password").click().run()
+        assert "Wrong password." in [e.value for e in at.error] and jobs.is_active(bobs_next.key)
+        at.text_input(key=f"host_password_cancel_{bobs_next.key}").input(PASSWORD)
+        at.button(key=f"FormSubmitter:host_cancel_{bobs_next.key}-Confirm with the password").click().run()
+        assert not jobs.is_active(bobs_next.key) and ui.store().get(bobs_next.key).status == "cancelled"
+        at.button(key=f"home_cancel_{alices.key}").click().run()  # her own: no password
+        assert not jobs.is_active(alices.key) and ui.store().get(alices.key).status == "cancelled"
+        assert jobs.is_active(bobs.key)  # Bob's training went on throughout
+    finally:
+        jobs.shutdown()
+        st.cache_resource.clear()

@@ -25,7 +25,7 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState, WidgetStates
 
 from tests.digits import render
 
-ANSWER_MARK = "data-testid='room-answer'"  # the Draw page's answer (views/draw.py)
+ANSWER_MARK = "data-testid='room-answer'"  # the Draw page's answer
 PLAYGROUND_MARK = "data-testid='predicted-digit'"  # the Playground's
 MARKS = {"draw": ANSWER_MARK, "playground": PLAYGROUND_MARK}
 BOXES = [(60, 40, 160, 200), (30, 30, 120, 180), (100, 60, 140, 190), (20, 10, 240, 260)]

@@ -26,7 +26,7 @@ def canvas_view(run) -> None:
     state = st.session_state
     if room().run_key not in (None, run.key):  # the presenter picked another model since the page opened
         run = answering()
-    st.markdown(f"### Draw a {room().prompt}")
+    head = st.empty()  # the prompt and the answer in one element: each element costs the server a message
     version = state.setdefault("room_canvas", 0)
     result = st_canvas(
         stroke_width=18,
@@ -41,17 +41,14 @@ def canvas_view(run) -> None:
     st.button("Clear", key="room_clear", icon=":material/ink_eraser:", on_click=clear_canvas)
     png = result.image_bytes
     stages = preprocess(result.image_data) if png else None
-    if stages is None:
-        st.caption("Lift the pen: the model's answer shows here.")
-        return
-    digest = hashlib.sha256(png).hexdigest()
-    if state.get("room_last") != digest:  # a drawing goes on the wall once, whatever reruns follow
-        state["room_last"], state["room_answer"] = digest, answer(run, stages.digit)
-        room().record(state.setdefault("room_seat", uuid.uuid4().hex), ui.who(), stages.digit, state["room_answer"])
-    st.markdown(
-        f"<div style='font-size:3rem;text-align:center' data-testid='room-answer'>{shown(state['room_answer'])}</div>",
-        unsafe_allow_html=True,
-    )
+    said = "Lift the pen: the model's answer shows here."
+    if stages is not None:
+        digest = hashlib.sha256(png).hexdigest()
+        if state.get("room_last") != digest:  # a drawing goes on the wall once, whatever reruns follow
+            state["room_last"], state["room_answer"] = digest, answer(run, stages.digit)
+            room().record(state.setdefault("room_seat", uuid.uuid4().hex), ui.who(), stages.digit, state["room_answer"])
+        said = f"The model reads <span data-testid='room-answer' style='font-size:2.2rem;font-weight:600'>{shown(state['room_answer'])}</span>"
+    head.markdown(f"<h3>Draw a {room().prompt}</h3><p style='min-height:2.6rem'>{said}</p>", unsafe_allow_html=True)
 
 
 def main() -> None:

@@ -384,11 +384,11 @@ def main() -> None:
         else:
             fold_form()
 
+    queue_ui("train")
     if key is None:
         # The bar, empty, before any launch: the browser loads its code now, not in a training's first second.
         st.progress(0.0, text="Choose a preset or build a network above, then launch it: its progress shows here.")
         live_curves(None, 0)
-        queue_ui("train")
         return
     launched = state.pop("launch_state", None)
     run = live.record(ui.store(), key)  # as live_view reads it
@@ -406,7 +406,6 @@ def main() -> None:
     state["live_poll"] = poll = polls(run)  # a training run: active
     every = STATUS_EVERY if active and not poll else None
     st.fragment(run_every=every)(live_view)(key, LIVE_POINTS if active else CHART_STEPS)
-    queue_ui("train")
 
 
 main()

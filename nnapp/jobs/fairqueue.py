@@ -7,6 +7,7 @@ counted from the store) waits behind those with none. Estimated starts add up wh
 
 from __future__ import annotations
 
+import functools
 import itertools
 import statistics
 from collections import deque
@@ -99,10 +100,14 @@ class Estimates:
 
     def __init__(self, store: Store):
         self.store = store
-        self.finished = [r for r in store.runs()[:200] if r.is_finished() and r.train_seconds and r.config is not None]
 
     def __repr__(self) -> str:
-        return f"Estimates({len(self.finished)} finished runs)"
+        return f"Estimates({self.store!r})"
+
+    @functools.cached_property
+    def finished(self) -> list:
+        """The latest finished runs, read once and only when a length has to be guessed."""
+        return [r for r in self.store.runs()[:200] if r.is_finished() and r.train_seconds and r.config is not None]
 
     def left(self, kind: str, key: str) -> float | None:
         """How long a running job has left: a training's ETA from its progress; a task's guess."""
