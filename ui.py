@@ -196,7 +196,11 @@ def _name_cookie():
 def name_ui() -> None:
     """In the sidebar: who this session is, and a way to change it (only on a server with a password: without
     one, everyone is the machine's user)."""
-    if configured_password() is None or on_hidden_page():
+    if configured_password() is None:
+        return
+    if st.session_state.pop("remember_name", False):  # an empty element whose script sets the cookie
+        _name_cookie()(data={"name": who()}, key="name_cookie", width="content", height="content")
+    if on_hidden_page():  # the audience's page shows nothing else
         return
     with st.sidebar:
         st.caption(f"Signed in as **{escaped(who())}**")
@@ -204,8 +208,6 @@ def name_ui() -> None:
             typed = st.text_input("Your name", value=who(), max_chars=NAME_MAX, key="new_name")
             if st.button("Save", key="save_name") and sign_in_as(typed):
                 st.rerun()
-        if st.session_state.pop("remember_name", False):
-            _name_cookie()(data={"name": who()}, key="name_cookie", width="content", height="content")
 
 
 def may_touch(owner: str | None) -> bool:

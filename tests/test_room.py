@@ -122,6 +122,11 @@ def test_the_wall_shows_drawings_from_two_phones_within_a_second(shared_room):
             delays[name] = time.monotonic() - start
             assert re.search(rf"{name}\s*{digit} for 7", tile.inner_text()), tile.inner_text()
             phone.locator("[data-testid=room-answer]").wait_for(timeout=10_000)
+        again = phones["Ann"].context.new_page()  # the same phone, later: its browser remembers the name
+        again.goto(f"{url}/draw")
+        field = again.get_by_role("textbox", name="Your name")
+        field.wait_for(timeout=30_000)
+        assert field.input_value() == "Ann"
         presenter.screenshot(path="/tmp/shots-issue-34/room-wall.png", full_page=True)
         phones["Ann"].screenshot(path="/tmp/shots-issue-34/draw-phone.png", full_page=True)
         assert presenter.get_by_text("1 of 2").count() + presenter.get_by_text("2 of 2").count() == 1

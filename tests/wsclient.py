@@ -172,7 +172,8 @@ class Load:
     answered: list[float] = field(default_factory=list)
     missing: int = 0  # drawings with no answer within 30 s, and sessions that never got their page
     right: int = 0  # answers that were the digit drawn
-    cpu_s: float = 0.0
+    cpu_s: float = 0.0  # the server's, while they drew
+    client_cpu_s: float = 0.0  # this process's (every client), meanwhile
     rss_mib: float = 0.0
     seconds: float = 0.0
 
@@ -221,9 +222,10 @@ def drive(url: str, sessions: int, seconds: float, page: str = "draw") -> Load:
     async def everyone() -> None:
         people = [Session(url, page, MARKS[page]) for _ in range(sessions)]
         await asyncio.gather(*(p.open() for p in people))
-        before, start = cpu_seconds(server), time.perf_counter()
+        before, start, mine = cpu_seconds(server), time.perf_counter(), time.process_time()
         await asyncio.gather(*(person(p, i, start + seconds, load) for i, p in enumerate(people)))
         load.cpu_s, load.seconds = cpu_seconds(server) - before, time.perf_counter() - start
+        load.client_cpu_s = time.process_time() - mine
 
     asyncio.run(everyone())
     load.rss_mib = server.memory_info().rss / 2**20

@@ -21,12 +21,11 @@ def clear_canvas() -> None:
 
 @st.fragment
 def canvas_view(run) -> None:
-    """The prompt, the canvas and the answer. Each lifted pen reruns this alone: the server's whole work for a
+    """The canvas and the answer. Each lifted pen reruns this alone: the server's whole work for a
     drawing is this function (benchmarks/bench_room.py measures it)."""
     state = st.session_state
     if room().run_key not in (None, run.key):  # the presenter picked another model since the page opened
         run = answering()
-    head = st.empty()  # the prompt and the answer in one element: each element costs the server a message
     version = state.setdefault("room_canvas", 0)
     result = st_canvas(
         stroke_width=18,
@@ -48,7 +47,9 @@ def canvas_view(run) -> None:
             state["room_last"], state["room_answer"] = digest, answer(run, stages.digit)
             room().record(state.setdefault("room_seat", uuid.uuid4().hex), ui.who(), stages.digit, state["room_answer"])
         said = f"The model reads <span data-testid='room-answer' style='font-size:2.2rem;font-weight:600'>{shown(state['room_answer'])}</span>"
-    head.markdown(f"<h3>Draw a {room().prompt}</h3><p style='min-height:2.6rem'>{said}</p>", unsafe_allow_html=True)
+    if room().prompt != state["room_prompt"]:
+        said += f"<br>The room now asks for a <b>{room().prompt}</b>."
+    st.markdown(f"<p style='min-height:3rem'>{said}</p>", unsafe_allow_html=True)  # one element: each costs a message
 
 
 def main() -> None:
@@ -56,6 +57,8 @@ def main() -> None:
     if run is None:
         st.info("The room has no model yet: the presenter trains one first.")
         return
+    st.session_state["room_prompt"] = room().prompt
+    st.markdown(f"### Draw a {room().prompt}")
     canvas_view(run)
 
 

@@ -3,13 +3,15 @@ and drawings. A store from before names were kept gets the columns when it is op
 
 from __future__ import annotations
 
-OWNED = ("runs", "tasks", "drawings")  # tables whose rows say who made them
+OWNED = ("runs", "tasks", "drawings")  # tables whose rows say who made them (a data sets table joins here)
 
 
 def add_owner_columns(db) -> None:
-    """The owner column on every table that keeps one, added where an older store lacks it."""
+    """The owner column on every table that keeps one, added where an older store lacks it (a table the store
+    does not have yet is left for when it is made)."""
     for table in OWNED:
-        if "owner" not in {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}:
+        columns = {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
+        if columns and "owner" not in columns:
             db.execute(f"ALTER TABLE {table} ADD COLUMN owner TEXT")
 
 
