@@ -129,10 +129,11 @@ def sign_in(password: str, token: str) -> bool:
         typed = st.text_input("Password", type="password", key="password")
         name = name_field()
         submitted = st.form_submit_button("Sign in")
-    if submitted and hmac.compare_digest(typed.encode(), password.encode()) and sign_in_as(name):
+    right = submitted and hmac.compare_digest(typed.encode(), password.encode())
+    if right and sign_in_as(name):  # a name that cannot be one is said by sign_in_as
         st.session_state["signed_in"] = token
         st.rerun()
-    if submitted:
+    if submitted and not right:
         time.sleep(1)  # each wrong guess costs a second
         st.error("Wrong password.")
     return False
@@ -234,7 +235,7 @@ def guarded(action: str, owner: str | None, clicked: bool, what: str) -> bool:
 def host_form(action: str, what: str, owner: str | None) -> bool:
     """A form asking for the server's password to act on someone else's `what`; True on the run it was typed right."""
     with st.form(f"host_{action}"):
-        st.caption(f"{what} is {escaped(owner or 'nobody')}'s: the server's password lets the host do it.")
+        st.caption(f"{what} belongs to {escaped(owner or 'nobody')}: the server's password lets the host do it.")
         typed = st.text_input("Server password", type="password", key=f"host_password_{action}")
         confirmed = st.form_submit_button("Confirm with the password")
     if confirmed and hmac.compare_digest(typed.encode(), (configured_password() or "").encode()):

@@ -22,9 +22,10 @@ def when(entry: QueueEntry) -> str:
     return f"in about {entry.starts_in / 60:.0f} min"
 
 
-def queue_ui(where: str) -> None:
-    """The queue under a heading, refreshed every REFRESH_S seconds while it holds anything."""
-    busy = bool(ui.jobs().active() or ui.sweeps().active())
+def queue_ui(where: str, refresh: bool = True) -> None:
+    """The queue under a heading, refreshed every REFRESH_S seconds while it holds anything (with `refresh`;
+    the Train page draws it once while it watches a run by polling, which reruns nothing until the run ends)."""
+    busy = refresh and bool(ui.jobs().active() or ui.sweeps().active())
     st.fragment(run_every=REFRESH_S if busy else None)(queue_view)(where)
 
 

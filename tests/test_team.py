@@ -175,3 +175,19 @@ def test_a_person_cancels_their_own_job_but_someone_elses_only_with_the_password
     finally:
         jobs.shutdown()
         st.cache_resource.clear()
+
+
+def test_signing_in_with_a_name_that_cannot_be_shown_says_why(home, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("NNAPP_PASSWORD", PASSWORD)
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=60).run()
+    at.text_input(key="password").input(PASSWORD)
+    at.text_input(key="sign_in_name").input("bell\x07")
+    at.button[0].click().run()
+    assert [e.value for e in at.error] == ["A name cannot hold control or invisible formatting characters."]
+    assert at.text_input(key="password")  # still signing in
+    at.text_input(key="sign_in_name").input("")  # no name: a guest's
+    at.button[0].click().run()
+    assert at.session_state["display_name"].startswith("guest ") and at.title[0].value == "nnapp"
+    assert "Signed in as" in " ".join(c.value for c in at.caption)

@@ -116,8 +116,8 @@ class Session:
         elif which == "markdown":
             body = element.markdown.body
             self.page.texts.append(body)
-            if self.mark in body:
-                self.page.answer = body.split(">", 1)[1].split("<", 1)[0].strip()
+            if self.mark in body:  # the text of the element the mark is on
+                self.page.answer = body.split(self.mark, 1)[1].split(">", 1)[1].split("<", 1)[0].strip()
 
     async def draw(self, data_url: str, timeout: float = 60) -> tuple[float, str | None]:
         """Lift the pen on a drawing: the canvas's state sent as the component sends it; (seconds to the answer, answer)."""

@@ -384,7 +384,8 @@ def main() -> None:
         else:
             fold_form()
 
-    queue_ui("train")
+    watched = live.record(ui.store(), key) if key is not None else None
+    queue_ui("train", refresh=not polls(watched))  # no timer while the run's progress is polled
     if key is None:
         # The bar, empty, before any launch: the browser loads its code now, not in a training's first second.
         st.progress(0.0, text="Choose a preset or build a network above, then launch it: its progress shows here.")
