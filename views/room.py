@@ -5,6 +5,7 @@ tally, redrawn every WALL_EVERY seconds by a fragment that reads the room's shar
 from __future__ import annotations
 
 import io
+import socket
 import urllib.parse
 
 import segno
@@ -17,10 +18,22 @@ WALL_EVERY = 0.5  # seconds: a drawing is on the wall within about this much of 
 
 
 def audience_link() -> str:
-    """The Draw page's address as this browser reached the server (the presenter may type another one)."""
+    """The Draw page's address as this browser reached the server; on a shared server opened as localhost, with
+    this machine's network address instead, which phones can reach (the presenter may type another one)."""
     url = urllib.parse.urlparse(st.context.url or "http://localhost:8501/room")
-    base = url.path.rstrip("/").rsplit("/", 1)[0]
-    return f"{url.scheme}://{url.netloc}{base}/{ui.url_path('draw')}"
+    base, netloc = url.path.rstrip("/").rsplit("/", 1)[0], url.netloc
+    if url.hostname in ui.LOOPBACK and ui.is_shared():
+        netloc = f"{network_address()}{f':{url.port}' if url.port else ''}"
+    return f"{url.scheme}://{netloc}{base}/{ui.url_path('draw')}"
+
+
+def network_address() -> str:
+    """This machine's address as its own name resolves (no traffic), or localhost where that is a loopback one."""
+    try:
+        address = socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "localhost"
+    return "localhost" if address.startswith("127.") else address
 
 
 def qr_png(link: str) -> bytes:

@@ -1,7 +1,9 @@
 """Who made what: an `owner` column (a display name, nnapp.engine.people) on runs, tasks (sweeps among them)
-and drawings. A store from before names were kept gets the columns when it is opened; its rows have none."""
+and drawings. A new store has it; one from before names were kept gets it when it is opened (its rows have none)."""
 
 from __future__ import annotations
+
+import sqlite3
 
 OWNED = ("runs", "tasks", "drawings")  # tables whose rows say who made them (a data sets table joins here)
 
@@ -12,7 +14,11 @@ def add_owner_columns(db) -> None:
     for table in OWNED:
         columns = {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
         if columns and "owner" not in columns:
-            db.execute(f"ALTER TABLE {table} ADD COLUMN owner TEXT")
+            try:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN owner TEXT")
+            except sqlite3.OperationalError as err:  # another process opening the same old store added it first
+                if "duplicate column" not in str(err):
+                    raise
 
 
 def owner_of(row) -> str | None:

@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS runs (
     train_seconds REAL,
     weights_sha256 TEXT,
     parent TEXT,
-    weights_file TEXT
+    weights_file TEXT,
+    owner TEXT
 );
 CREATE TABLE IF NOT EXISTS epochs (
     key TEXT NOT NULL, epoch INTEGER NOT NULL, train_loss REAL, train_acc REAL,
@@ -63,11 +64,12 @@ CREATE TABLE IF NOT EXISTS predictions (
     key TEXT PRIMARY KEY, pred BLOB NOT NULL, prob BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS drawings (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, label INTEGER NOT NULL, pixels BLOB NOT NULL, created REAL NOT NULL
+    id INTEGER PRIMARY KEY AUTOINCREMENT, label INTEGER NOT NULL, pixels BLOB NOT NULL, created REAL NOT NULL,
+    owner TEXT
 );
 CREATE TABLE IF NOT EXISTS tasks (
     key TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, created REAL NOT NULL, started REAL,
-    finished REAL, pid INTEGER, message TEXT, payload TEXT, progress TEXT, result TEXT
+    finished REAL, pid INTEGER, message TEXT, payload TEXT, progress TEXT, result TEXT, owner TEXT
 );
 """
     + comparable.SCHEMA
