@@ -9,8 +9,9 @@ st.set_page_config(page_title="nnapp", page_icon=":material/neurology:", layout=
 ui.configure_process()
 allowed = ui.gate()  # every page is behind it: no page runs for a session that has not signed in
 # The navigation is set up either way, so that a link to a page (/results?run=KEY) still leads there after signing in.
-page = st.navigation(ui.navigation(), position="sidebar" if allowed else "hidden")
+page = st.navigation(ui.navigation(), position=ui.navigation_position(allowed))
 if allowed:
+    ui.name_ui()
     try:
         page.run()
     except (StoreError, DataError) as err:  # a damaged or read-only store, a data set that cannot load: one sentence

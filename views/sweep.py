@@ -106,7 +106,7 @@ def new_sweep_ui() -> None:
     if st.button("Start sweep", type="primary", disabled=bool(problems) or not readable, key="sweep_start"):
         spec = dataclasses.replace(spec, name=new_name(ui.store().home, label, params))
         save_spec(ui.store().home, spec)
-        ui.sweeps().submit_task(TaskKind.SWEEP, spec.key, spec.to_dict())
+        ui.sweeps().submit_task(TaskKind.SWEEP, spec.key, spec.to_dict(), owner=ui.who())
         st.session_state["sweep_pick"] = spec.name
 
 
@@ -119,8 +119,11 @@ def problems_ui(problems: dict[str, str]) -> None:
 
 def controls(spec: SweepSpec, task, done: int) -> None:
     """Stop a running sweep; resume a stopped one; add trials to a finished one."""
+    if task is not None and task.owner:
+        st.caption(f"Started by {ui.escaped(task.owner)}: its trials are {ui.escaped(task.owner)}'s jobs in the queue.")
     if task is not None and task.is_active():
-        if st.button("Stop", key="sweep_stop"):
+        clicked = st.button("Stop", key="sweep_stop")
+        if ui.guarded(f"stop_{spec.key}", task.owner, clicked, f"Sweep {ui.escaped(spec.name)}"):
             ui.sweeps().cancel(spec.key)
             st.toast("Stopping: the running trials are cancelled, their curves kept.")
     elif task is None or task.is_problem():
@@ -155,7 +158,7 @@ def fitted(spec: SweepSpec) -> SweepSpec:
 
 def resume(spec: SweepSpec, force: bool = False) -> None:
     save_spec(ui.store().home, spec)
-    ui.sweeps().submit_task(TaskKind.SWEEP, spec.key, spec.to_dict(), force=force)
+    ui.sweeps().submit_task(TaskKind.SWEEP, spec.key, spec.to_dict(), force=force, owner=ui.who())
     st.rerun()
 
 
@@ -175,7 +178,7 @@ def best_ui(study, spec: SweepSpec) -> None:
     if run is not None and left.button("Open the best trial in Results", key="sweep_best_results"):
         ui.open_results(run.key)
     if run is not None and right.button("Train the best config on all data", key="sweep_best_all"):
-        submission = ui.jobs().submit(run.config.replace(train_subset=0))
+        submission = ui.jobs().submit(run.config.replace(train_subset=0), owner=ui.who())
         ui.open_train(watch=submission.key)
 
 

@@ -105,6 +105,7 @@ class Run:
     parent: str | None = None
     pid: int | None = None  # the process that last wrote its status
     weights_file: str | None = None  # under the store's weights/ folder; None: the original KEY.safetensors
+    owner: str | None = None  # who launched it first (a display name); None: from before names were kept
 
     @property
     def accuracy(self) -> float | None:
@@ -143,7 +144,7 @@ class Run:
             reason = self.message if len(self.message or "") <= 60 else self.message[:59] + "…"
             return f"{self.icon} {self.key[:16]} · unreadable: {reason}"
         acc = f" · {self.accuracy * 100:.2f}%" if self.accuracy is not None else ""
-        return f"{self.icon} {self.key[:8]} · {self.config.describe()}{acc}"
+        return f"{self.icon} {self.key[:8]} · {self.config.describe()}{acc} · {self.owner or 'unnamed'}"
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,7 @@ class TaskRun:
     payload: dict
     progress: dict | None  # {"done": i, "total": n, "text": "..."}
     result: dict | None
+    owner: str | None = None  # who asked for it (a display name)
 
     def is_active(self) -> bool:
         return self.status in Status.active()

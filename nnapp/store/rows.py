@@ -17,6 +17,7 @@ from nnapp.engine.fields import KEY, RUN_KEY, loads, shown
 from nnapp.engine.records import Run
 from nnapp.engine.registry import DATASETS
 from nnapp.engine.states import Status
+from nnapp.store.owners import owner_of
 
 MAX_JSON = 1 << 20  # characters in one JSON column: a run's are a few kilobytes
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -107,7 +108,7 @@ def _columns(row: sqlite3.Row) -> dict[str, Any]:
     weights_file = row["weights_file"] if "weights_file" in row.keys() else None  # a read-only store from before it
     if weights_file is not None and not (isinstance(weights_file, str) and WEIGHTS_FILE.fullmatch(weights_file)):
         raise Unreadable("its weights file is not a name nnapp writes")
-    return {**values, "weights_sha256": sha, "parent": parent, "pid": pid, "weights_file": weights_file}
+    return {**values, "weights_sha256": sha, "parent": parent, "pid": pid, "weights_file": weights_file, "owner": owner_of(row)}
 
 
 def _checked(row: sqlite3.Row, name: str, check) -> Any:

@@ -21,6 +21,7 @@ from nnapp.store.comparable import ComparableLosses
 from nnapp.store.database import READ_ONLY, Database, can_fall_back
 from nnapp.store.drawings import Drawings
 from nnapp.store.histograms import Histograms
+from nnapp.store.owners import add_owner_columns
 from nnapp.store.rows import decode
 from nnapp.store.tasks import TaskTable
 from nnapp.store.weights import WeightFiles
@@ -46,7 +47,8 @@ CREATE TABLE IF NOT EXISTS runs (
     train_seconds REAL,
     weights_sha256 TEXT,
     parent TEXT,
-    weights_file TEXT
+    weights_file TEXT,
+    owner TEXT
 );
 CREATE TABLE IF NOT EXISTS epochs (
     key TEXT NOT NULL, epoch INTEGER NOT NULL, train_loss REAL, train_acc REAL,
@@ -62,11 +64,12 @@ CREATE TABLE IF NOT EXISTS predictions (
     key TEXT PRIMARY KEY, pred BLOB NOT NULL, prob BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS drawings (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, label INTEGER NOT NULL, pixels BLOB NOT NULL, created REAL NOT NULL
+    id INTEGER PRIMARY KEY AUTOINCREMENT, label INTEGER NOT NULL, pixels BLOB NOT NULL, created REAL NOT NULL,
+    owner TEXT
 );
 CREATE TABLE IF NOT EXISTS tasks (
     key TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, created REAL NOT NULL, started REAL,
-    finished REAL, pid INTEGER, message TEXT, payload TEXT, progress TEXT, result TEXT
+    finished REAL, pid INTEGER, message TEXT, payload TEXT, progress TEXT, result TEXT, owner TEXT
 );
 """
     + comparable.SCHEMA
@@ -123,6 +126,7 @@ class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses):
             db.executescript(SCHEMA)
             if "weights_file" not in {r["name"] for r in db.execute("PRAGMA table_info(runs)")}:
                 db.execute("ALTER TABLE runs ADD COLUMN weights_file TEXT")  # a store from before content-named weights
+            add_owner_columns(db)
 
     def _db(self) -> AbstractContextManager:
         return self.database.connect()
@@ -148,11 +152,11 @@ class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses):
                 dead += len(keys)
         return dead
 
-    def create(self, config: RunConfig, status: Status = Status.QUEUED, key: str | None = None) -> str:
+    def create(self, config: RunConfig, status: Status = Status.QUEUED, key: str | None = None, owner: str | None = None) -> str:
         """Insert (or reset) the run for `config` under `key` (its own by default); old metrics are cleared."""
         key = key or config.key()
         with self._db() as db:
-            _reset(db, config, key, status)
+            _reset(db, config, key, status, owner)
         return key
 
     def set_status(self, key: str, status: Status, message: str | None = None, **fields) -> None:
@@ -237,6 +241,12 @@ class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses):
         """Runs by status as they read (an unreadable row counts as 'unreadable')."""
         return dict(Counter(run.status for run in self.runs()))
 
+    def running_owners(self) -> dict[str, int]:
+        """How many runs each owner has training now (any process)."""
+        with self._db() as db:
+            rows = db.execute("SELECT owner, COUNT(*) AS n FROM runs WHERE status=? GROUP BY owner", (Status.RUNNING,))
+            return {r["owner"]: r["n"] for r in rows if r["owner"]}
+
     def epochs(self, key: str) -> list[dict]:
         with self._db() as db:
             return [_metrics(r) for r in db.execute(f"{comparable.SELECT_EPOCHS} WHERE key=? ORDER BY epoch", (key,))]
@@ -270,7 +280,7 @@ class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses):
             "key": run.key, "config": run.config.to_json(), "status": run.status, "created": run.created,
             "started": run.started, "finished": run.finished, "device": run.device, "precision": run.precision,
             "message": run.message, "test": json.dumps(run.test), "train_seconds": run.train_seconds,
-            "weights_sha256": sha, "parent": run.parent, "weights_file": name,
+            "weights_sha256": sha, "parent": run.parent, "weights_file": name, "owner": run.owner,
         }  # fmt: skip
         with self._db() as db:
             db.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))

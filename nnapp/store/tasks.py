@@ -12,9 +12,11 @@ import sqlite3
 import time
 from typing import Any
 
+from nnapp.engine.people import machine_user
 from nnapp.engine.records import Claim, TaskRun
 from nnapp.engine.states import ClaimState, Status, TaskKind
 from nnapp.store.database import Database
+from nnapp.store.owners import owner_of
 from nnapp.system.process import pid_alive
 
 
@@ -27,8 +29,9 @@ class TaskTable:
     def __repr__(self) -> str:
         return f"TaskTable({str(self.database.path)!r})"
 
-    def claim(self, kind: str, key: str, payload: dict, force: bool = False) -> Claim:
-        """Like Store.claim for runs: a done task is cached, a live one attached, else this caller's."""
+    def claim(self, kind: str, key: str, payload: dict, force: bool = False, owner: str | None = None) -> Claim:
+        """Like Store.claim for runs: a done task is cached, a live one attached, else this caller's (recorded
+        as `owner`'s, the machine's user by default)."""
         if kind not in set(TaskKind):  # an unknown kind is an error before anything is written
             raise ValueError(f"unknown task {str(kind)[:40]!r}; choose from {', '.join(TaskKind)}")
         with self.database.transaction() as db:
@@ -38,8 +41,8 @@ class TaskTable:
             if row is not None and row["status"] in Status.active() and pid_alive(row["pid"]):
                 return Claim(key, ClaimState.ATTACHED)
             db.execute(
-                "INSERT OR REPLACE INTO tasks (key, kind, status, created, pid, payload) VALUES (?, ?, ?, ?, ?, ?)",
-                (key, kind, Status.QUEUED, time.time(), os.getpid(), json.dumps(payload)),
+                "INSERT OR REPLACE INTO tasks (key, kind, status, created, pid, payload, owner) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, kind, Status.QUEUED, time.time(), os.getpid(), json.dumps(payload), owner or machine_user()),
             )
         return Claim(key, ClaimState.CLAIMED)
 
@@ -74,4 +77,5 @@ def _decode(row: sqlite3.Row) -> TaskRun:
         payload=loads(row["payload"]) or {},
         progress=loads(row["progress"]),
         result=loads(row["result"]),
+        owner=owner_of(row),
     )

@@ -140,9 +140,9 @@ def trial_resources(parallel: int) -> dict:
 class RayExecutor:
     """The executor for Driver: each trial a Ray task; the driver writes what they send to the store."""
 
-    def __init__(self, spec: SweepSpec, store: Store):
+    def __init__(self, spec: SweepSpec, store: Store, owner: str | None = None):
         connect(spec.ray, store.home)
-        self.store = store
+        self.store, self.owner = store, owner  # the trials are the sweep owner's runs
         self.mailbox = Mailbox.remote()
         self.resources = trial_resources(min(spec.parallel, to_go(spec, store.home)))
         self.refs: dict[str, ray.ObjectRef] = {}
@@ -153,7 +153,7 @@ class RayExecutor:
 
     def submit(self, checked: Checked, pruning: bool) -> Submission:
         config = checked.require()
-        claim = self.store.claim(config)
+        claim = self.store.claim(config, owner=self.owner)
         if claim.state != ClaimState.CLAIMED:
             return Submission(claim.key, claim.state)
         task = train_trial.options(**self.resources)

@@ -254,9 +254,10 @@ class TrialJobs(JobManager):
 class LocalExecutor:
     """Trials as the app's job processes, `parallel` at a time (no more than the trials left), the CPUs split between them."""
 
-    def __init__(self, spec: SweepSpec, store: Store):
+    def __init__(self, spec: SweepSpec, store: Store, owner: str | None = None):
         from nnapp.engine.device import cpu_count  # torch, needed only where trials run locally
 
+        self.owner = owner  # whose jobs the trials are (the sweep's owner)
         left = to_go(spec, store.home)
         at_once = min(spec.parallel, left)
         self.threads = max(1, cpu_count() // at_once)
@@ -274,7 +275,8 @@ class LocalExecutor:
         kwargs = {"folder": str(self.folder), "driver": os.getpid()}
         callbacks = [{"name": "pruning", "kwargs": kwargs}] if pruning else None  # nnapp.tasks.run.CALLBACKS
         self.jobs.to_start -= 1
-        return self.jobs.submit(checked, callbacks=callbacks, check=False)  # the check is made when a trial is opened
+        # the check is made when a trial is opened
+        return self.jobs.submit(checked, callbacks=callbacks, check=False, owner=self.owner)
 
     def pump(self) -> None:
         """Nothing to carry: job processes write their runs to the store themselves."""
@@ -296,15 +298,17 @@ class LocalExecutor:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def make_executor(spec: SweepSpec, store: Store):
+def make_executor(spec: SweepSpec, store: Store, owner: str | None = None):
+    """Where the trials train; they are `owner`'s runs (the sweep's owner; the machine's user by default)."""
     if spec.ray:
         from nnapp.sweep.cluster import RayExecutor  # ray, needed only for a cluster
 
-        return RayExecutor(spec, store)
-    return LocalExecutor(spec, store)
+        return RayExecutor(spec, store, owner)
+    return LocalExecutor(spec, store, owner)
 
 
 def sweep_task(payload: dict, store: Store, handle: TaskHandle) -> dict:
     """The 'sweep' task kind (nnapp.tasks.TASKS): the driver, in a job process of the app or in the CLI's process."""
     spec = SweepSpec.from_dict(payload)
-    return Driver(spec, store, make_executor(spec, store), handle).run()
+    task = store.tasks.get(handle.key)  # who started the sweep: its trials are their jobs
+    return Driver(spec, store, make_executor(spec, store, task.owner if task else None), handle).run()
