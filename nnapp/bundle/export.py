@@ -44,8 +44,7 @@ def config_json(store: Store, key: str) -> bytes:
 
 
 def weights_bytes(store: Store, key: str) -> bytes:
-    store.load_weights(key)  # checks the checksum
-    return store.weights_path(key).read_bytes()
+    return store.weights_blob(key)  # a regular file of bounded size, its checksum checked
 
 
 def program_bytes(store: Store, key: str, with_features: bool = False) -> bytes:

@@ -12,7 +12,6 @@ import csv
 import hashlib
 import io
 import math
-import struct
 import zipfile
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from nnapp.engine.records import Run
 from nnapp.engine.states import Status
 from nnapp.store.rows import Unreadable, read_config, read_test
 from nnapp.store.store import Store
+from nnapp.store.weights import safetensors_header
 from nnapp.system.errors import BundleError
 
 MAX_BUNDLE = 1 << 30  # bytes, packed or unpacked: 100M float parameters twice (safetensors and model.pt2), and change
@@ -162,14 +162,8 @@ def check_weights(config: RunConfig, blob: bytes) -> None:
 
 
 def _safetensors_header(blob: bytes) -> dict:
-    if len(blob) < 8:
-        raise BundleError("weights.safetensors is not a safetensors file")
-    (size,) = struct.unpack("<Q", blob[:8])
-    try:
-        header = loads(blob[8 : 8 + size].decode("utf-8")) if 8 + size <= len(blob) else None
-    except (UnicodeDecodeError, ValueError):
-        header = None
-    if not isinstance(header, dict):
+    header = safetensors_header(blob)
+    if header is None:
         raise BundleError("weights.safetensors is not a safetensors file")
     return header
 

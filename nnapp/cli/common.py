@@ -13,6 +13,7 @@ from nnapp.engine.presets import DEFAULT_PRESET, PRESETS
 from nnapp.engine.records import Run
 from nnapp.store.comparable import number
 from nnapp.store.store import Store
+from nnapp.system.files import UnreadableFile, os_error_text, read_regular
 
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred bytes; anything near this is not one
 
@@ -36,13 +37,7 @@ def config_arguments(parser: argparse.ArgumentParser) -> None:
 
 def read_config_file(path: Path) -> RunConfig:
     """A --config file: UTF-8 JSON of config fields, at most 1 MiB."""
-    try:
-        with path.open("rb") as f:
-            raw = f.read(MAX_CONFIG_BYTES + 1)
-    except OSError as err:
-        raise CLIError(f"cannot read {path}: {err.strerror or err}") from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise CLIError(f"{path} is larger than {MAX_CONFIG_BYTES >> 20} MiB: not a config file")
+    raw = read_file(path, MAX_CONFIG_BYTES, "a config file")
     try:
         data = loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as err:
@@ -52,6 +47,19 @@ def read_config_file(path: Path) -> RunConfig:
     except ValueError as err:
         raise CLIError(f"{path} is not a config: {err}") from None
     return RunConfig.from_dict(data)
+
+
+def read_file(path: Path, limit: int, what: str) -> bytes:
+    """A file the command line names, read whole: a regular file of at most `limit` bytes, or a CLIError
+    that says why not (a folder, a FIFO or a device is refused before anything is read)."""
+    try:
+        return read_regular(path, limit)
+    except UnreadableFile as err:
+        if "larger than" in err.strerror:
+            raise CLIError(f"{path} is too large for {what}: {err.strerror}") from None
+        raise CLIError(f"{path} is not {what}: {err.strerror}") from None
+    except OSError as err:
+        raise CLIError(f"cannot read {os_error_text(err, path)}") from None
 
 
 def load_config(args: argparse.Namespace) -> Checked:

@@ -8,14 +8,13 @@ import sys
 import time
 from pathlib import Path
 
-from nnapp.cli.common import CLIError, config_arguments, find, load_config, print_run
+from nnapp.cli.common import CLIError, config_arguments, find, load_config, print_run, read_file
 from nnapp.engine.config import choices_help
 from nnapp.engine.records import Claim
 from nnapp.engine.states import ClaimState, Status
 from nnapp.store.comparable import epoch_line
 from nnapp.store.store import Store
 from nnapp.system.compat import keep_freed_memory
-from nnapp.system.files import os_error_text
 from nnapp.system.process import note_machine
 
 
@@ -149,15 +148,7 @@ def cmd_export(args: argparse.Namespace, store: Store) -> int:
 def cmd_import(args: argparse.Namespace, store: Store) -> int:
     from nnapp.bundle.importer import MAX_BUNDLE, import_bundle
 
-    try:
-        if args.file.is_dir() or not args.file.is_file():  # a folder, a device such as /dev/zero, nothing at all
-            raise CLIError(f"{args.file} is not a file")
-        with args.file.open("rb") as f:
-            blob = f.read(MAX_BUNDLE + 1)
-    except OSError as err:
-        raise CLIError(f"cannot read {os_error_text(err)}") from None
-    if len(blob) > MAX_BUNDLE:
-        raise CLIError(f"{args.file} is larger than {MAX_BUNDLE >> 20} MiB: not an nnapp bundle")
+    blob = read_file(args.file, MAX_BUNDLE, "an nnapp bundle")  # what the file holds, not MAX_BUNDLE up front
     run = import_bundle(store, blob)
     print(f"imported {run.key}: {run.config.describe()}")
     return 0

@@ -118,6 +118,8 @@ class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses):
             folder.mkdir(parents=True, exist_ok=True)
             if not os.access(folder, os.W_OK | os.X_OK):  # found now, not after a training has run
                 raise StoreError(f"the run store {folder} {READ_ONLY}")
+        if self.db_path.exists() and not self.db_path.is_file():  # SQLite would wait for ever on a FIFO
+            raise StoreError(f"the run store {self.db_path} is not a regular file: move it away to start a new store")
         with self._db() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)

@@ -11,12 +11,14 @@ from nnapp.engine.config import RunConfig
 from nnapp.engine.fields import RUN_KEY
 from nnapp.engine.records import base_key
 from nnapp.system.errors import StoreError
-from nnapp.system.files import atomic_write
+from nnapp.system.files import UnreadableFile, atomic_write, os_error_text, read_regular
 
 if TYPE_CHECKING:
     import torch
 
     from nnapp.engine.records import Run
+
+MAX_WEIGHTS = 1 << 30  # bytes: 100M float parameters (the most a network may have) and room to spare
 
 
 class WeightFiles:
@@ -41,8 +43,9 @@ class WeightFiles:
         atomic_write(self.home / "weights" / name, blob)
         return sha, name
 
-    def load_weights(self, key: str) -> dict[str, torch.Tensor]:
-        """The stored weights, checked against the database's checksum before anything is parsed."""
+    def weights_blob(self, key: str) -> bytes:
+        """The stored weights file, read whole (a regular file of bounded size) and checked against the
+        database's checksum; StoreError says what is wrong."""
         run = self.get(key)
         if run is None:
             raise StoreError(f"no run {key}")
@@ -50,17 +53,27 @@ class WeightFiles:
             raise StoreError(f"run {key} has no weights (status {run.status})")
         path = self.weights_path(key)
         try:
-            blob = path.read_bytes()
+            blob = read_regular(path, MAX_WEIGHTS)
         except FileNotFoundError:
             raise StoreError(f"the weights of run {key} are missing ({path})") from None
+        except UnreadableFile as err:
+            raise StoreError(f"the weights of run {key} cannot be read: {err}") from None
+        except OSError as err:
+            raise StoreError(f"the weights of run {key} cannot be read: {os_error_text(err, path)}") from None
         if hashlib.sha256(blob).hexdigest() != run.weights_sha256:
             raise StoreError(f"the weights of run {key} are corrupted: {path.name} fails its checksum")
+        return blob
+
+    def load_weights(self, key: str) -> dict[str, torch.Tensor]:
+        """The stored weights, checked against the database's checksum before anything is parsed."""
+        blob = self.weights_blob(key)
         from safetensors.torch import load as load_safetensors  # torch: the CLI's list and show start without it
 
         try:
             return load_safetensors(blob)
         except Exception as err:  # safetensors raises its own error type for a damaged header
-            raise StoreError(f"the weights of run {key} cannot be read: {path.name} is not a safetensors file") from err
+            name = self.weights_path(key).name
+            raise StoreError(f"the weights of run {key} cannot be read: {name} is not a safetensors file") from err
 
     def load_model(self, key: str) -> tuple[torch.nn.Module, RunConfig]:
         """Rebuild the model from the stored config and load its weights (eval mode, CPU)."""
@@ -74,6 +87,22 @@ class WeightFiles:
         except RuntimeError:
             raise StoreError(f"the weights of run {key} do not fit the network its config describes") from None
         return model.eval(), run.config
+
+
+def safetensors_header(blob: bytes) -> dict | None:
+    """The JSON header of safetensors bytes (tensor names -> dtype, shape, offsets; "__metadata__"), or None
+    when the bytes are not safetensors; nothing is loaded."""
+    import json
+    import struct
+
+    if len(blob) < 8:
+        return None
+    (size,) = struct.unpack("<Q", blob[:8])
+    try:
+        header = json.loads(blob[8 : 8 + size].decode("utf-8")) if 8 + size <= len(blob) else None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return header if isinstance(header, dict) else None
 
 
 def _serialise(key: str, state_dict: dict[str, torch.Tensor]) -> bytes:
