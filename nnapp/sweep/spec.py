@@ -80,7 +80,7 @@ DEFAULT_RANGES = {
     "activation": "relu,gelu,tanh",
     "schedule": "constant,cosine,onecycle",
 }
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}\Z")  # \Z, not $: "name\n" is not a name
 MAX_TRIALS, MAX_PARALLEL = 1000, 64
 
 
