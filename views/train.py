@@ -18,7 +18,6 @@ from nnapp.engine.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCH
 from nnapp.engine.states import ClaimState, Status
 from nnapp.jobs.runs import wait_for_run
 from nnapp.system.errors import StoreError
-from nnapp.system.process import pid_alive
 from panels import live
 from panels.curves import curves_chart
 from panels.layers import edited_rows, table_frame
@@ -248,7 +247,7 @@ def wait_for_end(key: str, progress: dict) -> bool:
     st.session_state["end_waited"] = key
     started, timeout = time.monotonic(), (eta or 0) + END_WAIT
     ui.jobs().wait(key, timeout)  # this server's job; a run trained elsewhere is read from its record
-    ended = lambda r: not (r and r.is_active() and pid_alive(r.pid))  # noqa: E731
+    ended = lambda r: not (r and r.is_live())  # noqa: E731
     run = wait_for_run(ui.store(), key, ended, timeout - (time.monotonic() - started))
     return not (run and run.is_active()) and not ui.jobs().is_active(key)
 
