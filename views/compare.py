@@ -55,9 +55,9 @@ def delete_ui(store, picked: list) -> None:
         st.warning("This removes the runs, their metrics and their weights for good.")
         confirm = st.checkbox("Yes, delete them", key="confirm_delete")
         if st.button("Delete", disabled=not confirm, key="delete"):
-            busy = [run for run in picked if run.is_active()]
+            busy = [run for run in picked if run.is_live()]  # a row whose process is gone is not training
             for run in picked:
-                if not run.is_active():
+                if not run.is_live():
                     store.delete(run.key)
             if busy:
                 st.session_state["compare_flash"] = f"{len(busy)} run(s) still training were kept: cancel them first."

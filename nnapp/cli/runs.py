@@ -156,7 +156,7 @@ def cmd_import(args: argparse.Namespace, store: Store) -> int:
 
 def cmd_delete(args: argparse.Namespace, store: Store) -> int:
     run = find(store, args.key)
-    if run.is_active():
+    if run.is_live():  # a row whose process is gone was marked interrupted when the store opened
         raise CLIError(f"run {run.key} is {run.status} in process {run.pid}; cancel it before deleting it")
     store.delete(run.key)
     print(f"deleted {run.key}")

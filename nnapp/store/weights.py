@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,7 +13,7 @@ from nnapp.engine.config import RunConfig
 from nnapp.engine.fields import RUN_KEY
 from nnapp.engine.records import base_key
 from nnapp.system.errors import StoreError
-from nnapp.system.files import UnreadableFile, atomic_write, os_error_text, read_regular
+from nnapp.system.files import UnreadableFile, atomic_write, os_error_text, read_regular, shared_lock
 
 if TYPE_CHECKING:
     import torch
@@ -19,6 +21,15 @@ if TYPE_CHECKING:
     from nnapp.engine.records import Run
 
 MAX_WEIGHTS = 1 << 30  # bytes: 100M float parameters (the most a network may have) and room to spare
+WEIGHTS_LOCK = "weights.lock"  # beside weights/: held shared from a weights file's write to its row's
+ORPHAN = re.compile(r"[0-9a-f]{16}(-[0-9a-f]{16})?\.safetensors")  # the names nnapp gives weights files
+
+
+class RunDeleted(StoreError):
+    """The run's row was deleted while it trained: nothing of the training is kept."""
+
+    def __init__(self, key: str):
+        super().__init__(f"run {base_key(key)} was deleted while it trained; nothing of that training was kept")
 
 
 class WeightFiles:
@@ -33,6 +44,11 @@ class WeightFiles:
         run = self.get(key)
         name = run.weights_file if run is not None and run.weights_file else f"{key}.safetensors"
         return self.home / "weights" / name
+
+    def writing_weights(self) -> AbstractContextManager:
+        """Hold this around writing a weights file and the row that points at it: the store's next opener
+        leaves the weights folder alone meanwhile (remove_orphans), and a kill -9 lets go at once."""
+        return shared_lock(self.home / WEIGHTS_LOCK)
 
     def write_weights(self, key: str, blob_or_state: bytes | dict[str, torch.Tensor]) -> tuple[str, str]:
         """Write a run's weights (safetensors bytes, or a state dict); returns (sha256, file name). The name

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
 import stat
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # not POSIX
+    fcntl = None
 
 TEMP = re.compile(r"\.(\d+)\.[^./]*\.tmp$")  # NAME.PID.RANDOM.tmp: the writer's pid is in the name
 STALE_SECONDS = 3600  # a temporary file without a pid in its name, untouched this long, is a leftover
@@ -130,3 +136,37 @@ def read_regular(path: Path | str, limit: int) -> bytes:
     if total > limit:
         raise UnreadableFile(path, f"it is larger than {size_text(limit)}, more than nnapp reads there")
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+@contextlib.contextmanager
+def shared_lock(path: Path) -> Iterator[None]:
+    """Hold a shared lock on the file `path` (made if needed) for the block; the kernel lets it go when the
+    process dies, kill -9 included. Where locks do not exist (not POSIX) the block runs unlocked."""
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def exclusive_lock_now(path: Path) -> Iterator[bool]:
+    """Try for an exclusive lock on `path` without waiting: the block gets True while it holds it, False
+    when someone holds a shared one (or locks do not exist here)."""
+    if fcntl is None:
+        yield False
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
