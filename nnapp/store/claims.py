@@ -12,7 +12,7 @@ from nnapp.store import comparable
 from nnapp.store.rows import decode
 from nnapp.system.process import identity
 
-RUN_TABLES = ("epochs", "steps", "predictions", *comparable.TABLES, "histograms")  # the rows a run owns besides its own
+RUN_TABLES = ("epochs", "steps", "predictions", *comparable.TABLES, "histograms", "imports")  # a run's rows besides its own
 
 
 class Claims:

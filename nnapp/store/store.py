@@ -16,7 +16,7 @@ from nnapp.engine.config import RunConfig
 from nnapp.engine.fields import KEY, RUN_KEY
 from nnapp.engine.records import RETRAIN, FitResult, Run, base_key, retrain_key
 from nnapp.engine.states import Status
-from nnapp.store import comparable, histograms
+from nnapp.store import comparable, histograms, imports
 from nnapp.store.claims import RUN_TABLES, Claims, _promote, _reset
 from nnapp.store.comparable import ComparableLosses
 from nnapp.store.database import READ_ONLY, Database, can_fall_back
@@ -73,6 +73,7 @@ CREATE TABLE IF NOT EXISTS tasks (
 """
     + comparable.SCHEMA
     + histograms.SCHEMA
+    + imports.SCHEMA
 )
 STOPPED = "the process running it stopped before it finished"
 NOT_RETRAIN = f"key NOT LIKE '%{RETRAIN}'"  # retrains in progress are not listed as runs of their own
@@ -82,7 +83,7 @@ def default_home() -> Path:
     return Path(os.environ.get("NNAPP_HOME") or "runs")
 
 
-class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses):
+class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses, imports.Imports):
     """All reads and writes of runs. Each call opens its own short connection, so threads can share a Store.
 
     Its tasks table is `tasks` (nnapp.store.tasks.TaskTable). A store whose folder cannot be written is opened read-only (`readonly`): runs can be listed and shown,
@@ -282,32 +283,6 @@ class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses):
         if len(row["prob"]) != 4 * len(row["pred"]):
             return None
         return np.frombuffer(row["pred"], dtype=np.uint8), np.frombuffer(row["prob"], dtype=np.float32)
-
-    def add_run(self, run: Run, weights: bytes, epochs: list[dict], predictions: tuple[bytes, bytes] | None) -> None:
-        """Store a finished run made elsewhere (an imported bundle): weights first, then its rows; never over a stored run."""
-        if (existing := self.get(run.key)) is not None:
-            raise StoreError(f"run {run.key} is already in the store ({existing.status}); delete it first to import it again")
-        with self.writing_weights():  # the file and the row that points at it, as one for remove_orphans
-            self._add_rows(run, weights, epochs, predictions)
-
-    def _add_rows(self, run: Run, weights: bytes, epochs: list[dict], predictions: tuple[bytes, bytes] | None) -> None:
-        sha, name = self.write_weights(run.key, weights)
-        row = {
-            "key": run.key, "config": run.config.to_json(), "status": run.status, "created": run.created,
-            "started": run.started, "finished": run.finished, "device": run.device, "precision": run.precision,
-            "message": run.message, "test": json.dumps(run.test), "train_seconds": run.train_seconds,
-            "weights_sha256": sha, "parent": run.parent, "weights_file": name,
-        }  # fmt: skip
-        with self._db() as db:
-            db.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
-            cells = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
-            db.executemany(
-                "INSERT INTO epochs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(run.key, *(e[c] for c in cells)) for e in epochs]
-            )
-            for e in epochs:
-                self._write_unsmoothed(db, run.key, [], e)
-            if predictions:
-                db.execute("INSERT INTO predictions VALUES (?, ?, ?)", (run.key, *predictions))
 
     def delete(self, key: str) -> None:
         """Remove a run, its metrics and its weights (an unreadable run too), with any retrain of it, in one
