@@ -4,6 +4,7 @@ import streamlit as st
 
 import ui
 from nnapp.system.errors import DataError, StoreError
+from nnapp.system.files import os_error_text
 
 st.set_page_config(page_title="nnapp", page_icon=":material/neurology:", layout="wide")
 ui.configure_process()
@@ -14,4 +15,6 @@ if allowed:
     try:
         page.run()
     except (StoreError, DataError) as err:  # a damaged or read-only store, a data set that cannot load: one sentence
-        st.error(str(err))
+        st.error(ui.escaped(err))
+    except OSError as err:  # a full disk or a read-only folder under any page's write: one sentence, never a traceback
+        st.error(f"Could not write or read a file: {ui.escaped(os_error_text(err))}.")

@@ -202,8 +202,8 @@ def pick_linked_run(
     link = st.query_params.get("run")
     followed = f"{key}_link"  # the address this page last wrote: a rerun must not undo a pick made since
     wanted = st.session_state.pop(asked, None) or (link if link != st.session_state.get(followed) else None)
-    if wanted is not None and wanted not in {r.key for r in runs}:
-        st.warning(missing.format(f"`{wanted[:40]}`"))
+    if wanted is not None and wanted not in {r.key for r in runs}:  # the address is anyone's text: shown as text
+        st.warning(missing.format(f"`{wanted[:40]}`" if wanted[:40].isalnum() else escaped(wanted[:40])))
     elif wanted is not None:
         st.session_state[key] = wanted
     run = pick_run(runs, key, label=label, default=fallback)
@@ -260,7 +260,7 @@ def not_digit_check(run: Run) -> dict | str | None:
         return stats
     task = store().tasks.get(ood.task_key(run))
     if task is not None and task.is_problem():
-        return f"The not-a-digit check could not be made: {task.message}."
+        return f"The not-a-digit check could not be made: {escaped(task.message)}."
     if task is None or task.is_done():  # never asked for, or made and gone since (its file was deleted)
         jobs().submit_task(TaskKind.NOT_A_DIGIT, ood.task_key(run), {"key": run.key}, force=True)
     return "The not-a-digit check for this run is being made (once per run, a few seconds on a CPU)."

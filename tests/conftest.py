@@ -69,3 +69,10 @@ TINY_SET = [
     "--set",
     "batch_size=32",
 ]
+
+
+def plain(markdown: str) -> str:
+    """What a reader sees of Markdown that ui.escaped made: the text without its backslash escapes."""
+    import re
+
+    return re.sub(r"\\(.)", r"\1", markdown)

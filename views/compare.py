@@ -108,7 +108,8 @@ def main() -> None:
                 series[run.label()] = epochs
         if left_out:
             st.caption(
-                "Not drawn: trained with label smoothing before nnapp recorded the loss without it: " + "; ".join(left_out)
+                "Not drawn: trained with label smoothing before nnapp recorded the loss without it: "
+                + ui.escaped("; ".join(left_out))
             )
         st.plotly_chart(charts.overlay(series, metric), key="overlay")
         delete_ui(store, [by_key[k] for k in picked])

@@ -228,7 +228,7 @@ def finetune_status(parent, child, images, labels, before: dict) -> None:
         _watch(child.key)
         return
     if not child.has_weights():
-        st.error(f"Fine-tune {child.key[:8]} {child.status}: {child.message or ''}")
+        st.error(f"Fine-tune {child.key[:8]} {child.status}: {ui.escaped(child.message or '')}")
         return
     try:
         after = personal_evaluation(str(ui.store().home), child.key, child.weights_sha256, images, labels)
@@ -267,7 +267,7 @@ def main() -> None:
     try:
         model_for(run)
     except StoreError as err:
-        st.error(f"This run cannot be used: {err}")
+        st.error(f"This run cannot be used: {ui.escaped(err)}")
         return
 
     drawing_view(run, runs)

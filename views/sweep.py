@@ -98,7 +98,7 @@ def new_sweep_ui() -> None:
     spec = SweepSpec("unnamed", base, params, **search_ui())
     problems = spec.problems() if readable else {}
     for part, message in problems.items():
-        st.error(f"{part.removeprefix('--param ').removeprefix('--')}: {message}", icon=":material/error:")
+        st.error(ui.escaped(f"{part.removeprefix('--param ').removeprefix('--')}: {message}"), icon=":material/error:")
     st.caption("Trials are compared on their validation score; the test set is kept for the best trial's report.")
     if st.button("Start sweep", type="primary", disabled=bool(problems) or not readable, key="sweep_start"):
         spec = dataclasses.replace(spec, name=new_name(ui.store().home, label, params))
@@ -115,7 +115,7 @@ def controls(spec: SweepSpec, task, done: int) -> None:
             st.toast("Stopping: the running trials are cancelled, their curves kept.")
     elif task is None or task.is_problem():
         if task is not None:
-            st.error(f"{task.status}: {task.message or 'no details'}")
+            st.error(f"{task.status}: {ui.escaped(task.message or 'no details')}")
         if st.button("Resume", key="sweep_resume", help="cancelled and interrupted trials are asked again first"):
             resume(spec)
     elif task is not None and task.is_done():
@@ -140,7 +140,9 @@ def best_ui(study, spec: SweepSpec) -> None:
     cols[0].metric(f"Best {title}", f"{found['value']:.4f}", help=f"trial {found['number']}")
     cols[1].metric("Its test accuracy", f"{run.accuracy * 100:.2f}%" if run and run.accuracy is not None else "-")
     cols[2].metric("Trial", found["number"])
-    st.caption(", ".join(f"{k} = {v:.3g}" if isinstance(v, float) else f"{k} = {v}" for k, v in found["params"].items()))
+    st.caption(
+        ui.escaped(", ".join(f"{k} = {v:.3g}" if isinstance(v, float) else f"{k} = {v}" for k, v in found["params"].items()))
+    )
     st.caption(TEST_NOTE)
     left, right = st.columns(2)
     if run is not None and left.button("Open the best trial in Results", key="sweep_best_results"):
@@ -187,18 +189,24 @@ def charts_ui(study, spec: SweepSpec) -> None:
 def sweep_view(name: str) -> None:
     """One sweep: status and controls, best trial, the trials, the charts; rerun every second while it runs."""
     store = ui.store()
-    spec = load_spec(store.home, name)
-    task, study = store.tasks.get(spec.key), read_study(store.home, name)
+    try:
+        spec = load_spec(store.home, name)
+        task, study = store.tasks.get(spec.key), read_study(store.home, name)
+    except SweepError as err:  # a damaged sweep.json or journal: one sentence, the other sweeps still open
+        st.error(ui.escaped(next(iter(err.problems.values()))))
+        return
     active = task is not None and task.is_active()
     if st.session_state.get("sweep_live") == name and not active:
         st.session_state["sweep_live"] = None
         st.rerun()  # a full rerun draws the view again without the one-second refresh
     done, target = progress(study, spec)
     status = task.status if task else "not started"
-    st.subheader(f"{ICONS.get(status, '·')} {name}: {status}")
-    st.caption(f"{spec.base.describe()} · {spec.describe()}")
+    st.subheader(f"{ICONS.get(status, '·')} {ui.escaped(name)}: {status}")
+    st.caption(ui.escaped(f"{spec.base.describe()} · {spec.describe()}"))
     text = (task.progress or {}).get("text", "") if task else ""
-    st.progress(min(done / target, 1.0), text=f"{done} of {target} trials ended" + (f" · last: {text}" if text else ""))
+    st.progress(
+        min(done / target, 1.0), text=f"{done} of {target} trials ended" + (f" · last: {ui.escaped(text)}" if text else "")
+    )
     controls(spec, task, done)
     if study is None:
         st.info("Waiting for the sweep's driver to start…")

@@ -75,7 +75,7 @@ class Slots:
     def show(self, problems: dict[str, str]) -> None:
         for name, message in problems.items():
             if name in self.slots:
-                self.slots[name].error(message, icon=":material/error:")
+                self.slots[name].error(ui.escaped(message), icon=":material/error:")
 
 
 CONV_COLUMNS = ["channels", "kernel", "pool"]
@@ -267,7 +267,7 @@ def live_status(key: str, run: Run | None, poll: bool) -> None:
         st.warning("That run is no longer in the store.")
         return
     if run.is_unreadable():
-        st.error(f"Run `{run.key}` cannot be read: {run.message}")
+        st.error(f"Run {ui.escaped(run.key)} cannot be read: {ui.escaped(run.message)}")
         return
     active = jobs.is_active(key) or run.is_active()
     if st.session_state.get("live_active") == key and not active:
@@ -292,12 +292,13 @@ def live_status(key: str, run: Run | None, poll: bool) -> None:
         st.rerun()  # the result, drawn with the whole page
     if run.has_weights():
         st.success(
-            f"Test accuracy **{run.accuracy * 100:.2f}%** · {run.train_seconds:.1f}s of training on {run.device} ({run.precision})"
+            f"Test accuracy **{run.accuracy * 100:.2f}%** · {run.train_seconds:.1f}s of training on "
+            + ui.escaped(f"{run.device} ({run.precision})")
         )
         if st.button("Open in Results", key="open_results"):
             ui.open_results(run.key)
     elif run.is_problem():
-        st.error(f"{run.status}: {run.message or 'no details'}")
+        st.error(f"{run.status}: {ui.escaped(run.message or 'no details')}")
 
 
 def live_curves(run: Run | None, points: int, poll: bool = False) -> None:
@@ -338,7 +339,7 @@ def form_ui() -> None:
     try:
         config, slots = config_ui()
     except ValueError as err:  # a widget value of the wrong type, e.g. an empty number
-        st.error(f"Invalid value: {err}")
+        st.error(f"Invalid value: {ui.escaped(err)}")
         return
     problems = check(config).problems
     slots.show(problems)
@@ -357,7 +358,7 @@ def form_ui() -> None:
     right.checkbox("Retrain even if this configuration finished before", key="force", persist_state="session")
     left.button("Launch", type="primary", disabled=bool(problems), key="launch", on_click=on_launch)
     if error := st.session_state.pop("launch_error", None):
-        st.error(error)
+        st.error(ui.escaped(error))
     lr_finder_ui(config, disabled=bool(problems))
 
 

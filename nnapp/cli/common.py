@@ -69,24 +69,32 @@ def load_config(args: argparse.Namespace) -> Checked:
 
 
 def find(store: Store, prefix: str) -> Run:
+    if len(prefix) > 16:  # a key is 16 hex digits: a longer prefix names no run, however long the search
+        raise CLIError(f"a run key is 16 hex digits; {prefix[:20]!r}… ({len(prefix):,} characters) is too long")
     run = store.find(prefix)
     if run is None:
         raise CLIError(f"no single run matches {prefix[:40]!r}; see python -m nnapp list")
     return run
 
 
+def printable(text: object) -> str:
+    """Text from a store, a bundle or another person as a terminal shows it safely: control characters (escape
+    sequences, line breaks, a right-to-left override) written as escapes, one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
 def print_run(run: Run) -> None:
     print(f"run       {run.key}  [{run.status}]")
     if run.is_unreadable():
-        print(f"problem   {run.message}")
+        print(f"problem   {printable(run.message)}")
         print(f"          delete it with: python -m nnapp delete {run.key}")
         return
     print(f"config    {run.config.describe()}")
     if run.device:
-        print(f"device    {run.device} ({run.precision})")
+        print(f"device    {printable(run.device)} ({printable(run.precision)})")
     if run.train_seconds is not None:
         print(f"training  {run.train_seconds:.1f}s")
     if run.test:
         print(f"test      accuracy {run.test['accuracy'] * 100:.2f}%  loss {number(run.test['loss'])}")
     if run.message:
-        print(f"note      {run.message}")
+        print(f"note      {printable(run.message)}")

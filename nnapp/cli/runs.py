@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from nnapp.cli.common import CLIError, config_arguments, find, load_config, print_run, read_file
+from nnapp.cli.common import CLIError, config_arguments, find, load_config, print_run, printable, read_file
 from nnapp.engine.config import choices_help
 from nnapp.engine.records import Claim
 from nnapp.engine.states import ClaimState, Status
@@ -105,7 +105,7 @@ def cmd_list(args: argparse.Namespace, store: Store) -> int:
     print(f"{'key':16}  {'status':11}  {'test acc':>8}  {'train s':>7}  config")
     for run in runs:
         if run.is_unreadable():
-            print(f"{run.key:16}  {run.status:11}  {'-':>8}  {'-':>7}  {run.message}")
+            print(f"{run.key:16}  {run.status:11}  {'-':>8}  {'-':>7}  {printable(run.message)}")
             continue
         acc = f"{run.accuracy * 100:.2f}%" if run.accuracy is not None else "-"
         secs = f"{run.train_seconds:.1f}" if run.train_seconds is not None else "-"
@@ -120,6 +120,7 @@ def cmd_show(args: argparse.Namespace, store: Store) -> int:
 
     run = find(store, args.key)
     print_run(run)
+    print_origin(store.imported(run.key))
     if run.config is None:
         return 0
     if not run.is_unreadable():
@@ -151,7 +152,18 @@ def cmd_import(args: argparse.Namespace, store: Store) -> int:
     blob = read_file(args.file, MAX_BUNDLE, "an nnapp bundle")  # what the file holds, not MAX_BUNDLE up front
     run = import_bundle(store, blob)
     print(f"imported {run.key}: {run.config.describe()}")
+    print_origin(store.imported(run.key))
     return 0
+
+
+def print_origin(origin: dict | None) -> None:
+    """What an imported run's bundle did not carry, and what import found (its notes)."""
+    if origin is None:
+        return
+    if origin.get("missing"):
+        print(f"origin    a bundle of format {origin.get('version')}, without its {', '.join(map(str, origin['missing']))}")
+    for note in origin.get("notes") or ():
+        print(f"on import {printable(note)}")
 
 
 def cmd_delete(args: argparse.Namespace, store: Store) -> int:

@@ -15,9 +15,24 @@ def exit_now(code: int) -> None:
     transaction, weights are fsynced). Not where Ray is loaded: its clean-up runs at exit."""
     if "ray" in sys.modules:
         sys.exit(code)
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):  # the reader stopped reading (`list | head`): nothing more to say
+            pass
     os._exit(code)
+
+
+def reader_gone() -> None:
+    """What is left for stdout goes nowhere: its reader stopped reading (`python -m nnapp list | head -1`),
+    which is no error, and Python's flush at exit must not say otherwise."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    finally:
+        os.close(null)
 
 
 def pid_alive(pid: int | None) -> bool:
