@@ -169,15 +169,20 @@ def class_names(dataset: str) -> list[str]:
 
 
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&])")
+WORD_JOINER = "\u2060"  # invisible: it keeps "https://", "www." and "a@b" from being found as links
+AUTOLINK_WWW = re.compile(r"(www)(\\\.)", re.IGNORECASE)
 
 
 def escaped(value: object) -> str:
     """`value` as text inside Markdown that Streamlit renders (st.markdown, st.caption, st.info, labels):
     every character Markdown, HTML or Streamlit's own directives (:red[...], :material/...:, $...$) would
-    read is escaped, and line breaks become spaces. Every string that comes from a bundle, an upload, a sweep
-    name or another person goes through this (or st.text / st.code) before it is drawn."""
-    text = " ".join(str(value).splitlines())
-    return MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    read is escaped, and line breaks become spaces. Bare addresses (https://..., www...., a@b.c), which
+    GitHub-flavoured Markdown links after escapes are read, get an invisible word joiner. Every string that
+    comes from a bundle, an upload, a sweep name or another person goes through this (or st.text / st.code)
+    before it is drawn."""
+    text = MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(value).splitlines()))
+    text = text.replace("\\:", "\\:" + WORD_JOINER).replace("@", WORD_JOINER + "@")
+    return AUTOLINK_WWW.sub(lambda m: m[1] + WORD_JOINER + m[2], text)
 
 
 def ago(t: float | None) -> str:

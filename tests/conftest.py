@@ -72,7 +72,8 @@ TINY_SET = [
 
 
 def plain(markdown: str) -> str:
-    """What a reader sees of Markdown that ui.escaped made: the text without its backslash escapes."""
+    """What a reader sees of Markdown that ui.escaped made: the text without its backslash escapes and the
+    invisible word joiners that keep addresses from being links."""
     import re
 
-    return re.sub(r"\\(.)", r"\1", markdown)
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
