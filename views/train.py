@@ -217,7 +217,7 @@ def on_launch() -> None:
         config = form_config()
     except ValueError:  # a value of the wrong type: the form, drawn open in this rerun, says which
         return
-    checked = check(config)
+    checked = check(config, ui.store().get)
     if not checked.ok:  # changed with the click: the form shows each problem under its field
         return
     try:
@@ -341,7 +341,7 @@ def form_ui() -> None:
     except ValueError as err:  # a widget value of the wrong type, e.g. an empty number
         st.error(f"Invalid value: {ui.escaped(err)}")
         return
-    problems = check(config).problems
+    problems = check(config, ui.store().get).problems
     slots.show(problems)
     if not problems:  # sizes by arithmetic (nnapp.arch): the server never builds the model
         st.session_state["train_config"] = config.to_dict()  # the Sweep page can search around it

@@ -62,10 +62,11 @@ def read_file(path: Path, limit: int, what: str) -> bytes:
         raise CLIError(f"cannot read {os_error_text(err, path)}") from None
 
 
-def load_config(args: argparse.Namespace) -> Checked:
-    """The config the arguments name, checked (ConfigError when it cannot be trained here)."""
+def load_config(args: argparse.Namespace, store: Store | None = None) -> Checked:
+    """The config the arguments name, checked (ConfigError when it cannot be trained here; with `store`, also
+    when the run its init_from names is not there to start from)."""
     config = read_config_file(args.config) if args.config else PRESETS[args.preset or DEFAULT_PRESET]
-    return checked(config.with_overrides(args.set))
+    return checked(config.with_overrides(args.set), store.get if store is not None else None)
 
 
 def find(store: Store, prefix: str) -> Run:

@@ -70,7 +70,7 @@ def cmd_train(args: argparse.Namespace, store: Store) -> int:
     from nnapp.engine.device import device_label, set_threads, training_threads
     from nnapp.jobs.runs import train_or_load
 
-    checked = load_config(args)
+    checked = load_config(args, store)
     config = checked.config
     set_threads(training_threads())
     claims = []

@@ -111,8 +111,8 @@ def train_or_load(
     Returns the run as it ended (for a retrain that did not succeed: the retrain's record). A Checked
     config is not checked again (a RunConfig is checked here: nnapp.engine.checks.trainable).
     """
-    config = trainable(config)
     store = store or Store()
+    config = trainable(config, store.get)
     claim = store.claim(config, force=force)
     if on_claim:
         on_claim(claim)
