@@ -263,6 +263,8 @@ def not_digit_check(run: Run) -> dict | str | None:
     if stats is not None:
         checks[key] = stats
         return stats
+    if store().readonly:  # nothing can be written down, so no job is asked for it
+        return "This run has no not-a-digit check, and none is made here: the run store is read-only."
     task = store().tasks.get(ood.task_key(run))
     if task is not None and task.is_problem():
         return f"The not-a-digit check could not be made: {escaped(task.message)}."

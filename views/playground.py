@@ -160,7 +160,11 @@ def save_ui(digit: np.ndarray, predicted: int) -> None:
     c1, c2 = st.columns([1, 3])
     label = c1.selectbox("True label of this drawing", list(range(10)), index=predicted, key="true_label")
     if c2.button("Save drawing to my set", key="save_drawing", icon=":material/save:"):
-        ui.store().add_drawing(np.round(digit * 255).astype(np.uint8), label)
+        try:
+            ui.store().add_drawing(np.round(digit * 255).astype(np.uint8), label)
+        except StoreError as err:  # a full disk or a read-only store: said here, the drawing and the page kept
+            st.error(f"Not saved: {ui.escaped(err)}")
+            return
         st.toast(f"Saved a {label}.")
         st.rerun()  # the whole page: the set below has changed
 

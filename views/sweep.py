@@ -18,6 +18,8 @@ from nnapp.sweep.files import load_spec, new_name, save_spec, sweep_names
 from nnapp.sweep.report import best, figures, progress, trial_rows
 from nnapp.sweep.spec import DEFAULT_RANGES, OBJECTIVES, PRUNERS, SAMPLERS, SEARCHABLE, Param, SweepError, SweepSpec, parse_param
 from nnapp.sweep.study import read_study
+from nnapp.system.errors import StoreError
+from nnapp.system.files import os_error_text
 
 TRAIN_CONFIG = "(the Train page's config)"
 SYNTAX = "LOW:HIGH, or LOW:HIGH:log for a log scale, or a list A,B,C. Layer stacks: widths joined by '-' (256-128)."
@@ -101,9 +103,13 @@ def new_sweep_ui() -> None:
         st.error(ui.escaped(f"{part.removeprefix('--param ').removeprefix('--')}: {message}"), icon=":material/error:")
     st.caption("Trials are compared on their validation score; the test set is kept for the best trial's report.")
     if st.button("Start sweep", type="primary", disabled=bool(problems) or not readable, key="sweep_start"):
-        spec = dataclasses.replace(spec, name=new_name(ui.store().home, label, params))
-        save_spec(ui.store().home, spec)
-        ui.sweeps().submit_task(TaskKind.SWEEP, spec.key, spec.to_dict())
+        try:
+            spec = dataclasses.replace(spec, name=new_name(ui.store().home, label, params))
+            save_spec(ui.store().home, spec)
+            ui.sweeps().submit_task(TaskKind.SWEEP, spec.key, spec.to_dict())
+        except (OSError, StoreError) as err:  # a full disk or a read-only store: one sentence, the form kept
+            st.error(f"The sweep could not be started: {ui.escaped(os_error_text(err) if isinstance(err, OSError) else err)}")
+            return
         st.session_state["sweep_pick"] = spec.name
 
 

@@ -215,8 +215,11 @@ def ensure(store: Store, key: str) -> dict | None:
     if stats is None:
         model, config = store.load_model(key)
         stats = compute(model, config)
-        if store.get(key).weights_sha256 == run.weights_sha256:  # not retrained meanwhile: its label is true
-            save_stats(store, key, stats)
+        if not store.readonly and store.get(key).weights_sha256 == run.weights_sha256:  # not retrained meanwhile
+            try:
+                save_stats(store, key, stats)
+            except OSError:  # a read-only folder, a full disk: the check is used from memory, made again next time
+                pass
     return stats
 
 

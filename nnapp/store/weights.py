@@ -56,7 +56,10 @@ class WeightFiles:
         blob = blob_or_state if isinstance(blob_or_state, bytes) else _serialise(key, blob_or_state)
         sha = hashlib.sha256(blob).hexdigest()
         name = f"{base_key(key)}-{sha[:16]}.safetensors"
-        atomic_write(self.home / "weights" / name, blob)
+        try:
+            atomic_write(self.home / "weights" / name, blob)
+        except OSError as err:  # a full disk, a folder made read-only since the store opened: one sentence
+            raise StoreError(f"cannot write the weights of run {base_key(key)}: {os_error_text(err)}") from None
         return sha, name
 
     def weights_blob(self, key: str) -> bytes:
