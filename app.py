@@ -5,10 +5,12 @@ import streamlit as st
 import ui
 from nnapp.system.errors import DataError, StoreError
 from nnapp.system.files import os_error_text
+from panels import guard
 
 st.set_page_config(page_title="nnapp", page_icon=":material/neurology:", layout="wide")
 ui.configure_process()
 allowed = ui.gate()  # every page is behind it: no page runs for a session that has not signed in
+guard.signed_in(allowed)  # and the server keeps no upload of a session that has not (panels/guard.py)
 # The navigation is set up either way, so that a link to a page (/results?run=KEY) still leads there after signing in.
 page = st.navigation(ui.navigation(), position="sidebar" if allowed else "hidden")
 if allowed:

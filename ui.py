@@ -170,7 +170,7 @@ def class_names(dataset: str) -> list[str]:
 
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&])")
 WORD_JOINER = "\u2060"  # invisible: it keeps "https://", "www." and "a@b" from being found as links
-AUTOLINK_WWW = re.compile(r"(www)(\\\.)", re.IGNORECASE)
+AUTOLINK = re.compile(r"(www)(?=\\\.)|(\\:)(?=/)|((?:mailto|xmpp)\\:)|(?=@)", re.IGNORECASE)  # after escaping
 
 
 def escaped(value: object) -> str:
@@ -181,8 +181,7 @@ def escaped(value: object) -> str:
     comes from a bundle, an upload, a sweep name or another person goes through this (or st.text / st.code)
     before it is drawn."""
     text = MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(value).splitlines()))
-    text = text.replace("\\:", "\\:" + WORD_JOINER).replace("@", WORD_JOINER + "@")
-    return AUTOLINK_WWW.sub(lambda m: m[1] + WORD_JOINER + m[2], text)
+    return AUTOLINK.sub(lambda m: m[0] + WORD_JOINER, text)
 
 
 def ago(t: float | None) -> str:
