@@ -153,6 +153,9 @@ def export(store: Store, key: str, to: Path) -> list[Path]:
         raise BundleError(f"{path} already exists; choose another name or move it away")
     if to.exists() and not to.is_dir() and path != to:
         raise BundleError(f"{to} is a file, not a folder; give a folder or a name ending in .zip")
+    above = next((p for p in path.parents if p.exists() or p.is_symlink()), None)  # said before the bundle is made
+    if above is not None and not above.is_dir():
+        raise BundleError(f"{above} is a file, not a folder: {path} cannot be written under it")
     blob = bundle_bytes(store, key)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
