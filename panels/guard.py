@@ -25,6 +25,7 @@ METRICS = re.compile(r"/_stcore/metrics$")
 LIMITS_ENV = "NNAPP_UPLOAD_LIMITS"
 PER_SESSION, TOTAL = 128 << 20, 512 << 20  # bytes of uploads one session, and all of them, may hold
 IN_FLIGHT = 2  # uploads one session may send at once (each up to server.maxUploadSize)
+RECORD = 4096  # bytes an upload is counted beyond its content and name: many empty files fill the caps too
 SESSIONS = 10_000  # signed-in sessions remembered; the oldest is forgotten first (it signs in again on its next rerun)
 
 
@@ -73,8 +74,8 @@ class Ledger:
         """A file Streamlit has just stored: noted, then the oldest uploads let go until the caps hold."""
         stored = manager.get_files(sid, [fid]) if manager is not None else []
         with self.lock:
-            if stored:
-                self.files[(sid, fid)] = (time.monotonic(), len(stored[0].data))
+            if stored:  # its bytes, its name and what Streamlit keeps beside them: empty files are not free
+                self.files[(sid, fid)] = (time.monotonic(), len(stored[0].data) + len(stored[0].name) + RECORD)
             released = self._over_caps(sid, fid, manager)
         for other_sid, other_fid in released:
             manager.remove_file(other_sid, other_fid)

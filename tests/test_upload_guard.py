@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from panels.guard import Ledger
+from panels.guard import RECORD, Ledger
 from tests.appserver import ARGS, CHROMIUM, serve
 
 PASSWORD = "correct horse battery staple"
@@ -88,7 +88,7 @@ def test_uploads_of_a_session_that_has_not_signed_in_are_not_kept(browser, share
     assert [stranger.upload(f"big{i}", 8 * MIB) for i in range(6)] == [403] * 6
     assert held(stranger.page, shared) == 0
     stranger.sign_in()  # the same session, once it has signed in, may upload
-    assert stranger.upload("after", 1 * MIB) == 204 and held(stranger.page, shared) == 1 * MIB
+    assert stranger.upload("after", 1 * MIB) == 204 and held(stranger.page, shared) == 1 * MIB  # Streamlit's own count
     stranger.context.close()
 
 
@@ -133,7 +133,7 @@ class Files:
         self.files = {}
 
     def add(self, sid, fid, size):
-        self.files[(sid, fid)] = type("Rec", (), {"data": b"x" * size})()
+        self.files[(sid, fid)] = type("Rec", (), {"data": b"x" * size, "name": ""})()
 
     def get_files(self, sid, fids):
         return [self.files[(sid, f)] for f in fids if (sid, f) in self.files]
@@ -145,8 +145,8 @@ class Files:
 def test_the_ledger_lets_the_oldest_go_first_and_keeps_the_newest(monkeypatch):
     monkeypatch.setenv("NNAPP_UPLOAD_LIMITS", "0.01,0.015")  # 10 KiB... about: a session, in all
     ledger, files = Ledger(), Files()
-    for i in range(4):
-        files.add("s1", f"f{i}", 4000)
+    for i in range(4):  # each counted as 1,000 bytes and its record's 4 KiB
+        files.add("s1", f"f{i}", 1000)
         ledger.kept("s1", f"f{i}", files)
     assert sorted(files.files) == [("s1", "f2"), ("s1", "f3")]  # the two newest fit the session's cap
     files.add("s2", "g0", 9000)
@@ -158,5 +158,9 @@ def test_the_ledger_lets_the_oldest_go_first_and_keeps_the_newest(monkeypatch):
     files.files.clear()  # Streamlit let every file go (the sessions closed): the ledger forgets them too
     files.add("s3", "h0", 10)
     ledger.kept("s3", "h0", files)
-    assert ledger.held() == 10
+    assert ledger.held() == 10 + RECORD  # an upload costs its record too
+    for i in range(10):  # empty files are not free: they fill a session's cap as well
+        files.add("s4", f"e{i}", 0)
+        ledger.kept("s4", f"e{i}", files)
+    assert len([k for k in files.files if k[0] == "s4"]) == int(0.01 * MIB) // RECORD
     assert ledger.start("s3") and ledger.start("s3") and not ledger.start("s3")  # two at a time
