@@ -16,6 +16,7 @@ from nnapp.__main__ import main
 from nnapp.jobs.runs import train_or_load
 from nnapp.system.errors import StoreError
 from nnapp.system.files import UnreadableFile, read_regular
+from tests.conftest import plain
 from ui import PAGES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,7 +107,7 @@ def test_a_special_file_in_place_of_the_weights_is_refused_everywhere(run, store
         at = AppTest.from_file(APP, default_timeout=60).run()
         at.switch_page(PAGES["results"].path).run()
     assert not at.exception, at.exception
-    assert any(SAYS[kind] in e.value for e in [*at.error, *at.warning]), [e.value for e in [*at.error, *at.warning]]
+    assert any(SAYS[kind] in plain(e.value) for e in [*at.error, *at.warning]), [e.value for e in [*at.error, *at.warning]]
 
 
 def test_a_special_file_as_a_sweeps_files_is_one_sentence(store, tmp_path, capsys):
