@@ -12,8 +12,9 @@ ui.configure_process()
 allowed = ui.gate()  # every page is behind it: no page runs for a session that has not signed in
 guard.signed_in(allowed)  # and the server keeps no upload of a session that has not (panels/guard.py)
 # The navigation is set up either way, so that a link to a page (/results?run=KEY) still leads there after signing in.
-page = st.navigation(ui.navigation(), position="sidebar" if allowed else "hidden")
+page = st.navigation(ui.navigation(), position=ui.navigation_position(allowed))
 if allowed:
+    ui.name_ui()
     try:
         page.run()
     except (StoreError, DataError) as err:  # a damaged or read-only store, a data set that cannot load: one sentence

@@ -7,12 +7,14 @@ import hmac
 import os
 import re
 import time
+import urllib.parse
 from dataclasses import dataclass
 
 import streamlit as st
 
 from nnapp.engine.data import load
 from nnapp.engine.device import set_threads
+from nnapp.engine.people import NAME_MAX, BadName, clean_name, machine_user, usable
 from nnapp.engine.records import Run
 from nnapp.engine.registry import DATASETS
 from nnapp.engine.states import TaskKind
@@ -32,6 +34,7 @@ class PageSpec:
     title: str
     icon: str
     default: bool = False
+    hidden: bool = False  # not in the navigation: reached by its link alone, and shown without the sidebar
 
 
 # The one list of pages: app.py's navigation, every switch and link, and the tests read it.
@@ -42,11 +45,36 @@ PAGES = {
     "results": PageSpec("views/results.py", "Results", ":material/monitoring:"),
     "compare": PageSpec("views/compare.py", "Compare", ":material/compare_arrows:"),
     "playground": PageSpec("views/playground.py", "Playground", ":material/draw:"),
+    "room": PageSpec("views/room.py", "Room", ":material/groups:"),
+    "draw": PageSpec("views/draw.py", "Draw", ":material/gesture:", hidden=True),  # the Room's audience view
 }
 
 
 def navigation() -> list[st.Page]:
-    return [st.Page(p.path, title=p.title, icon=p.icon, default=p.default) for p in PAGES.values()]
+    return [
+        st.Page(p.path, title=p.title, icon=p.icon, default=p.default, visibility="hidden" if p.hidden else "visible")
+        for p in PAGES.values()
+    ]
+
+
+def url_path(name: str) -> str:
+    """The page's path in the address bar (st.Page's, from its file name)."""
+    return PAGES[name].path.rsplit("/", 1)[-1].removesuffix(".py")
+
+
+def navigation_position(allowed: bool) -> str:
+    """The sidebar's navigation for a signed-in session, none on a hidden page (the audience's view shows
+    nothing but its canvas and answer) or before signing in."""
+    hidden = {url_path(name) for name, p in PAGES.items() if p.hidden}
+    try:
+        here = urllib.parse.urlparse(st.context.url or "").path.rstrip("/").rsplit("/", 1)[-1]
+    except Exception:  # no request context (a bare script run)
+        here = ""
+    return "sidebar" if allowed and here not in hidden else "hidden"
+
+
+def on_hidden_page() -> bool:
+    return navigation_position(True) == "hidden"
 
 
 def page_link(name: str) -> None:
@@ -99,12 +127,121 @@ def sign_in(password: str, token: str) -> bool:
     st.title("nnapp")
     with st.form("sign_in"):
         typed = st.text_input("Password", type="password", key="password")
+        name = name_field()
         submitted = st.form_submit_button("Sign in")
-    if submitted and hmac.compare_digest(typed.encode(), password.encode()):
+    right = submitted and hmac.compare_digest(typed.encode(), password.encode())
+    if right and sign_in_as(name):  # a name that cannot be one is said by sign_in_as
         st.session_state["signed_in"] = token
         st.rerun()
-    if submitted:
+    if submitted and not right:
         time.sleep(1)  # each wrong guess costs a second
+        st.error("Wrong password.")
+    return False
+
+
+# --- who: display names ------------------------------------------------------------------------------------
+
+NAME_COOKIE = "nnapp_name"  # the browser remembers a session's display name for its next visit
+REMEMBER_JS = """
+export default function(component) {
+  const name = component.data && component.data.name;
+  if (name) document.cookie = `nnapp_name=${encodeURIComponent(name)}; path=/; max-age=31536000; SameSite=Lax`;
+}
+"""
+
+
+def who() -> str:
+    """The display name of this browser session: the one it signed in with on a server with a password, the
+    machine's user on one without."""
+    return st.session_state.get("display_name") or machine_user()
+
+
+def remembered_name() -> str:
+    """The name this browser used last time (its cookie), or ""."""
+    try:
+        raw = urllib.parse.unquote(st.context.cookies.get(NAME_COOKIE) or "")
+    except Exception:  # no request context (a bare script run)
+        return ""
+    return clean_name(raw) if usable(raw) else ""
+
+
+def name_field() -> str:
+    return st.text_input(
+        "Your name",
+        value=remembered_name(),
+        max_chars=NAME_MAX,
+        key="sign_in_name",
+        help="Shown beside what you launch, sweep and draw. This browser remembers it; change it in the sidebar.",
+    )
+
+
+def sign_in_as(typed: str) -> bool:
+    """Take `typed` as this session's display name (left empty: a guest's name); False, saying why, when it
+    cannot be one."""
+    if not typed.strip():
+        typed = f"guest {hashlib.sha256(os.urandom(8)).hexdigest()[:4]}"
+    try:
+        st.session_state["display_name"] = clean_name(typed)
+    except BadName as err:
+        st.error(str(err))
+        return False
+    st.session_state["remember_name"] = True
+    return True
+
+
+@st.cache_resource
+def _name_cookie():
+    return st.components.v2.component("nnapp_name_cookie", js=REMEMBER_JS, html="<span></span>")
+
+
+def name_ui() -> None:
+    """In the sidebar: who this session is, and a way to change it (only on a server with a password: without
+    one, everyone is the machine's user)."""
+    if configured_password() is None:
+        return
+    if st.session_state.pop("remember_name", False):  # an empty element whose script sets the cookie
+        _name_cookie()(data={"name": who()}, key="name_cookie", width="content", height="content")
+    if on_hidden_page():  # the audience's page shows nothing else
+        return
+    with st.sidebar:
+        st.caption(f"Signed in as **{escaped(who())}**")
+        with st.popover("Change name", width="stretch"):
+            typed = st.text_input("Your name", value=who(), max_chars=NAME_MAX, key="new_name")
+            if st.button("Save", key="save_name") and sign_in_as(typed):
+                st.rerun()
+
+
+def may_touch(owner: str | None) -> bool:
+    """Whether this session may cancel or delete something of `owner`'s without more ado: its own, or anything
+    on a server without a password (whoever uses it is the machine's user, the host)."""
+    return configured_password() is None or (owner is not None and owner == who())
+
+
+def guarded(action: str, owner: str | None, clicked: bool, what: str) -> bool:
+    """Whether to do `action` (a cancel, a delete) on something of `owner`'s now: at the click for one's own;
+    for someone else's the click opens a password field under it, and the action happens once the server's
+    password is typed again (the host's right)."""
+    pending = st.session_state.setdefault("host_pending", [])
+    if clicked and may_touch(owner):
+        return True
+    if clicked and action not in pending:
+        pending.append(action)
+    if action in pending and host_form(action, what, owner):
+        pending.remove(action)
+        return True
+    return False
+
+
+def host_form(action: str, what: str, owner: str | None) -> bool:
+    """A form asking for the server's password to act on someone else's `what`; True on the run it was typed right."""
+    with st.form(f"host_{action}"):
+        st.caption(f"{what} belongs to {escaped(owner or 'nobody')}: the server's password lets the host do it.")
+        typed = st.text_input("Server password", type="password", key=f"host_password_{action}")
+        confirmed = st.form_submit_button("Confirm with the password")
+    if confirmed and hmac.compare_digest(typed.encode(), (configured_password() or "").encode()):
+        return True
+    if confirmed:
+        time.sleep(1)  # as at sign-in: each wrong guess costs a second
         st.error("Wrong password.")
     return False
 
@@ -268,7 +405,7 @@ def not_digit_check(run: Run) -> dict | str | None:
     if task is not None and task.is_problem():
         return f"The not-a-digit check could not be made: {escaped(task.message)}."
     if task is None or task.is_done():  # never asked for, or made and gone since (its file was deleted)
-        jobs().submit_task(TaskKind.NOT_A_DIGIT, ood.task_key(run), {"key": run.key}, force=True)
+        jobs().submit_task(TaskKind.NOT_A_DIGIT, ood.task_key(run), {"key": run.key}, force=True, owner=who())
     return "The not-a-digit check for this run is being made (once per run, a few seconds on a CPU)."
 
 

@@ -87,7 +87,7 @@ def server_rss(url: str) -> float:
 
 
 def bench_upload_guard(table, uploads: int = 16, mib: int = 8) -> None:
-    """Section 19: what a stranger who never signs in leaves in a shared server's memory, by sending files straight
+    """Section 20: what a stranger who never signs in leaves in a shared server's memory, by sending files straight
     to Streamlit's upload route, with the guard (serve.py, panels/guard.py; it reads the session id and the upload
     store through panels/compat.py) and without it (app.py served alone)."""
     from playwright.sync_api import sync_playwright
@@ -110,7 +110,7 @@ def bench_upload_guard(table, uploads: int = 16, mib: int = 8) -> None:
                 stranger.context.close()
         browser.close()
     table(
-        f"19. A stranger who never signs in sends {uploads} files of {mib} MiB to the upload route of a shared server",
+        f"20. A stranger who never signs in sends {uploads} files of {mib} MiB to the upload route of a shared server",
         ["server", "uploads accepted", "MiB of uploads held", "server memory growth, MiB"],
         rows,
     )

@@ -41,8 +41,29 @@ def bench_sweeps(table, trials: int) -> None:
     start = time.perf_counter()
     Driver(replay, store, LocalExecutor(replay, store)).run()
     rows.append(["the same sweep again (every trial a cache hit)", time.perf_counter() - start, 0.0, "-", "-"])
+    rows += tpe_rows(base, params, trials)
     table(
-        f"16. Sweep of {trials} trials around the fast preset on 10,000 images, random sampler (wall seconds, job start-up included)",
+        f"16. Sweep of {trials} trials around the fast preset on 10,000 images, random sampler unless said "
+        "(wall seconds, job start-up included)",
         ["trials", "wall s", "training s (sum)", "speed-up vs one at a time", "parallel efficiency (speed-up / N)"],
         rows,
     )
+
+
+def tpe_rows(base, params, trials: int) -> list[list]:
+    """The same sweep with TPE two at a time, whose later asks depend on the scores seen, then again: every
+    trial of the repeat should come from the store, whichever trial ended first in the first run."""
+    from nnapp.sweep.driver import Driver, LocalExecutor
+    from nnapp.sweep.spec import SweepSpec, check
+    from nnapp.sweep.study import read_study, trial_run
+
+    store, rows = Store(tempfile.mkdtemp(prefix="nnapp-bench-sweep-tpe-")), []
+    for name in ("bench-tpe", "bench-tpe-again"):
+        spec = check(SweepSpec(name, base, params, trials=max(trials, 6), parallel=2, sampler="tpe"))
+        start = time.perf_counter()
+        Driver(spec, store, LocalExecutor(spec, store)).run()
+        wall = time.perf_counter() - start
+        sources = [trial_run(t).get("source") for t in read_study(store.home, name).trials]
+        label = f"{spec.trials} trials, TPE, 2 at a time" + (": again" if name.endswith("again") else "")
+        rows.append([f"{label} ({sources.count('cached')} of {len(sources)} from the store)", wall, 0.0, "-", "-"])
+    return rows

@@ -47,7 +47,7 @@ def tsne_ui(run) -> np.ndarray | None:
         "t-SNE keeps neighbours together better than PCA, but takes a few minutes for 10,000 digits; it runs in the background and is kept for this run."
     )
     if st.button("Compute t-SNE", key="tsne_start", icon=":material/scatter_plot:"):
-        ui.jobs().submit_task(TaskKind.TSNE, key, {"run": run.key}, force=task is not None)
+        ui.jobs().submit_task(TaskKind.TSNE, key, {"run": run.key}, force=task is not None, owner=ui.who())
         st.rerun()
     return None
 

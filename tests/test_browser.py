@@ -179,7 +179,8 @@ def test_a_drawn_digit_shows_the_activation_grids(server, browser):
     draw(page, canvas_of(page), canvas_path(3, PLACES[0]))
     settle(page)
     assert predicted(page) == "3"
-    page.get_by_text("Inside the network").first.wait_for(timeout=30_000)
+    page.get_by_text("Inside the network: each layer's activations").first.click()  # a fold, worked out when opened
+    page.get_by_text("conv 1: 16 channels").first.wait_for(timeout=30_000)
     settle(page)
     titles = page.locator(".js-plotly-plot .gtitle").evaluate_all("els => els.map(e => e.textContent)")
     assert "conv 1: 16 channels, 14×14 (click one to see it large)" in titles, titles

@@ -1,6 +1,7 @@
 """AppTest: every page renders, and the main interactions behave. Assertions read single elements."""
 
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -322,6 +323,33 @@ def test_a_bad_range_on_the_sweep_page_is_explained_and_disables_start(home):
     assert plain(at.error[0].value) == "lr=1e-4:100:log: lr=100: must be a number above 0 and at most 10"
     at.text_input(key="sweep_range_lr").input("1e-4:1e-1:log").run()
     assert not at.error and not at.button(key="sweep_start").disabled
+
+
+def plain(markdown: str) -> str:
+    """Text as the page shows it, without the backslashes that keep Markdown from reading it (ui.escaped)."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def test_a_sweep_that_cannot_run_says_why_and_disables_start(home):
+    from nnapp.engine.device import cpu_count
+
+    at = app("sweep")
+    at.multiselect(key="sweep_fields").set_value(["lr", "momentum"]).run()  # around the fast preset: AdamW
+    says = "momentum=0.8:0.99: momentum changes nothing that trains here: the adamw optimizer takes no momentum"
+    assert [plain(e.value) for e in at.error] == [says] and at.button(key="sweep_start").disabled
+    at.multiselect(key="sweep_fields").set_value(["lr"]).run()
+    at.number_input(key="sweep_parallel").set_value(cpu_count() + 1).run()
+    assert plain(at.error[0].value).startswith(f"parallel: at most {cpu_count()} trial") and at.button(key="sweep_start").disabled
+    at.number_input(key="sweep_parallel").set_value(1).run()
+    at.radio(key="sweep_sampler").set_value("grid").run()
+    at.multiselect(key="sweep_fields").set_value(["batch_size", "epochs", "patience"]).run()
+    for field in ("batch_size", "epochs", "patience"):
+        at.text_input(key=f"sweep_range_{field}").input(",".join(str(n) for n in range(1, 101))).run()
+    assert plain(at.error[0].value).startswith("sampler: the grid holds 1,000,000 configs, more than the 100,000")
+    assert at.button(key="sweep_start").disabled
+    at.text_input(key="sweep_range_patience").input("0,1").run()
+    assert not at.error and not at.button(key="sweep_start").disabled
+    assert "The grid holds 20,000 configs; the sweep trains 8 of them, in a shuffled order." in [c.value for c in at.caption]
 
 
 def test_a_refresh_near_the_end_of_a_run_waits_for_it_and_shows_how_it_ended(store, tiny):

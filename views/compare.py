@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pandas as pd
 import streamlit as st
 
@@ -12,7 +14,7 @@ from nnapp.store.comparable import on_validation_definition
 
 HYPER = ["model", "lr", "batch_size", "epochs", "optimizer", "activation", "dropout"]
 COLUMNS = [
-    "key", "status", "test accuracy", "train s", "dataset", "model", "conv", "hidden", "optimizer", "lr", "schedule",
+    "key", "status", "launched by", "test accuracy", "train s", "dataset", "model", "conv", "hidden", "optimizer", "lr", "schedule",
     "batch_size", "epochs", "activation", "dropout", "augment", "created",
 ]  # fmt: skip
 CURVES = {
@@ -24,7 +26,9 @@ CURVES = {
 
 
 def table(runs) -> pd.DataFrame:
-    return pd.DataFrame([row(r) if r.config else {"key": r.key, "status": r.status} for r in runs], columns=COLUMNS)
+    return pd.DataFrame(
+        [row(r) if r.config else {"key": r.key, "status": r.status, "launched by": r.owner} for r in runs], columns=COLUMNS
+    )
 
 
 def row(r) -> dict:
@@ -32,6 +36,7 @@ def row(r) -> dict:
     return {
         "key": r.key,
         "status": r.status,
+        "launched by": r.owner,
         "test accuracy": r.accuracy,
         "train s": r.train_seconds,
         "dataset": r.config.dataset,
@@ -54,7 +59,11 @@ def delete_ui(store, picked: list) -> None:
     with st.expander(f"Delete {len(picked)} selected run{'s' * (len(picked) > 1)}"):
         st.warning("This removes the runs, their metrics and their weights for good.")
         confirm = st.checkbox("Yes, delete them", key="confirm_delete")
-        if st.button("Delete", disabled=not confirm, key="delete"):
+        others = sorted({run.owner or "nobody" for run in picked if not ui.may_touch(run.owner)})
+        clicked = st.button("Delete", disabled=not confirm, key="delete")
+        action = "delete_" + hashlib.sha256(" ".join(sorted(r.key for r in picked)).encode()).hexdigest()[:12]
+        owner = ", ".join(others) if others else ui.who()  # someone else's among them: the host's right
+        if ui.guarded(action, owner, clicked, f"{'Some of these runs' if len(picked) > 1 else 'This run'}"):
             busy = [run for run in picked if run.is_live()]  # a row whose process is gone is not training
             for run in picked:
                 if not run.is_live():
@@ -74,6 +83,8 @@ def main() -> None:
     df = table(runs)
     by_key = {r.key: r for r in runs}
     f1, f2, f3 = st.columns(3)
+    if st.toggle("Only mine", key="compare_mine", help=f"Runs launched first by {ui.who()}"):
+        df = df[df["launched by"] == ui.who()]
     statuses = f1.multiselect("Status", [s for s in Status if s in set(df.status)], key="filter_status")
     datasets = f2.multiselect("Data set", sorted(set(df.dataset.dropna())), key="filter_dataset")
     kinds = f3.multiselect("Model kind", sorted(set(df.model.dropna())), key="filter_model")

@@ -6,6 +6,7 @@ import ui
 from nnapp.engine.device import device_label
 from nnapp.engine.presets import DEFAULT_PRESET, PRESETS
 from nnapp.engine.states import ICONS, Status
+from panels.queue import queue_ui
 
 
 def main() -> None:
@@ -29,11 +30,14 @@ def main() -> None:
             "No runs yet. Train the default model (a small CNN: about 99.4% on MNIST after under a minute of training on a 2-core CPU) with one click:"
         )
     if st.button("Train the default model", type="primary" if not runs else "secondary", key="train_default"):
-        submission = ui.jobs().submit(PRESETS[DEFAULT_PRESET])
+        submission = ui.jobs().submit(PRESETS[DEFAULT_PRESET], owner=ui.who())
         ui.open_train(watch=submission.key)
 
+    queue_ui("home")
     if runs:
         st.subheader("Latest runs")
+        if st.toggle("Only mine", key="home_mine", help=f"Runs launched first by {ui.who()}"):
+            runs = [r for r in runs if r.owner == ui.who()]
         for run in runs[:8]:
             left, mid, right = st.columns([6, 2, 1])
             left.markdown(ui.escaped(run.label()))  # an unreadable row's reason quotes what the store holds

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import time
 
 import numpy as np
@@ -51,9 +52,7 @@ def drawing_ui() -> np.ndarray | None:
             return_image_data=True,
             key=f"canvas_{version}",
         )
-        if st.button("Clear", key="clear", icon=":material/ink_eraser:"):
-            st.session_state["canvas_version"] = version + 1
-            st.rerun(scope="fragment")
+        st.button("Clear", key="clear", icon=":material/ink_eraser:", on_click=clear_canvas, args=("canvas_version",))
         image = result.image_data if result is not None else None
     with upload_tab:
         upload = st.file_uploader("A PNG or JPEG of one digit", type=["png", "jpg", "jpeg"], key="upload")
@@ -63,6 +62,11 @@ def drawing_ui() -> np.ndarray | None:
                 st.error(problem)
             return decoded
     return image
+
+
+def clear_canvas(version_key: str) -> None:
+    """Clear's callback: a new canvas (a new key) in the run the click starts, not in one more rerun after it."""
+    st.session_state[version_key] = st.session_state.get(version_key, 0) + 1
 
 
 def upload_digest(upload) -> str:
@@ -114,9 +118,25 @@ def prediction_ui(run, digit: np.ndarray) -> np.ndarray:
     guess = "" if verdict.is_digit else f"best guess <b>{names[best]}</b>, "
     left.markdown(f"<p style='text-align:center'>{guess}probability <b>{probs[best]:.1%}</b></p>", unsafe_allow_html=True)
     not_digit_caption(left, verdict, check)
-    right.plotly_chart(charts.probabilities(probs.tolist(), names), key="probs")
+    with right:  # HTML bars, not a chart: a drawing's answer costs the server little (bench.py --only 19)
+        st.html(probability_bars(probs, names, best))
     st.session_state["model_ms"] = model_ms
     return probs
+
+
+def probability_bars(probs: np.ndarray, names: list[str], best: int) -> str:
+    """The ten probabilities as labelled bars, the model's answer highlighted. Class names are shown as text."""
+    rows = []
+    for i, (name, p) in enumerate(zip(names, probs.tolist(), strict=True)):
+        colour = "#2563eb" if i == best else "#93c5fd"
+        rows.append(
+            f"<div style='display:flex;align-items:center;gap:6px;height:20px'>"
+            f"<span style='width:4.5em;text-align:right;font-size:0.85rem'>{html.escape(name)}</span>"
+            f"<span style='flex:1;background:#f3f5f9;border-radius:3px;height:14px'>"
+            f"<span style='display:block;width:{p * 100:.1f}%;background:{colour};height:14px;border-radius:3px'></span></span>"
+            f"<span style='width:3.5em;font-size:0.8rem'>{p:.1%}</span></div>"
+        )
+    return f"<div data-testid='probabilities' aria-label='probabilities'>{''.join(rows)}</div>"
 
 
 def not_digit_caption(col, verdict: ood.Verdict, check) -> None:
@@ -135,7 +155,10 @@ def compare_ui(runs, digit: np.ndarray, current) -> None:
     others = [r for r in runs if r.key != current.key]
     if not others:
         return
-    with st.expander("Compare models on this drawing"):
+    folded = st.expander("Compare models on this drawing", key="compare_open", on_change="rerun")
+    if not folded.open:  # worked out only while open: a drawing costs the server little otherwise
+        return
+    with folded:
         by_key = {r.key: r for r in others}
         picked = st.multiselect(
             "Other runs", list(by_key), format_func=lambda k: by_key[k].label(), key="compare_models", max_selections=6
@@ -161,7 +184,7 @@ def save_ui(digit: np.ndarray, predicted: int) -> None:
     label = c1.selectbox("True label of this drawing", list(range(10)), index=predicted, key="true_label")
     if c2.button("Save drawing to my set", key="save_drawing", icon=":material/save:"):
         try:
-            ui.store().add_drawing(np.round(digit * 255).astype(np.uint8), label)
+            ui.store().add_drawing(np.round(digit * 255).astype(np.uint8), label, owner=ui.who())
         except StoreError as err:  # a full disk or a read-only store: said here, the drawing and the page kept
             st.error(f"Not saved: {ui.escaped(err)}")
             return
@@ -203,7 +226,7 @@ def personal_ui(run) -> None:
     child_config = finetune_config(run.config, run.key, images, labels)
     child = store.get(child_config.key())
     if st.button(f"Fine-tune {run.key[:8]} on MNIST + your {len(labels)} drawings", key="finetune", icon=":material/tune:"):
-        submission = jobs.submit(child_config)
+        submission = jobs.submit(child_config, owner=ui.who())
         st.toast("Fine-tuning queued." if submission.state == ClaimState.QUEUED else f"Fine-tune: {submission.state}.")
         child = store.get(child_config.key())
     if child is not None:
@@ -281,7 +304,8 @@ def main() -> None:
 @st.fragment
 def drawing_view(run, runs) -> None:
     """Everything that depends on the drawing. A fragment: a stroke reruns this alone, not the model list,
-    the personal set or its evaluation below."""
+    the personal set or its evaluation below; and within it only the answer unless a fold is open (what the
+    model sees, inside the network, other models), so that a drawing costs the server little CPU."""
     left, right = st.columns([1, 1.4])
     with left:
         image = drawing_ui()
@@ -294,17 +318,28 @@ def drawing_view(run, runs) -> None:
             st.caption("Draw one digit, 0–9, on the canvas: the prediction updates when you lift the pen.")
             return
         probs = prediction_ui(run, stages.digit)
-        st.caption("What the model sees: the drawing turned into an MNIST digit")
-        stages_ui(stages)
-        if st.toggle("Saliency: which pixels drove this prediction", key="show_saliency"):
-            st.plotly_chart(charts.saliency(stages.digit, saliency(model_for(run), stages.digit)), key="saliency")
         total = prep_ms + st.session_state["model_ms"]
         st.caption(
             f"canvas → probabilities: {total:.2f} ms (preprocessing {prep_ms:.2f} ms, model and not-a-digit check {st.session_state['model_ms']:.2f} ms)"
         )
-    activations_ui(run, stages.digit)
-    compare_ui(runs, stages.digit, run)
+        seen_ui(run, stages)
     save_ui(stages.digit, int(np.argmax(probs)))
+    inside = st.expander("Inside the network: each layer's activations", key="inside_open", on_change="rerun")
+    if inside.open:  # worked out only while open, as below
+        with inside:
+            activations_ui(run, stages.digit)
+    compare_ui(runs, stages.digit, run)
+
+
+def seen_ui(run, stages) -> None:
+    """The preprocessing's stages and the saliency map, in a fold worked out only while it is open."""
+    seen = st.expander("What the model sees: the drawing turned into an MNIST digit", key="seen_open", on_change="rerun")
+    if not seen.open:
+        return
+    with seen:
+        stages_ui(stages)
+        if st.toggle("Saliency: which pixels drove this prediction", key="show_saliency"):
+            st.plotly_chart(charts.saliency(stages.digit, saliency(model_for(run), stages.digit)), key="saliency")
 
 
 main()

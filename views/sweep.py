@@ -17,7 +17,7 @@ from nnapp.engine.states import ICONS, TaskKind
 from nnapp.sweep.files import load_spec, new_name, save_spec, sweep_names
 from nnapp.sweep.report import best, figures, progress, trial_rows
 from nnapp.sweep.spec import DEFAULT_RANGES, OBJECTIVES, PRUNERS, SAMPLERS, SEARCHABLE, Param, SweepError, SweepSpec, parse_param
-from nnapp.sweep.study import read_study
+from nnapp.sweep.study import read_study, target
 from nnapp.system.errors import StoreError
 from nnapp.system.files import os_error_text
 
@@ -57,7 +57,7 @@ def params_ui(base: RunConfig) -> tuple[tuple[Param, ...], bool]:
         try:
             params.append(parse_param(f"{name}={text}"))
         except SweepError as err:
-            st.error(next(iter(err.problems.values())), icon=":material/error:")
+            st.error(ui.escaped(next(iter(err.problems.values()))), icon=":material/error:")
             ok = False
     return tuple(params), ok
 
@@ -99,40 +99,72 @@ def new_sweep_ui() -> None:
     params, readable = params_ui(base)
     spec = SweepSpec("unnamed", base, params, **search_ui())
     problems = spec.problems() if readable else {}
-    for part, message in problems.items():
-        st.error(ui.escaped(f"{part.removeprefix('--param ').removeprefix('--')}: {message}"), icon=":material/error:")
+    problems_ui(problems)
+    if readable and not problems and spec.sampler == "grid":
+        st.caption(
+            f"The grid holds {spec.grid_size():,} configs; the sweep trains {target(spec):,} of them, in a shuffled order."
+        )
     st.caption("Trials are compared on their validation score; the test set is kept for the best trial's report.")
     if st.button("Start sweep", type="primary", disabled=bool(problems) or not readable, key="sweep_start"):
         try:
             spec = dataclasses.replace(spec, name=new_name(ui.store().home, label, params))
             save_spec(ui.store().home, spec)
-            ui.sweeps().submit_task(TaskKind.SWEEP, spec.key, spec.to_dict())
+            ui.sweeps().submit_task(TaskKind.SWEEP, spec.key, spec.to_dict(), owner=ui.who())
         except (OSError, StoreError) as err:  # a full disk or a read-only store: one sentence, the form kept
             st.error(f"The sweep could not be started: {ui.escaped(os_error_text(err) if isinstance(err, OSError) else err)}")
             return
         st.session_state["sweep_pick"] = spec.name
 
 
+def problems_ui(problems: dict[str, str]) -> None:
+    """Each problem as a sentence naming the part at fault (the user's own text shown as text)."""
+    for part, message in problems.items():
+        shown = part.removeprefix("--param ").removeprefix("--")
+        st.error(f"{ui.escaped(shown)}: {ui.escaped(message)}", icon=":material/error:")
+
+
 def controls(spec: SweepSpec, task, done: int) -> None:
     """Stop a running sweep; resume a stopped one; add trials to a finished one."""
+    if task is not None and task.owner:
+        st.caption(f"Started by {ui.escaped(task.owner)}: its trials are {ui.escaped(task.owner)}'s jobs in the queue.")
     if task is not None and task.is_active():
-        if st.button("Stop", key="sweep_stop"):
+        clicked = st.button("Stop", key="sweep_stop")
+        if ui.guarded(f"stop_{spec.key}", task.owner, clicked, f"Sweep {ui.escaped(spec.name)}"):
             ui.sweeps().cancel(spec.key)
             st.toast("Stopping: the running trials are cancelled, their curves kept.")
     elif task is None or task.is_problem():
         if task is not None:
             st.error(f"{task.status}: {ui.escaped(task.message or 'no details')}")
-        if st.button("Resume", key="sweep_resume", help="cancelled and interrupted trials are asked again first"):
-            resume(spec)
+        again = fitted(spec)
+        problems = again.problems()
+        problems_ui(problems)
+        tip = "cancelled and interrupted trials are asked again first"
+        if st.button("Resume", key="sweep_resume", help=tip, disabled=bool(problems)):
+            resume(again)
     elif task is not None and task.is_done():
         more = st.number_input("More trials", 1, 1000, 4, key="sweep_more")
-        if st.button("Add trials", key="sweep_add"):
-            resume(dataclasses.replace(spec, trials=done + int(more)), force=True)
+        extended = fitted(dataclasses.replace(spec, trials=done + int(more)))
+        problems = extended.problems()
+        problems_ui(problems)
+        if st.button("Add trials", key="sweep_add", disabled=bool(problems)):
+            resume(extended, force=True)
+
+
+def fitted(spec: SweepSpec) -> SweepSpec:
+    """`spec` to go on with here: no more trials at once than this machine takes (it may have been started
+    on a bigger one), said when that is fewer."""
+    if spec.ray:
+        return spec
+    cap, why = spec.parallel_cap()
+    if spec.parallel <= cap:
+        return spec
+    st.caption(f"Goes on {cap} at a time: {ui.escaped(why)}.")
+    return dataclasses.replace(spec, parallel=cap)
 
 
 def resume(spec: SweepSpec, force: bool = False) -> None:
     save_spec(ui.store().home, spec)
-    ui.sweeps().submit_task(TaskKind.SWEEP, spec.key, spec.to_dict(), force=force)
+    ui.sweeps().submit_task(TaskKind.SWEEP, spec.key, spec.to_dict(), force=force, owner=ui.who())
     st.rerun()
 
 
@@ -154,7 +186,7 @@ def best_ui(study, spec: SweepSpec) -> None:
     if run is not None and left.button("Open the best trial in Results", key="sweep_best_results"):
         ui.open_results(run.key)
     if run is not None and right.button("Train the best config on all data", key="sweep_best_all"):
-        submission = ui.jobs().submit(run.config.replace(train_subset=0))
+        submission = ui.jobs().submit(run.config.replace(train_subset=0), owner=ui.who())
         ui.open_train(watch=submission.key)
 
 

@@ -22,6 +22,7 @@ from panels import live
 from panels.curves import curves_chart
 from panels.layers import edited_rows, table_frame
 from panels.lrfind import lr_finder_ui
+from panels.queue import queue_ui
 from ui import CHART_STEPS
 
 # Fields set by one plain widget each (layers are tables, handled apart).
@@ -221,7 +222,7 @@ def on_launch() -> None:
     if not checked.ok:  # changed with the click: the form shows each problem under its field
         return
     try:
-        submission = ui.jobs().submit(checked, force=state.get("force", False))
+        submission = ui.jobs().submit(checked, force=state.get("force", False), owner=ui.who())
     except (ValueError, StoreError) as err:  # a config refused at launch, a read-only or damaged store
         state["launch_error"] = str(err)
         return
@@ -274,17 +275,18 @@ def live_status(key: str, run: Run | None, poll: bool) -> None:
         st.session_state["live_active"] = None
         st.rerun()  # a full rerun redraws the page without the refreshes
     st.subheader(f"{run.icon} {'Retraining run' if run.is_retrain() else 'Run'} {key[:8]}: {run.status}")
-    st.caption(run.config.describe())
+    st.caption(f"{run.config.describe()} · launched by {ui.escaped(run.owner or 'someone before names were kept')}")
     if run.is_retrain():
         st.caption("The finished run stays as it was until this retrain succeeds.")
     if run.status == Status.QUEUED:
         pos = jobs.position(key)
-        st.info(f"Waiting in the queue{f' (position {pos})' if pos else ''}: one run trains at a time.")
+        st.info(f"Waiting in the queue{f' (position {pos})' if pos else ''}: one run trains at a time, people in turn.")
     p = run.progress or {}
     # an ended run's bar stays where it ended (and the browser has the bar's code before a launch)
     if not poll and (p or run.status == Status.RUNNING):
         st.progress(*live.progress_text(run))
-    if run.is_active() and st.button("Cancel", key="cancel"):
+    clicked = run.is_active() and st.button("Cancel", key="cancel")
+    if run.is_active() and ui.guarded(f"cancel_{key}", run.owner, clicked, f"Run {key[:8]}"):
         jobs.cancel(key)
         st.toast("Cancelling…")
     elif run.is_active() and p and not poll and wait_for_end(key, p):
@@ -382,17 +384,23 @@ def main() -> None:
         else:
             fold_form()
 
+    watched = live.record(ui.store(), key) if key is not None else None
+    queue_ui("train", refresh=not polls(watched))  # no timer while the run's progress is polled
     if key is None:
         # The bar, empty, before any launch: the browser loads its code now, not in a training's first second.
         st.progress(0.0, text="Choose a preset or build a network above, then launch it: its progress shows here.")
         live_curves(None, 0)
         return
     launched = state.pop("launch_state", None)
-    if launched == ClaimState.CACHED:
-        st.success("Loaded from cache: this configuration was trained before, so nothing was trained again.")
-    elif launched == ClaimState.ATTACHED:
-        st.info("This configuration is already training: showing its progress.")
     run = live.record(ui.store(), key)  # as live_view reads it
+    first = ui.escaped(run.owner) if run is not None and run.owner and run.owner != ui.who() else None
+    if launched == ClaimState.CACHED:
+        by = f" by {first}" if first else ""
+        st.success(f"Loaded from cache: this configuration was trained before{by}, so nothing was trained again.")
+    elif launched == ClaimState.ATTACHED:
+        st.info(
+            f"This configuration is already training{f' (launched first by {first})' if first else ''}: showing its progress."
+        )
     active = ui.jobs().is_active(key) or (run is not None and run.is_active())
     if active:
         state["live_active"] = key

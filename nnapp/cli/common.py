@@ -91,6 +91,7 @@ def print_run(run: Run) -> None:
         print(f"          delete it with: python -m nnapp delete {run.key}")
         return
     print(f"config    {run.config.describe()}")
+    print(f"by        {run.owner or 'unnamed (launched before names were kept)'}")
     if run.device:
         print(f"device    {printable(run.device)} ({printable(run.precision)})")
     if run.train_seconds is not None:

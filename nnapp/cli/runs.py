@@ -109,7 +109,7 @@ def cmd_list(args: argparse.Namespace, store: Store) -> int:
             continue
         acc = f"{run.accuracy * 100:.2f}%" if run.accuracy is not None else "-"
         secs = f"{run.train_seconds:.1f}" if run.train_seconds is not None else "-"
-        print(f"{run.key:16}  {run.status:11}  {acc:>8}  {secs:>7}  {run.config.describe()}")
+        print(f"{run.key:16}  {run.status:11}  {acc:>8}  {secs:>7}  {run.config.describe()}  ({run.owner or 'unnamed'})")
     if store.readonly:
         print(f"(the run store {store.home} is read-only)", file=sys.stderr)
     return 0

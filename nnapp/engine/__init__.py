@@ -1,3 +1,3 @@
 """engine: what a run is and how it trains: RunConfig, its fields and checks, the registries (optimisers,
 schedules, activations, losses, data sets), the network's plan and torch modules, data, fit(), metrics, device.
-Imports nnapp.system only. Importing config, fields, registry, arch, checks, limits or states loads no torch."""
+Imports nnapp.system only. Importing config, fields, registry, arch, effects, checks, limits or states loads no torch."""

@@ -107,6 +107,7 @@ class Run:
     pid: int | None = None  # the process that last wrote its status
     weights_file: str | None = None  # under the store's weights/ folder; None: the original KEY.safetensors
     process: str | None = None  # who last wrote its status: nnapp.system.process.identity() of that process
+    owner: str | None = None  # who launched it first (a display name); None: from before names were kept
 
     @property
     def accuracy(self) -> float | None:
@@ -149,7 +150,7 @@ class Run:
             reason = self.message if len(self.message or "") <= 60 else self.message[:59] + "…"
             return f"{self.icon} {self.key[:16]} · unreadable: {reason}"
         acc = f" · {self.accuracy * 100:.2f}%" if self.accuracy is not None else ""
-        return f"{self.icon} {self.key[:8]} · {self.config.describe()}{acc}"
+        return f"{self.icon} {self.key[:8]} · {self.config.describe()}{acc} · {self.owner or 'unnamed'}"
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,7 @@ class TaskRun:
     progress: dict | None  # {"done": i, "total": n, "text": "..."}
     result: dict | None
     process: str | None = None  # who last wrote its status: nnapp.system.process.identity() of that process
+    owner: str | None = None  # who asked for it (a display name)
 
     def is_active(self) -> bool:
         return self.status in Status.active()

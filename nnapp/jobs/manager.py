@@ -1,4 +1,5 @@
-"""Background jobs: training runs and other tasks, a FIFO queue, cancel; their state lives in the store.
+"""Background jobs: training runs and other tasks, a fair queue (people in turn: nnapp.jobs.fairqueue), cancel;
+their state lives in the store.
 
 Each job runs in a process of its own, so the web server's threads, its GIL and its file watching never
 slow training down, and a crash or a cancel ends that job alone. The processes are started ahead of
@@ -9,6 +10,7 @@ once instead of after seconds of start-up.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -16,13 +18,14 @@ import select
 import subprocess
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 
 from nnapp.engine.checks import Checked, trainable
 from nnapp.engine.config import RunConfig
+from nnapp.engine.people import machine_user
 from nnapp.engine.records import Claim, base_key
 from nnapp.engine.states import ClaimState, Status, TaskKind
+from nnapp.jobs.fairqueue import Estimates, FairQueue, QueueEntry
 from nnapp.jobs.warmpool import close_word, warm_pool
 from nnapp.store.stops import StopFile, stop_file
 from nnapp.store.store import Store
@@ -42,6 +45,8 @@ class Job:
     payload: dict
     stop: StopFile
     threads: int | None = None  # torch threads of its process; None: every CPU it may use
+    owner: str = ""  # who asked for it: its turn in the queue is theirs
+    seq: int = 0  # arrival order
     process: subprocess.Popen | None = field(default=None, repr=False)
 
 
@@ -52,7 +57,7 @@ class Submission:
 
 
 class JobManager:
-    """Runs jobs `workers` at a time (one by default), each in a process of its own.
+    """Runs jobs `workers` at a time (one by default), each in a process of its own, people served in turn.
 
     Create one per process and store (the app keeps it in st.cache_resource) so every browser tab shares
     it. Who trains a config is decided in the store (Store.claim), so two tabs, two servers or the app and
@@ -63,7 +68,8 @@ class JobManager:
         self.store = store
         self.threads = threads
         self._cond = threading.Condition()
-        self._queue: deque[Job] = deque()
+        self._queue = FairQueue()
+        self._arrivals = itertools.count()
         self._jobs: dict[str, Job] = {}  # queued or running, by key
         self._running: set[str] = set()
         self._threads = [threading.Thread(target=self._work, name=f"nnapp-worker-{i}", daemon=True) for i in range(workers)]
@@ -75,6 +81,11 @@ class JobManager:
     def __repr__(self) -> str:
         return f"JobManager({self.store!r}, queued={len(self._queue)}, running={sorted(self._running)})"
 
+    def spares(self) -> int:
+        """Job processes to keep ready for the next launches: one per worker (a sweep keeps no more than it
+        has trials left to start)."""
+        return len(self._threads)
+
     def warm(self) -> None:
         """Have a job process ready before the next launch (call it where a launch is likely); not while
         this manager's jobs run: they are refilled as they end, and warming up would slow them."""
@@ -82,9 +93,15 @@ class JobManager:
             warm_pool().fill(1)
 
     def submit(
-        self, config: Checked | RunConfig, force: bool = False, callbacks: list[dict] | None = None, check: bool = True
+        self,
+        config: Checked | RunConfig,
+        force: bool = False,
+        callbacks: list[dict] | None = None,
+        check: bool = True,
+        owner: str | None = None,
     ) -> Submission:
-        """Queue `config` unless it finished before (cached) or someone is training it now (attached).
+        """Queue `config` as `owner`'s (the machine's user by default) unless it finished before (cached) or
+        someone is training it now (attached).
 
         A Checked config is not checked again (a RunConfig is checked here: nnapp.engine.checks.trainable).
         `callbacks` name training callbacks to build in the job's process (nnapp.tasks.run.CALLBACKS);
@@ -95,19 +112,21 @@ class JobManager:
             **({"callbacks": callbacks} if callbacks else {}),
             **({} if check else {"check": False}),
         }
-        return self._submit(TaskKind.TRAIN, self.store.claim(config, force=force), payload)
+        owner = owner or machine_user()
+        return self._submit(TaskKind.TRAIN, self.store.claim(config, force=force, owner=owner), payload, owner)
 
-    def submit_task(self, kind: str, key: str, payload: dict, force: bool = False) -> Submission:
-        """Queue a task (a kind in nnapp.tasks.TASKS) unless it is done (cached) or running (attached)."""
-        return self._submit(kind, self.store.tasks.claim(kind, key, payload, force=force), payload)
+    def submit_task(self, kind: str, key: str, payload: dict, force: bool = False, owner: str | None = None) -> Submission:
+        """Queue a task (a kind in nnapp.tasks.TASKS) as `owner`'s unless it is done (cached) or running (attached)."""
+        owner = owner or machine_user()
+        return self._submit(kind, self.store.tasks.claim(kind, key, payload, force=force, owner=owner), payload, owner)
 
-    def _submit(self, kind: str, claim: Claim, payload: dict) -> Submission:
+    def _submit(self, kind: str, claim: Claim, payload: dict, owner: str) -> Submission:
         if claim.state != ClaimState.CLAIMED:
             return Submission(claim.key, claim.state)
         with self._cond:
             stop = stop_file(self.store, claim.key)
             stop.clear()
-            job = Job(kind, claim.key, payload, stop, self.threads)
+            job = Job(kind, claim.key, payload, stop, self.threads, owner=owner, seq=next(self._arrivals))
             self._jobs[claim.key] = job
             self._queue.append(job)
             self._cond.notify()
@@ -143,19 +162,51 @@ class JobManager:
             return key in self._jobs
 
     def active(self) -> list[str]:
-        """Keys of running jobs, then queued ones in order."""
+        """Keys of running jobs, then queued ones in the order they will be served."""
+        busy = self._busy_elsewhere() if self._queue else {}
         with self._cond:
-            return [k for k in self._jobs if k in self._running] + [j.key for j in self._queue]
+            return [k for k in self._jobs if k in self._running] + [j.key for j in self._queue.order(busy)]
 
     def position(self, key: str) -> int | None:
         """0 while running, n for the n-th in the queue, None when not active."""
+        busy = self._busy_elsewhere() if self._queue else {}
         with self._cond:
             if key in self._running:
                 return 0
-            for i, job in enumerate(self._queue, start=1):
+            for i, job in enumerate(self._queue.order(busy), start=1):
                 if job.key == key:
                     return i
         return None
+
+    def owner(self, key: str) -> str | None:
+        """Who asked for the active job `key` (None when it is not active here)."""
+        with self._cond:
+            job = self._jobs.get(key)
+            return job.owner if job is not None else None
+
+    def queue(self) -> list[QueueEntry]:
+        """Every active job: the running ones (position 0), then the waiting ones in the order they will be
+        served, each with its owner and an estimated start."""
+        busy = self._busy_elsewhere() if self._queue else {}
+        with self._cond:
+            running = [self._jobs[k] for k in self._jobs if k in self._running]
+            waiting = self._queue.order(busy)
+        estimates = Estimates(self.store)
+        left = [estimates.left(job.kind, job.key) for job in running]
+        out = [QueueEntry(j.key, j.kind, j.owner, 0, 0.0, _what(j)) for j in running]
+        return out + estimates.starts([(j.key, j.kind, j.owner, _config(j)) for j in waiting], left)
+
+    def _busy_elsewhere(self) -> dict[str, int]:
+        """Runs training now that this manager does not run, by owner (a sweep's trials, another server's):
+        their owner's turn here waits behind people who have nothing running."""
+        try:
+            busy = self.store.running_owners()
+        except StoreError:  # an unreadable store: turns in plain rotation
+            return {}
+        for key in list(self._running):
+            if (job := self._jobs.get(key)) is not None and busy.get(job.owner):
+                busy[job.owner] -= 1
+        return busy
 
     def wait(self, key: str, timeout: float | None = None) -> bool:
         """Block until the job for `key` is no longer active; False on timeout."""
@@ -166,8 +217,7 @@ class JobManager:
         """Cancel everything and stop the workers."""
         with self._cond:
             self._closed = True
-            queued = list(self._queue)
-            self._queue.clear()
+            queued = self._queue.clear()
             for job in self._jobs.values():
                 job.stop.set()
             self._cond.notify_all()
@@ -183,7 +233,7 @@ class JobManager:
                 self._cond.wait_for(lambda: self._queue or self._closed)
                 if self._closed:
                     return
-                job = self._queue.popleft()
+                job = self._queue.pop(self._busy_elsewhere())
                 self._running.add(job.key)
             try:
                 self._run_process(job)
@@ -232,7 +282,7 @@ class JobManager:
             close_word(job.process)
         if job.process.poll() is None:  # the job has ended; its process makes the not-a-digit check (nice 10)
             self._finishing.append(job.process)
-        warm_pool().fill(len(self._threads))  # ready for the next launch, now that the cores are free
+        warm_pool().fill(self.spares())  # ready for the next launch, now that the cores are free
         if self._record_active(job):  # it died without a word: killed, out of memory, a crash
             code = job.process.returncode
             reason = f"signal {-code}" if code < 0 else f"exit code {code}"
@@ -241,6 +291,20 @@ class JobManager:
                 self.store.set_status(job.key, Status.FAILED, message=message)
             else:
                 self.store.tasks.set(job.key, status=Status.FAILED, message=message)
+
+
+def _config(job: Job) -> RunConfig | None:
+    if job.kind != TaskKind.TRAIN:
+        return None
+    try:
+        return RunConfig.from_dict(job.payload["config"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _what(job: Job) -> str:
+    config = _config(job)
+    return config.describe() if config is not None else str(job.kind).replace("_", " ")
 
 
 def _await_word(process: subprocess.Popen) -> None:

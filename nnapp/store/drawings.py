@@ -6,18 +6,22 @@ import time
 
 import numpy as np
 
+from nnapp.engine.people import machine_user
+from nnapp.store.owners import owner_of
+
 
 class Drawings:
     """The drawings part of nnapp.store.Store (which provides _db)."""
 
-    def add_drawing(self, pixels: np.ndarray, label: int) -> int:
-        """Save a 28×28 uint8 digit with its true label; returns its id."""
+    def add_drawing(self, pixels: np.ndarray, label: int, owner: str | None = None) -> int:
+        """Save a 28×28 uint8 digit with its true label and who drew it (the machine's user by default); returns its id."""
         arr = np.asarray(pixels, dtype=np.uint8)
         if arr.shape != (28, 28) or not 0 <= int(label) <= 9:
             raise ValueError("a drawing is 28×28 pixels with a label from 0 to 9")
         with self._db() as db:
             cur = db.execute(
-                "INSERT INTO drawings (label, pixels, created) VALUES (?, ?, ?)", (int(label), arr.tobytes(), time.time())
+                "INSERT INTO drawings (label, pixels, created, owner) VALUES (?, ?, ?, ?)",
+                (int(label), arr.tobytes(), time.time(), owner or machine_user()),
             )
             return int(cur.lastrowid)
 
@@ -32,6 +36,11 @@ class Drawings:
             else np.zeros((0, 28, 28), np.uint8)
         )
         return images, np.array([r["label"] for r in rows], dtype=np.int64), [r["id"] for r in rows]
+
+    def drawing_owners(self) -> dict[int, str | None]:
+        """Who drew each saved drawing, by id (None: drawn before names were kept)."""
+        with self._db() as db:
+            return {r["id"]: owner_of(r) for r in db.execute("SELECT id, owner FROM drawings")}
 
     def delete_drawing(self, drawing_id: int) -> None:
         with self._db() as db:

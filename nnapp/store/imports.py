@@ -93,6 +93,6 @@ def _insert_run(db, run: Run, sha: str, name: str) -> None:
         "key": run.key, "config": run.config.to_json(), "status": run.status, "created": run.created,
         "started": run.started, "finished": run.finished, "device": run.device, "precision": run.precision,
         "message": run.message, "test": json.dumps(run.test), "train_seconds": run.train_seconds,
-        "weights_sha256": sha, "parent": run.parent, "weights_file": name,
+        "weights_sha256": sha, "parent": run.parent, "weights_file": name, "owner": run.owner,
     }  # fmt: skip
     db.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))

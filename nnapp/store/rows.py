@@ -17,6 +17,7 @@ from nnapp.engine.fields import KEY, RUN_KEY, loads, shown
 from nnapp.engine.records import Run
 from nnapp.engine.registry import DATASETS
 from nnapp.engine.states import Status
+from nnapp.store.owners import owner_of
 
 MAX_JSON = 1 << 20  # characters in one JSON column: a run's are a few kilobytes
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -109,7 +110,8 @@ def _columns(row: sqlite3.Row) -> dict[str, Any]:
         raise Unreadable("its weights file is not a name nnapp writes")
     process = row["process"] if "process" in row.keys() else None
     process = process if isinstance(process, str) and len(process) < 200 else None  # otherwise it proves nothing
-    return {**values, "weights_sha256": sha, "parent": parent, "pid": pid, "weights_file": weights_file, "process": process}
+    owned = {"weights_file": weights_file, "process": process, "owner": owner_of(row)}
+    return {**values, "weights_sha256": sha, "parent": parent, "pid": pid, **owned}
 
 
 def _checked(row: sqlite3.Row, name: str, check) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 import os
 import time
 from collections import Counter
@@ -22,6 +23,7 @@ from nnapp.store.comparable import ComparableLosses
 from nnapp.store.database import READ_ONLY, Database, can_fall_back
 from nnapp.store.drawings import Drawings
 from nnapp.store.histograms import Histograms
+from nnapp.store.owners import add_owner_columns
 from nnapp.store.rows import decode
 from nnapp.store.stops import stop_file
 from nnapp.store.tasks import TaskTable
@@ -48,7 +50,9 @@ CREATE TABLE IF NOT EXISTS runs (
     train_seconds REAL,
     weights_sha256 TEXT,
     parent TEXT,
-    weights_file TEXT
+    weights_file TEXT,
+    owner TEXT,
+    process TEXT
 );
 CREATE TABLE IF NOT EXISTS epochs (
     key TEXT NOT NULL, epoch INTEGER NOT NULL, train_loss REAL, train_acc REAL,
@@ -64,11 +68,12 @@ CREATE TABLE IF NOT EXISTS predictions (
     key TEXT PRIMARY KEY, pred BLOB NOT NULL, prob BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS drawings (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, label INTEGER NOT NULL, pixels BLOB NOT NULL, created REAL NOT NULL
+    id INTEGER PRIMARY KEY AUTOINCREMENT, label INTEGER NOT NULL, pixels BLOB NOT NULL, created REAL NOT NULL,
+    owner TEXT
 );
 CREATE TABLE IF NOT EXISTS tasks (
     key TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, created REAL NOT NULL, started REAL,
-    finished REAL, pid INTEGER, message TEXT, payload TEXT, progress TEXT, result TEXT
+    finished REAL, pid INTEGER, message TEXT, payload TEXT, progress TEXT, result TEXT, owner TEXT, process TEXT
 );
 """
     + comparable.SCHEMA
@@ -128,9 +133,10 @@ class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses, imports
         with self._db() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
-            for table, column in (("runs", "weights_file"), ("runs", "process"), ("tasks", "process")):
-                if column not in {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}:  # a store from before it
-                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+            if "weights_file" not in {r["name"] for r in db.execute("PRAGMA table_info(runs)")}:
+                db.execute("ALTER TABLE runs ADD COLUMN weights_file TEXT")  # a store from before content-named weights
+            add_owner_columns(db)
+            _add_process_columns(db)
 
     def _db(self) -> AbstractContextManager:
         return self.database.connect()
@@ -157,11 +163,11 @@ class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses, imports
                     ).rowcount
         return dead
 
-    def create(self, config: RunConfig, status: Status = Status.QUEUED, key: str | None = None) -> str:
+    def create(self, config: RunConfig, status: Status = Status.QUEUED, key: str | None = None, owner: str | None = None) -> str:
         """Insert (or reset) the run for `config` under `key` (its own by default); old metrics are cleared."""
         key = key or config.key()
         with self._db() as db:
-            _reset(db, config, key, status)
+            _reset(db, config, key, status, owner)
         return key
 
     def set_status(self, key: str, status: Status, message: str | None = None, **fields) -> None:
@@ -260,6 +266,12 @@ class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses, imports
         """Runs by status as they read (an unreadable row counts as 'unreadable')."""
         return dict(Counter(run.status for run in self.runs()))
 
+    def running_owners(self) -> dict[str, int]:
+        """How many runs each owner has training now (any process)."""
+        with self._db() as db:
+            rows = db.execute("SELECT owner, COUNT(*) AS n FROM runs WHERE status=? GROUP BY owner", (Status.RUNNING,))
+            return {r["owner"]: r["n"] for r in rows if r["owner"]}
+
     def epochs(self, key: str) -> list[dict]:
         with self._db() as db:
             return [_metrics(r) for r in db.execute(f"{comparable.SELECT_EPOCHS} WHERE key=? ORDER BY epoch", (key,))]
@@ -338,6 +350,18 @@ class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses, imports
                         path.unlink()
                         removed.append(path)
         return removed
+
+
+def _add_process_columns(db) -> None:
+    """The process column (who last wrote a row's status, nnapp.system.process.identity) on runs and tasks of a
+    store from before it; another process opening the same old store may add it first."""
+    for table in ("runs", "tasks"):
+        if "process" not in {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}:
+            try:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN process TEXT")
+            except sqlite3.OperationalError as err:
+                if "duplicate column" not in str(err):
+                    raise
 
 
 def _metrics(row) -> dict:

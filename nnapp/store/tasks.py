@@ -12,9 +12,11 @@ import sqlite3
 import time
 from typing import Any
 
+from nnapp.engine.people import machine_user
 from nnapp.engine.records import Claim, TaskRun
 from nnapp.engine.states import ClaimState, Status, TaskKind
 from nnapp.store.database import Database
+from nnapp.store.owners import owner_of
 from nnapp.system.process import alive, identity
 
 
@@ -27,8 +29,9 @@ class TaskTable:
     def __repr__(self) -> str:
         return f"TaskTable({str(self.database.path)!r})"
 
-    def claim(self, kind: str, key: str, payload: dict, force: bool = False) -> Claim:
-        """Like Store.claim for runs: a done task is cached, a live one attached, else this caller's."""
+    def claim(self, kind: str, key: str, payload: dict, force: bool = False, owner: str | None = None) -> Claim:
+        """Like Store.claim for runs: a done task is cached, a live one attached, else this caller's (recorded
+        as `owner`'s, the machine's user by default)."""
         if kind not in set(TaskKind):  # an unknown kind is an error before anything is written
             raise ValueError(f"unknown task {str(kind)[:40]!r}; choose from {', '.join(TaskKind)}")
         with self.database.transaction() as db:
@@ -38,8 +41,9 @@ class TaskTable:
             if row is not None and row["status"] in Status.active() and alive(row["process"]):
                 return Claim(key, ClaimState.ATTACHED)
             db.execute(
-                "INSERT OR REPLACE INTO tasks (key, kind, status, created, pid, process, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key, kind, Status.QUEUED, time.time(), os.getpid(), identity(), json.dumps(payload)),
+                "INSERT OR REPLACE INTO tasks (key, kind, status, created, pid, process, payload, owner)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, kind, Status.QUEUED, time.time(), os.getpid(), identity(), json.dumps(payload), owner or machine_user()),
             )
         return Claim(key, ClaimState.CLAIMED)
 
@@ -75,4 +79,5 @@ def _decode(row: sqlite3.Row) -> TaskRun:
         progress=loads(row["progress"]),
         result=loads(row["result"]),
         process=row["process"] if "process" in row.keys() else None,
+        owner=owner_of(row),
     )

@@ -30,6 +30,7 @@ from nnapp.jobs.manager import Submission
 from nnapp.jobs.warmpool import PACKAGE_ROOT
 from nnapp.store.store import Store
 from nnapp.sweep.spec import SweepError, SweepSpec
+from nnapp.sweep.study import to_go
 
 EXCLUDES = [".git", ".venv", "tests", "benchmarks", "test-artifacts", "runs", "**/__pycache__"]
 STOP_POLL_S = 0.5
@@ -139,11 +140,11 @@ def trial_resources(parallel: int) -> dict:
 class RayExecutor:
     """The executor for Driver: each trial a Ray task; the driver writes what they send to the store."""
 
-    def __init__(self, spec: SweepSpec, store: Store):
+    def __init__(self, spec: SweepSpec, store: Store, owner: str | None = None):
         connect(spec.ray, store.home)
-        self.store = store
+        self.store, self.owner = store, owner  # the trials are the sweep owner's runs
         self.mailbox = Mailbox.remote()
-        self.resources = trial_resources(spec.parallel)
+        self.resources = trial_resources(min(spec.parallel, to_go(spec, store.home)))
         self.refs: dict[str, ray.ObjectRef] = {}
         self.nodes: dict[str, str] = {}
 
@@ -152,7 +153,7 @@ class RayExecutor:
 
     def submit(self, checked: Checked, pruning: bool) -> Submission:
         config = checked.require()
-        claim = self.store.claim(config)
+        claim = self.store.claim(config, owner=self.owner)
         if claim.state != ClaimState.CLAIMED:
             return Submission(claim.key, claim.state)
         task = train_trial.options(**self.resources)

@@ -1,8 +1,8 @@
 """One driver per sweep: Optuna's ask-and-tell over ordinary runs, trials on local job processes or a Ray cluster.
 
-    study.ask() -> a RunConfig -> the store's claim: finished before -> replayed to Optuna, nothing trains;
-    trained by another process -> followed; else trained by the executor -> each epoch's validation row
-    reported (trial.report) and, with a pruner, answered (trial.should_prune) -> the run's end told to Optuna
+    ask in the trial's view (nnapp.sweep.view) -> a RunConfig -> the store's claim: finished before -> replayed
+    to Optuna, nothing trains; trained by another process -> followed; else trained by the executor -> each
+    epoch's validation row reported and, with a pruner, answered in the view -> the run's end told to Optuna
 
 The driver alone writes the sweep's state, an Optuna journal under the store's home (sweeps/NAME/journal.log),
 so a sweep survives a restart: resuming asks again for trials that were cancelled or interrupted, and can go on
@@ -31,7 +31,8 @@ from nnapp.store.store import Store
 from nnapp.store.weights import atomic_write
 from nnapp.sweep.files import save_spec, sweep_dir, verdict_path
 from nnapp.sweep.spec import SweepSpec
-from nnapp.sweep.study import counted, finite, objective_value, open_study, requeue, summary
+from nnapp.sweep.study import SLOT, counted, finite, objective_value, open_study, requeue, slot_of, summary, target, to_go
+from nnapp.sweep.view import ask, note
 
 log = logging.getLogger(__name__)
 TRAINED = "trained"  # a trial's source when this sweep trains it (else a ClaimState: replayed or followed)
@@ -47,6 +48,7 @@ class Live:
     """A trial whose run the driver is waiting for."""
 
     trial: optuna.Trial
+    twin: optuna.Trial  # the trial in its view (nnapp.sweep.view): it decides the pruning
     key: str
     config: RunConfig
     source: str  # TRAINED (this sweep trains it), ClaimState.ATTACHED (another process does), ClaimState.CACHED (replayed)
@@ -74,7 +76,7 @@ class Driver:
         self.spec, self.store, self.executor = spec, store, executor
         self.handle = handle or TaskHandle(store, spec.key)
         self.study = open_study(spec, store.home)
-        self.target = min(spec.trials, spec.grid_size() or spec.trials)
+        self.target = target(spec)
         self.pruning = spec.pruner != "none"
         self.live: dict[int, Live] = {}
 
@@ -104,9 +106,12 @@ class Driver:
 
     def fill(self) -> None:
         while len(self.live) < self.spec.parallel and self.room() and not self.handle.should_stop():
-            self.start(self.study.ask())
+            asked = ask(self.study, self.spec, busy=bool(self.live))
+            if asked is None:
+                break  # trial k waits for trial k-parallel to end: what it is asked never depends on which ended first
+            self.start(*asked)
 
-    def start(self, trial: optuna.Trial) -> None:
+    def start(self, trial: optuna.Trial, twin: optuna.Trial) -> None:
         """A new trial: told at once when invalid or stored; else trained or followed."""
         values = {p.field: p.suggest(trial) for p in self.spec.params}
         try:
@@ -116,9 +121,9 @@ class Driver:
             problems = err.problems
         if problems:
             message = "invalid config: " + "; ".join(f"{k} {v}" for k, v in problems.items())
-            self.tell(Live(trial, "", self.spec.base, "invalid"), None, {"status": "invalid", "message": message})
+            self.tell(Live(trial, twin, "", self.spec.base, "invalid"), None, {"status": "invalid", "message": message})
             return
-        live = Live(trial, config.key(), config, ClaimState.CACHED)
+        live = Live(trial, twin, config.key(), config, ClaimState.CACHED)
         stored = self.store.get(live.key)
         if stored is not None and stored.is_partial():
             if self.replay(live, stored, pruned_only=True):
@@ -138,7 +143,7 @@ class Driver:
         again within the epochs it trained; otherwise it has to train (False)."""
         for row in self.store.epochs(run.key):
             self.report(live, row)
-            if pruned_only and live.trial.should_prune():
+            if pruned_only and live.twin.should_prune():
                 self.conclude(live, run)
                 return True
         if pruned_only:
@@ -152,6 +157,7 @@ class Driver:
         if epoch not in live.told and finite(value):
             live.told.add(epoch)
             live.trial.report(value, epoch)
+            live.twin.report(value, epoch)
 
     def watch(self) -> None:
         """New epochs of the running trials reported (and answered, with a pruner); ended ones told."""
@@ -163,7 +169,7 @@ class Driver:
                     continue
                 self.report(live, row)
                 if self.pruning and live.source == "trained" and row["epoch"] < live.config.epochs:
-                    self.executor.verdict(live.key, row["epoch"], live.trial.should_prune())
+                    self.executor.verdict(live.key, row["epoch"], live.twin.should_prune())
             if run is not None and run.is_active() and not self.executor.is_active(live.key) and not run.is_live():
                 self.store.mark_interrupted()  # whoever trained it died: the store says so, and this trial ends
                 run = self.store.get(live.key)
@@ -193,11 +199,12 @@ class Driver:
         """The trial's end to Optuna, with what the page shows of it; cancelled and interrupted ones asked again."""
         attrs = {k: v for k, v in {**attrs, "source": live.source, "key": live.key or None}.items() if v is not None}
         live.trial.set_user_attr("run", attrs)
+        note(live.trial, live.twin)
         status = attrs["status"]
         state = TrialState.PRUNED if status == Status.PRUNED else TrialState.COMPLETE if value is not None else TrialState.FAIL
         self.study.tell(live.trial, value if state == TrialState.COMPLETE else None, state=state)
         if status in Status.stopped():
-            self.study.enqueue_trial(live.trial.params)
+            self.study.enqueue_trial(live.trial.params, user_attrs={SLOT: slot_of(live.trial)})
         done = counted(self.study.get_trials(deepcopy=False))
         line = self.line(live.trial, done, value, attrs)
         log.info(line)
@@ -233,15 +240,29 @@ class Driver:
 # --- executors ------------------------------------------------------------------------------------------------
 
 
-class LocalExecutor:
-    """Trials as the app's job processes, `parallel` at a time, the CPUs split between them."""
+class TrialJobs(JobManager):
+    """The sweep's job processes: `workers` at a time, and never more kept ready than trials left to start."""
 
-    def __init__(self, spec: SweepSpec, store: Store):
+    def __init__(self, store: Store, workers: int, threads: int, to_start: int):
+        super().__init__(store, workers=workers, threads=threads)
+        self.workers, self.to_start = workers, to_start
+
+    def spares(self) -> int:
+        return max(0, min(self.workers, self.to_start))
+
+
+class LocalExecutor:
+    """Trials as the app's job processes, `parallel` at a time (no more than the trials left), the CPUs split between them."""
+
+    def __init__(self, spec: SweepSpec, store: Store, owner: str | None = None):
         from nnapp.engine.device import cpu_count  # torch, needed only where trials run locally
 
-        self.threads = max(1, cpu_count() // spec.parallel)
-        self.jobs = JobManager(store, workers=spec.parallel, threads=self.threads)
-        warm_pool().fill(spec.parallel)  # a process ready for each of the first trials
+        self.owner = owner  # whose jobs the trials are (the sweep's owner)
+        left = to_go(spec, store.home)
+        at_once = min(spec.parallel, left)
+        self.threads = max(1, cpu_count() // at_once)
+        self.jobs = TrialJobs(store, workers=at_once, threads=self.threads, to_start=left)
+        warm_pool().fill(at_once)  # a process ready for each of the first trials
         self.folder = sweep_dir(store.home, spec.name) / "verdicts"
         self.folder.mkdir(parents=True, exist_ok=True)
 
@@ -253,7 +274,9 @@ class LocalExecutor:
             old.unlink(missing_ok=True)
         kwargs = {"folder": str(self.folder), "driver": os.getpid()}
         callbacks = [{"name": "pruning", "kwargs": kwargs}] if pruning else None  # nnapp.tasks.run.CALLBACKS
-        return self.jobs.submit(checked, callbacks=callbacks, check=False)  # the check is made when a trial is opened
+        self.jobs.to_start -= 1
+        # the check is made when a trial is opened
+        return self.jobs.submit(checked, callbacks=callbacks, check=False, owner=self.owner)
 
     def pump(self) -> None:
         """Nothing to carry: job processes write their runs to the store themselves."""
@@ -275,15 +298,17 @@ class LocalExecutor:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def make_executor(spec: SweepSpec, store: Store):
+def make_executor(spec: SweepSpec, store: Store, owner: str | None = None):
+    """Where the trials train; they are `owner`'s runs (the sweep's owner; the machine's user by default)."""
     if spec.ray:
         from nnapp.sweep.cluster import RayExecutor  # ray, needed only for a cluster
 
-        return RayExecutor(spec, store)
-    return LocalExecutor(spec, store)
+        return RayExecutor(spec, store, owner)
+    return LocalExecutor(spec, store, owner)
 
 
 def sweep_task(payload: dict, store: Store, handle: TaskHandle) -> dict:
     """The 'sweep' task kind (nnapp.tasks.TASKS): the driver, in a job process of the app or in the CLI's process."""
     spec = SweepSpec.from_dict(payload)
-    return Driver(spec, store, make_executor(spec, store), handle).run()
+    task = store.tasks.get(handle.key)  # who started the sweep: its trials are their jobs
+    return Driver(spec, store, make_executor(spec, store, task.owner if task else None), handle).run()

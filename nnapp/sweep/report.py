@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 from nnapp.engine.states import ICONS, Status
 from nnapp.store.store import Store
 from nnapp.sweep.spec import OBJECTIVES, SweepSpec
-from nnapp.sweep.study import best_trial, counted, trial_run
+from nnapp.sweep.study import best_trial, counted, target, trial_run
 
 STATES = {TrialState.RUNNING: Status.RUNNING, TrialState.WAITING: "waiting"}  # trials without a recorded end
 HEIGHT = 360
@@ -50,8 +50,7 @@ def _add_run(row: dict, store: Store, key: str, objective: str) -> None:
 
 def progress(study: optuna.Study | None, spec: SweepSpec) -> tuple[int, int]:
     """(trials ended that count, the sweep's target)."""
-    target = min(spec.trials, spec.grid_size() or spec.trials)
-    return (counted(study.get_trials(deepcopy=False)) if study else 0), target
+    return (counted(study.get_trials(deepcopy=False)) if study else 0), target(spec)
 
 
 def best(study: optuna.Study, store: Store) -> dict | None:

@@ -13,13 +13,16 @@ checks a sweep and prints its help without it.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
+import math
 import re
 from dataclasses import dataclass, fields
 from typing import Any
 
-from nnapp.engine import checks
+from nnapp.engine import checks, effects
 from nnapp.engine.config import ConfigError, RunConfig, parse_value
+from nnapp.engine.limits import estimate, memory_limit, size_text
 from nnapp.engine.registry import Registry
 
 
@@ -81,7 +84,11 @@ DEFAULT_RANGES = {
     "schedule": "constant,cosine,onecycle",
 }
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}\Z")  # \Z, not $: "name\n" is not a name
-MAX_TRIALS, MAX_PARALLEL = 1000, 64
+MAX_TRIALS, MAX_PARALLEL = 1000, 64  # MAX_PARALLEL bounds a Ray cluster's; on this machine its CPUs and memory do
+MAX_CHOICES = 1000  # values in one list
+MAX_GRID = 100_000  # configs in a grid: Optuna builds every one in memory when the sweep starts
+MAX_SEED = 2**32 - 1  # Optuna's samplers take seeds from 0 to this
+MAX_CORNERS = 1024  # configs looked at to tell whether a searched field changes anything (more: it is taken to)
 
 
 class SweepError(ConfigError):
@@ -173,6 +180,8 @@ def _number(kind: type, text: str) -> float:
 
 def _choices(name: str, kind: type, spec: str) -> tuple[Any, ...]:
     tokens = [t.strip() for t in spec.split(",")]
+    if len(tokens) > MAX_CHOICES:
+        raise ValueError(f"a list of {len(tokens):,} values; at most {MAX_CHOICES:,}")
     if any(not t for t in tokens):
         raise ValueError("an empty value in the list")
     if len(set(tokens)) < len(tokens):
@@ -251,7 +260,8 @@ class SweepSpec:
         p: dict[str, str] = {}
         if not NAME.match(self.name):
             p["--name"] = "use letters, digits, '.', '_' and '-' (at most 80, starting with a letter or digit)"
-        p.update({f"--set {k}": v for k, v in checks.check(self.base).problems.items()})
+        base = checks.check(self.base).problems
+        p.update({f"--set {k}": v for k, v in base.items()})
         if self.base.init_from or self.base.personal:
             p["--config"] = "a sweep trains from fresh weights on the data set alone (no init_from, no personal drawings)"
         if not self.params:
@@ -261,7 +271,7 @@ class SweepSpec:
             if param.field in seen:
                 p[f"--param {param.text}"] = f"{param.field} is searched twice"
             seen.add(param.field)
-            problem = self._param_problem(param)
+            problem = self._param_problem(param) or (None if base else self._inert_problem(param))
             if problem:
                 p[f"--param {param.text}"] = problem
         for name, table, value in (("--sampler", SAMPLERS, self.sampler), ("--pruner", PRUNERS, self.pruner)):
@@ -269,13 +279,69 @@ class SweepSpec:
                 p[name] = f"unknown {table.kind} {value!r}; choose from {', '.join(table)}"
         if self.objective not in OBJECTIVES:
             p["--objective"] = f"unknown objective {self.objective!r}; choose from {', '.join(OBJECTIVES)}"
+        p.update(self._size_problems())
+        return p
+
+    def _size_problems(self) -> dict[str, str]:
+        """The grid, the trials, the trials at once (here: against this machine's CPUs and memory) and the seed."""
+        p: dict[str, str] = {}
         if self.sampler == "grid" and any(param.low is not None for param in self.params):
             p["--sampler"] = "grid needs a list of values for every field (e.g. lr=1e-3,1e-2), not a range"
+        elif (self.grid_size() or 0) > MAX_GRID:
+            p["--sampler"] = (
+                f"the grid holds {self.grid_size():,} configs, more than the {MAX_GRID:,} a sweep may hold: "
+                "list fewer values, or use the tpe or random sampler"
+            )
         if not 1 <= self.trials <= MAX_TRIALS:
             p["--trials"] = f"must be between 1 and {MAX_TRIALS}"
         if not 1 <= self.parallel <= MAX_PARALLEL:
             p["--parallel"] = f"must be between 1 and {MAX_PARALLEL}"
+        elif not self.ray:
+            cap, why = self.parallel_cap()
+            if self.parallel > cap:
+                p["--parallel"] = f"at most {cap} trial{'s' * (cap > 1)} at once on this machine: {why}"
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            p["--seed"] = f"must be a whole number from 0 to {MAX_SEED:,} (the seeds Optuna's samplers take)"
         return p
+
+    def parallel_cap(self) -> tuple[int, str]:
+        """How many trials may train at once on this machine, and what sets that: a trial is a process with
+        a share of the CPUs, and needs the memory the biggest config searched needs (nnapp.engine.limits)."""
+        from nnapp.engine.device import cpu_count  # torch: needed only where trials run locally
+
+        cpus = cpu_count()
+        try:
+            limit = memory_limit()
+        except ValueError:  # the base config's check names it
+            limit = None
+        need = max((estimate(c).total for c in self.corner_configs()), default=0)
+        if limit is not None and need and limit.bytes // need < cpus:
+            fits = max(1, limit.bytes // need)
+            return fits, f"each trial may need {size_text(need)} and {size_text(limit.bytes)} is allowed ({limit.source})"
+        return cpus, f"it has {cpus} CPU{'s' * (cpus > 1)}, one or more for each trial"
+
+    def corners(self, skip: str = "") -> list[dict[str, Any]] | None:
+        """Every combination of the searched values, a range by its two ends, leaving out `skip`'s field;
+        None when there are more than MAX_CORNERS."""
+        lists = [[(p.field, v) for v in p.values()] for p in self.params if p.field != skip]
+        if math.prod(len(values) for values in lists) > MAX_CORNERS:
+            return None
+        return [dict(combination) for combination in itertools.product(*lists)]
+
+    def corner_configs(self) -> list[RunConfig]:
+        """The valid configs at the corners of the search (or, when there are too many, each value around the base)."""
+        corners = self.corners()
+        if corners is None:
+            corners = [{}, *({p.field: v} for p in self.params for v in p.values())]
+        return [c for c in (self.valid(values) for values in corners) if c is not None]
+
+    def valid(self, values: dict[str, Any]) -> RunConfig | None:
+        """The config these values describe, when it has no problem of its own."""
+        try:
+            config = self.config(values)
+        except ConfigError:
+            return None
+        return None if config.validate() else config
 
     def _param_problem(self, param: Param) -> str | None:
         """The first value of `param` that the base config cannot take, explained."""
@@ -288,6 +354,22 @@ class SweepSpec:
                 shown = f"{value:g}" if isinstance(value, float) else json.dumps(value) if isinstance(value, bool) else value
                 return f"{param.field}={shown}: {problem}"
         return None
+
+    def _inert_problem(self, param: Param) -> str | None:
+        """`param` when none of its values changes what trains (nnapp.engine.effects), whatever the other
+        searched fields are: its trials would train one network under different names."""
+        corners = self.corners(skip=param.field)
+        if len(param.values()) < 2 or corners is None or len(corners) * len(param.values()) > MAX_CORNERS:
+            return None
+        reasons: dict[str, None] = {}
+        for corner in corners:
+            configs = [c for c in (self.valid({**corner, param.field: v}) for v in param.values()) if c is not None]
+            if len({effects.trained(c) for c in configs}) > 1:
+                return None
+            reasons.update(dict.fromkeys(effects.why_alike(c, param.field) for c in configs))
+        return (
+            f"{param.field} changes nothing that trains here: {'; '.join(list(reasons)[:3]) or 'no value makes a valid config'}"
+        )
 
 
 def check(spec: SweepSpec) -> SweepSpec:

@@ -5,11 +5,13 @@ The driver (nnapp.sweep) alone writes the journal; the page, the CLI's summary a
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
@@ -24,30 +26,37 @@ from nnapp.system.files import check_regular, os_error_text
 
 MAX_JOURNAL = 1 << 30  # bytes of a sweep's journal: thousands of trials take a few megabytes
 
+SLOT = "slot"  # a trial's user attr: its position among the sweep's asks (slot_of)
+
 # --- samplers and pruners (the builders SAMPLERS and PRUNERS name) ---------------------------------------------
+# Each trial's sampler is built afresh, seeded from the sweep's seed and the trial's position (nnapp.sweep.view),
+# so what a trial draws never depends on how many draws came before it in this process.
 
 
-class GridSampler(optuna.samplers.GridSampler):
-    """Optuna's grid without the study.stop() it calls once every point is done: that only works inside
-    study.optimize(), and the driver counts the grid itself."""
-
-    def after_trial(self, study, trial, state, values) -> None:
-        return None
+def slot_seed(seed: int, slot: int) -> int:
+    """The seed of trial `slot`'s sampler: distinct streams for every (seed, slot), in what Optuna accepts."""
+    return int(np.random.SeedSequence([seed, slot]).generate_state(1)[0])
 
 
-def grid_sampler(spec: SweepSpec, asked: int) -> optuna.samplers.BaseSampler:
-    return GridSampler({p.field: list(p.choices) for p in spec.params}, seed=spec.seed)
+@functools.lru_cache(maxsize=4)
+def _grid(spec: SweepSpec) -> optuna.samplers.GridSampler:
+    # Optuna expands every point of the grid when it is made: once per sweep (its size is checked before)
+    return optuna.samplers.GridSampler({p.field: list(p.choices) for p in spec.params}, seed=spec.seed)
 
 
-def random_sampler(spec: SweepSpec, asked: int) -> optuna.samplers.BaseSampler:
-    # seeded past the trials already asked, so a resumed sweep does not draw its first configs again
-    return optuna.samplers.RandomSampler(seed=spec.seed + asked)
+def grid_sampler(spec: SweepSpec, slot: int) -> optuna.samplers.BaseSampler:
+    # trial k of the grid is its k-th point in the seeded shuffled order: Optuna gives trial number k grid point k
+    return _grid(spec)
 
 
-def tpe_sampler(spec: SweepSpec, asked: int) -> optuna.samplers.BaseSampler:
+def random_sampler(spec: SweepSpec, slot: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.RandomSampler(seed=slot_seed(spec.seed, slot))
+
+
+def tpe_sampler(spec: SweepSpec, slot: int) -> optuna.samplers.BaseSampler:
     # constant_liar: trials still running count as bad guesses, so parallel trials spread out
     startup = min(10, max(3, spec.trials // 3))
-    return optuna.samplers.TPESampler(seed=spec.seed + asked, n_startup_trials=startup, constant_liar=True)
+    return optuna.samplers.TPESampler(seed=slot_seed(spec.seed, slot), n_startup_trials=startup, constant_liar=True)
 
 
 def no_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
@@ -72,18 +81,25 @@ def journal(path: Path) -> JournalStorage:
 
 
 def open_study(spec: SweepSpec, home: Path) -> optuna.Study:
-    """The sweep's study, created on first use; its sampler is seeded past the trials it already has."""
+    """The sweep's study, created on first use. It records the trials; what each is asked and whether it is
+    pruned is decided in its view (nnapp.sweep.view), so its own sampler only hands out the values given."""
     path = journal_path(home, spec.name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    study = optuna.create_study(
+    return optuna.create_study(
         study_name=spec.name,
         storage=journal(path),
         direction=OBJECTIVES[spec.objective].direction,
-        pruner=resolve(PRUNERS[spec.pruner].build)(spec),
+        sampler=optuna.samplers.RandomSampler(seed=0),
         load_if_exists=True,
     )
-    study.sampler = resolve(SAMPLERS[spec.sampler].build)(spec, len(study.trials))
-    return study
+
+
+def sampler(spec: SweepSpec, slot: int) -> optuna.samplers.BaseSampler:
+    return resolve(SAMPLERS[spec.sampler].build)(spec, slot)
+
+
+def pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
+    return resolve(PRUNERS[spec.pruner].build)(spec)
 
 
 def read_study(home: Path, name: str) -> optuna.Study | None:
@@ -101,6 +117,11 @@ def read_study(home: Path, name: str) -> optuna.Study | None:
         raise SweepError({"--resume": f"the journal of sweep {name} cannot be read ({reason})"}) from None
 
 
+def slot_of(t: FrozenTrial) -> int:
+    """A trial's position k among the sweep's asks: a cancelled trial asked again keeps its own."""
+    return t.user_attrs.get(SLOT, t.number)
+
+
 def trial_run(t: FrozenTrial) -> dict:
     """What the driver recorded of a trial's run: status, source, key, seconds, message, pruned_at, node."""
     return t.user_attrs.get("run", {})
@@ -109,6 +130,17 @@ def trial_run(t: FrozenTrial) -> dict:
 def counted(trials: list[FrozenTrial]) -> int:
     """Trials that count towards the sweep's total: ended ones, but not those cancelled or interrupted."""
     return sum(1 for t in trials if t.state.is_finished() and trial_run(t).get("status") not in (None, *Status.stopped()))
+
+
+def target(spec: SweepSpec) -> int:
+    """Trials that count towards the sweep's end: its count, or the grid's size when that is smaller."""
+    return min(spec.trials, spec.grid_size() or spec.trials)
+
+
+def to_go(spec: SweepSpec, home: Path) -> int:
+    """Trials the sweep has still to end (at least one): no more are ever run at once."""
+    study = read_study(home, spec.name)
+    return max(1, target(spec) - (counted(study.get_trials(deepcopy=False)) if study else 0))
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
@@ -135,7 +167,7 @@ def requeue(study: optuna.Study) -> None:
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         study.tell(t.number, state=TrialState.FAIL)
         if t.params:
-            study.enqueue_trial(t.params)
+            study.enqueue_trial(t.params, user_attrs={SLOT: slot_of(t)})
 
 
 def summary(study: optuna.Study, store: Store) -> dict:
