@@ -110,6 +110,15 @@ def test_names_refuse_control_characters_and_trailing_newlines(name):
     assert "--name" in spec.problems()
 
 
+@pytest.mark.parametrize("name", ["ada\n", "ada\r\n", "tab\tname", "nul\x00", "rtl\u202eada", "zero\u200bwidth"])
+def test_peoples_names_refuse_control_characters_and_trailing_newlines(name):
+    from nnapp.engine.people import BadName, clean_name
+
+    with pytest.raises(BadName, match="control"):
+        clean_name(name)
+    assert clean_name("  Ada   Lovelace ") == "Ada Lovelace"  # spaces are tidied, not refused
+
+
 def test_names_of_plain_text_are_accepted():
     for name in ("Ada Lovelace", "mnist-lr-sweep_2", "Zoë's run (v2)", "数字"):
         assert name_problem(name) is None, name

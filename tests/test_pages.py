@@ -1,7 +1,6 @@
 """AppTest: every page renders, and the main interactions behave. Assertions read single elements."""
 
 import json
-import re
 import threading
 import time
 from pathlib import Path
@@ -323,11 +322,6 @@ def test_a_bad_range_on_the_sweep_page_is_explained_and_disables_start(home):
     assert plain(at.error[0].value) == "lr=1e-4:100:log: lr=100: must be a number above 0 and at most 10"
     at.text_input(key="sweep_range_lr").input("1e-4:1e-1:log").run()
     assert not at.error and not at.button(key="sweep_start").disabled
-
-
-def plain(markdown: str) -> str:
-    """Text as the page shows it, without the backslashes that keep Markdown from reading it (ui.escaped)."""
-    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def test_a_sweep_that_cannot_run_says_why_and_disables_start(home):
