@@ -306,15 +306,19 @@ def class_names(dataset: str) -> list[str]:
 
 
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&])")
+WORD_JOINER = "\u2060"  # invisible: it keeps "https://", "www." and "a@b" from being found as links
+AUTOLINK = re.compile(r"(www)(?=\\\.)|(\\:)(?=/)|((?:mailto|xmpp)\\:)|(?=@)", re.IGNORECASE)  # after escaping
 
 
 def escaped(value: object) -> str:
     """`value` as text inside Markdown that Streamlit renders (st.markdown, st.caption, st.info, labels):
     every character Markdown, HTML or Streamlit's own directives (:red[...], :material/...:, $...$) would
-    read is escaped, and line breaks become spaces. Every string that comes from a bundle, an upload, a sweep
-    name or another person goes through this (or st.text / st.code) before it is drawn."""
-    text = " ".join(str(value).splitlines())
-    return MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    read is escaped, and line breaks become spaces. Bare addresses (https://..., www...., a@b.c), which
+    GitHub-flavoured Markdown links after escapes are read, get an invisible word joiner. Every string that
+    comes from a bundle, an upload, a sweep name or another person goes through this (or st.text / st.code)
+    before it is drawn."""
+    text = MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(value).splitlines()))
+    return AUTOLINK.sub(lambda m: m[0] + WORD_JOINER, text)
 
 
 def ago(t: float | None) -> str:
@@ -339,8 +343,8 @@ def pick_linked_run(
     link = st.query_params.get("run")
     followed = f"{key}_link"  # the address this page last wrote: a rerun must not undo a pick made since
     wanted = st.session_state.pop(asked, None) or (link if link != st.session_state.get(followed) else None)
-    if wanted is not None and wanted not in {r.key for r in runs}:
-        st.warning(missing.format(f"`{wanted[:40]}`"))
+    if wanted is not None and wanted not in {r.key for r in runs}:  # the address is anyone's text: shown as text
+        st.warning(missing.format(f"`{wanted[:40]}`" if wanted[:40].isalnum() else escaped(wanted[:40])))
     elif wanted is not None:
         st.session_state[key] = wanted
     run = pick_run(runs, key, label=label, default=fallback)
@@ -395,9 +399,11 @@ def not_digit_check(run: Run) -> dict | str | None:
     if stats is not None:
         checks[key] = stats
         return stats
+    if store().readonly:  # nothing can be written down, so no job is asked for it
+        return "This run has no not-a-digit check, and none is made here: the run store is read-only."
     task = store().tasks.get(ood.task_key(run))
     if task is not None and task.is_problem():
-        return f"The not-a-digit check could not be made: {task.message}."
+        return f"The not-a-digit check could not be made: {escaped(task.message)}."
     if task is None or task.is_done():  # never asked for, or made and gone since (its file was deleted)
         jobs().submit_task(TaskKind.NOT_A_DIGIT, ood.task_key(run), {"key": run.key}, force=True, owner=who())
     return "The not-a-digit check for this run is being made (once per run, a few seconds on a CPU)."

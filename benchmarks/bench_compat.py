@@ -72,3 +72,45 @@ def bench_compat(table, rounds: int = 3, drawings: int = 8) -> None:
         ["workarounds", "p50", "p90", "− all on"],
         [[n, ms[n], sorted(t)[int(0.9 * (len(t) - 1))] * 1000, ms[n] - ms["all on"]] for n, t in page.items()],
     )
+
+
+def server_rss(url: str) -> float:
+    """MiB resident in the server that answers `url` (found by the port on its command line)."""
+    import psutil
+
+    port = url.rsplit(":", 1)[1]
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        if "--server.port" in cmd and cmd[cmd.index("--server.port") + 1] == port:
+            return proc.memory_info().rss / (1 << 20)
+    return float("nan")
+
+
+def bench_upload_guard(table, uploads: int = 16, mib: int = 8) -> None:
+    """Section 20: what a stranger who never signs in leaves in a shared server's memory, by sending files straight
+    to Streamlit's upload route, with the guard (serve.py, panels/guard.py; it reads the session id and the upload
+    store through panels/compat.py) and without it (app.py served alone)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_upload_guard import PASSWORD, Stranger, held
+
+    rows = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        for name, script in (("with the guard (serve.py)", "serve.py"), ("without it (app.py alone)", "app.py")):
+            env = {"NNAPP_PASSWORD": PASSWORD}
+            with serve(tempfile.mkdtemp(prefix="nnapp-guard-"), address="0.0.0.0", env=env, script=script) as url:
+                stranger = Stranger(browser, url)
+                stranger.page.get_by_label("Password", exact=True).wait_for(timeout=60_000)
+                stranger.page.wait_for_timeout(3_000)  # the page's first run (its imports) is over
+                before = server_rss(url)
+                codes = [stranger.upload(f"f{i}", mib << 20) for i in range(uploads)]
+                kept = held(stranger.page, url) / (1 << 20)
+                rows.append([name, f"{codes.count(204)} of {uploads}", kept, server_rss(url) - before])
+                stranger.context.close()
+        browser.close()
+    table(
+        f"20. A stranger who never signs in sends {uploads} files of {mib} MiB to the upload route of a shared server",
+        ["server", "uploads accepted", "MiB of uploads held", "server memory growth, MiB"],
+        rows,
+    )

@@ -77,3 +77,24 @@ def _serve_patched_canvas() -> bool:
     css = styles[0].read_text(encoding="utf-8")
     package.out = st.components.v2.component("nnapp_canvas", js=shim(name), css=css, html=CANVAS_HTML, isolate_styles=True)
     return True
+
+
+# --- Streamlit: who a script run is, and the server's uploads ------------------------------------------------
+
+
+def session_id() -> str | None:
+    """The id of the browser session this script run serves (the one in its upload URLs), or None outside a run.
+    Streamlit has no public API for it; panels/guard.py keeps uploads of sessions that have not signed in
+    out of the server's memory with it."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return getattr(ctx, "session_id", None)
+
+
+def upload_manager():
+    """Streamlit's store of uploaded files (its public UploadedFileManager methods get_files and remove_file),
+    or None before the runtime has started."""
+    from streamlit import runtime
+
+    return runtime.get_instance().uploaded_file_mgr if runtime.exists() else None

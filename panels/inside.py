@@ -36,7 +36,7 @@ def inside_ui(run) -> None:
     try:
         views[view](run)
     except StoreError as err:
-        st.warning(f"This view needs the run's weights, which cannot be read: {err}")
+        st.warning(f"This view needs the run's weights, which cannot be read: {ui.escaped(err)}")
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -68,6 +68,14 @@ def filters_ui(run) -> None:
 def histograms_ui(run) -> None:
     rows = ui.store().histograms(run.key)
     if not rows:
+        origin = ui.store().imported(run.key)
+        if origin is not None:  # what is true of an imported run: its bundle did not carry them
+            st.info(
+                f"No histograms for this run: it was imported from a bundle (format {ui.escaped(origin.get('version', '?'))}) "
+                "that did not carry them. Retrain it here (Train page, 'Retrain even if this configuration finished "
+                "before') to see how its weights moved."
+            )
+            return
         st.info(
             "No histograms for this run: it was trained before nnapp recorded them. Retrain it (Train page, "
             "'Retrain even if this configuration finished before') to see how its weights moved."

@@ -26,7 +26,6 @@ from nnapp.charts import runs as charts
 from nnapp.engine.records import Run, base_key
 from nnapp.engine.states import Status
 from nnapp.store.store import Store
-from nnapp.system.process import pid_alive
 
 PATH = "/_nnapp/live"  # under server.baseUrlPath, as the page's relative fetch finds it (route_path)
 MOUNTED_ENV = "NNAPP_LIVE_ROUTE"  # set by serve.py in the server's process: the route is there
@@ -112,7 +111,7 @@ def record(store: Store, key: str) -> Run | None:
 def payload(store: Store, key: str) -> dict:
     """What the route answers for run `key`: whether it still trains, its bar, and its curves."""
     run = record(store, key)
-    if run is not None and run.status == Status.RUNNING and not pid_alive(run.pid):  # its process died unseen
+    if run is not None and run.status == Status.RUNNING and not run.is_live():  # its process died unseen
         store.mark_interrupted()
         run = store.get(run.key)
     if run is None or run.config is None:

@@ -25,7 +25,7 @@ def lr_finder_ui(config: RunConfig, disabled: bool = False) -> None:
     task = store.tasks.get(key)
     if task is None or task.is_problem():
         if task is not None:
-            st.error(f"The learning-rate finder {task.status}: {task.message or 'no details'}")
+            st.error(f"The learning-rate finder {task.status}: {ui.escaped(task.message or 'no details')}")
         help_text = "Train about 100 steps while the rate grows from 1e-7 to 10, and suggest where the loss falls fastest."
         if st.button("Find a learning rate", key="lr_find", icon=":material/search_insights:", disabled=disabled, help=help_text):
             ui.jobs().submit_task(TaskKind.LR_FIND, key, payload, force=task is not None, owner=ui.who())

@@ -42,7 +42,7 @@ def tsne_ui(run) -> np.ndarray | None:
         task_progress(key, "t-SNE", "tsne_cancel")
         return None
     if task is not None and task.is_problem():
-        st.error(f"t-SNE {task.status}: {task.message or 'no details'}")
+        st.error(f"t-SNE {task.status}: {ui.escaped(task.message or 'no details')}")
     st.info(
         "t-SNE keeps neighbours together better than PCA, but takes a few minutes for 10,000 digits; it runs in the background and is kept for this run."
     )

@@ -69,3 +69,11 @@ TINY_SET = [
     "--set",
     "batch_size=32",
 ]
+
+
+def plain(markdown: str) -> str:
+    """What a reader sees of Markdown that ui.escaped made: the text without its backslash escapes and the
+    invisible word joiners that keep addresses from being links."""
+    import re
+
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")

@@ -1,6 +1,7 @@
 """Export and import of run bundles: a faithful round trip, a predict.py that runs without nnapp, and tampered
 bundles refused with what does not match, nothing stored and nothing unpickled."""
 
+import csv
 import hashlib
 import io
 import json
@@ -21,10 +22,12 @@ from nnapp.__main__ import main
 from nnapp.bundle.export import bundle_bytes
 from nnapp.bundle.importer import import_bundle
 from nnapp.engine.config import RunConfig
+from nnapp.engine.data import load
 from nnapp.engine.models import build_model
 from nnapp.engine.presets import PRESETS
 from nnapp.store.store import Store
 from nnapp.system.errors import BundleError
+from tests.conftest import plain
 from tests.digits import render
 from tests.nondigits import SHAPES, strokes_image
 from ui import PAGES
@@ -162,7 +165,67 @@ TAMPERED = [
     ("an unfinished run", lambda b, p: repack(b, manifest={"run": {"status": "failed"}}), "did not finish"),
     ("not a zip", lambda b, p: b"PK\x03\x04 certainly not a zip", "not an nnapp bundle"),
     ("nothing", lambda b, p: b"", "not an nnapp bundle"),
+    # numbers that cannot be true
+    ("a NaN in the weights", lambda b, p: repack(b, {"weights.safetensors": spoiled(p, float("nan"))}), "not finite (NaN or infinite)"),
+    ("infinite weights", lambda b, p: repack(b, {"weights.safetensors": spoiled(p, float("inf"))}), "not finite (NaN or infinite)"),
+    ("a negative training time", lambda b, p: repack(b, manifest=run_info(p, train_seconds=-5.0)), "a time that is not a number of seconds"),
+    ("a negative creation time", lambda b, p: repack(b, manifest=run_info(p, created=-1.0)), "a time that is not a number of seconds"),
+    ("an end before its start", lambda b, p: repack(b, manifest=run_info(p, finished=1.0, started=2.0)), "finished before it started"),
+    ("a precision nnapp never trains in", lambda b, p: repack(b, manifest=run_info(p, precision="fp64")), "precision 'fp64' is not one"),
+    ("a NaN test loss", lambda b, p: repack(b, manifest={"test": {**json.loads(p["manifest.json"])["test"], "loss": float("nan")}}),
+     "test loss is not a finite number"),
+    ("a NaN in the metrics", lambda b, p: repack(b, {"metrics.csv": csv_cell(p["metrics.csv"], "val_loss", "nan")}),
+     "val_loss nan is not a finite number"),
+    ("a negative loss in the metrics", lambda b, p: repack(b, {"metrics.csv": csv_cell(p["metrics.csv"], "val_loss", "-0.5")}),
+     "val_loss -0.5 is outside 0 to inf"),
+    ("an accuracy of 150% in the metrics", lambda b, p: repack(b, {"metrics.csv": csv_cell(p["metrics.csv"], "val_acc", "1.5")}),
+     "val_acc 1.5 is outside 0 to 1"),
+    ("a NaN in the curves", lambda b, p: repack(b, {"steps.csv": csv_cell(p["steps.csv"], "loss", "nan")}), "steps.csv row 1: loss"),
+    ("a probability above 1", lambda b, p: repack(b, {"probabilities.f32": np.full(10_000, 1.5, np.float32).tobytes()}),
+     "probabilities are not all between"),
+    ("NaN probabilities", lambda b, p: repack(b, {"probabilities.f32": np.full(10_000, np.nan, np.float32).tobytes()}),
+     "probabilities are not all between"),
+    ("histograms of a layer the network lacks", lambda b, p: repack(b, {"histograms.json": histograms(p, layer="dense 9")}),
+     "not a histogram of one of the network's layers"),
+    ("histograms that do not add up", lambda b, p: repack(b, {"histograms.json": histograms(p, counts=[1, 2, 3])}), "counts 6 values"),
+    ("a not-a-digit check of another network", lambda b, p: repack(b, {"not-a-digit.json": check_of(p, w1=[[0.0] * 128] * 5)}),
+     "w1 is not a finite array that fits this network"),
+    ("a NaN not-a-digit threshold", lambda b, p: repack(b, {"not-a-digit.json": check_of(p, threshold=float("nan"))}),
+     "no finite threshold"),
 ]  # fmt: skip
+
+
+def spoiled(parts: dict, value: float) -> bytes:
+    """The bundle's weights with one number replaced by `value`."""
+    from safetensors.torch import load, save
+
+    tensors = load(parts["weights.safetensors"])
+    name = next(n for n, t in tensors.items() if t.is_floating_point() and t.dim() > 1)
+    tensors[name].view(-1)[0] = value
+    return save(tensors)
+
+
+def run_info(parts: dict, **changes) -> dict:
+    return {"run": {**json.loads(parts["manifest.json"])["run"], **changes}}
+
+
+def csv_cell(blob: bytes, column: str, value: str) -> bytes:
+    rows = list(csv.DictReader(io.StringIO(blob.decode())))
+    rows[0][column] = value
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue().encode()
+
+
+def histograms(parts: dict, **changes) -> bytes:
+    rows = json.loads(parts["histograms.json"])
+    return json.dumps([{**rows[0], **changes}, *rows[1:]]).encode()
+
+
+def check_of(parts: dict, **changes) -> bytes:
+    return json.dumps({**json.loads(parts["not-a-digit.json"]), **changes}).encode()
 
 
 def flip(data: bytes) -> bytes:
@@ -250,11 +313,71 @@ def test_a_bundle_uploaded_on_the_results_page(exported, home):
         "bad.zip", repack(blob, {"weights.safetensors": other_weights()}), "application/zip"
     )
     at.run()
-    assert not at.exception and at.error[0].value.startswith("Not imported: weights.safetensors does not match its config")
+    assert not at.exception and plain(at.error[0].value).startswith("Not imported: weights.safetensors does not match its config")
     assert Store().runs() == []
     at.file_uploader(key="import_bundle").set_value(("run.zip", blob, "application/zip")).run()
     assert not at.exception, at.exception
-    assert at.success[0].value.startswith(f"Imported run {run.key}")
+    assert plain(at.success[0].value).startswith(f"Imported run {run.key}")
     assert at.selectbox(key="results_pick").value == run.key and at.query_params["run"] == run.key
     at.run()  # a rerun neither imports it again nor says it is already there
-    assert not at.error and at.success[0].value.startswith(f"Imported run {run.key}")
+    assert not at.error and plain(at.success[0].value).startswith(f"Imported run {run.key}")
+
+
+def test_a_bundles_scores_are_worked_out_from_its_own_predictions(exported, tmp_path):
+    """A manifest's test accuracy and confusion matrix are not believed: the predictions and the test labels decide."""
+    blob, run, _ = exported
+    test = json.loads(unpack(blob)["manifest.json"])["test"]
+    boasting = repack(blob, manifest={"test": {**test, "accuracy": 0.9999}})
+    target = Store(tmp_path / "boast")
+    imported = import_bundle(target, boasting)
+    assert imported.test == run.test  # the true scores, as trained
+    (note,) = target.imported(run.key)["notes"]
+    assert f"listed a test accuracy of 99.99%; its own predictions give {run.accuracy:.2%}" in note
+    pred = np.frombuffer(unpack(blob)["predictions.u8"], np.uint8).copy()
+    pred[:1000] = (pred[:1000] + 1) % 10  # a thousand answers changed, the manifest's scores left as they were
+    worse = import_bundle(Store(tmp_path / "worse"), repack(blob, {"predictions.u8": pred.tobytes()}))
+    labels = load("mnist").test_y.numpy()
+    assert worse.accuracy == pytest.approx(float((pred == labels).mean()), abs=1e-6) and worse.accuracy < run.accuracy - 0.05
+    assert np.trace(np.array(worse.test["confusion"])) == int((pred == labels).sum())
+    assert worse.test["confusion"] != run.test["confusion"]
+
+
+def test_a_bundle_carries_what_results_shows_and_import_restores_it(exported, tmp_path, monkeypatch):
+    """Per-step curves, weight and gradient histograms and the not-a-digit check travel with the run."""
+    from nnapp.predict import ood
+
+    blob, run, source = exported
+    assert {"steps.csv", "histograms.json", "not-a-digit.json"} <= set(unpack(blob))
+    target = Store(tmp_path / "other")
+    import_bundle(target, blob)
+    assert target.steps(run.key) == source.steps(run.key) and len(target.steps(run.key)) > 100
+    assert target.histograms(run.key) == source.histograms(run.key)
+    mine, theirs = ood.load_stats(target, run.key), ood.load_stats(source, run.key)
+    assert mine["threshold"] == theirs["threshold"] and np.array_equal(mine["w1"], theirs["w1"])
+    assert target.imported(run.key)["missing"] == [] and target.imported(run.key)["version"] == 2
+    monkeypatch.setenv("NNAPP_HOME", str(target.home))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page(PAGES["results"].path).run()
+    assert not at.exception, at.exception
+    assert at.get("plotly_chart") and "Imported from a bundle (format 2)" in plain(at.caption[1].value)
+    at.radio(key="inside_view").set_value("Weights and gradients").run()
+    assert not at.exception and not at.info and at.selectbox(key="hist_layer").options
+
+
+def test_an_older_bundle_imports_and_says_what_it_did_not_carry(exported, tmp_path, monkeypatch, capsys):
+    blob, run, _ = exported
+    old = repack(blob, {"steps.csv": None, "histograms.json": None, "not-a-digit.json": None}, {"version": 1})
+    path = tmp_path / "old.zip"
+    path.write_bytes(old)
+    monkeypatch.setenv("NNAPP_HOME", str(tmp_path / "home"))
+    assert main(["import", str(path)]) == 0
+    said = capsys.readouterr().out
+    assert "a bundle of format 1, without its per-step curves, histograms, not-a-digit check" in said
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page(PAGES["results"].path).run()
+    shown = " ".join(plain(c.value) for c in at.caption)
+    assert "The bundle did not carry its per-step curves, histograms, not-a-digit check." in shown
+    assert at.get("plotly_chart")  # its epochs are drawn
+    at.radio(key="inside_view").set_value("Weights and gradients").run()
+    (info,) = [plain(i.value) for i in at.info if "histograms" in i.value]
+    assert "imported from a bundle (format 1) that did not carry them" in info and "trained before" not in info

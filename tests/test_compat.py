@@ -104,3 +104,60 @@ def test_the_shim_loads_the_served_bundle_relative_to_the_app():
     text = shim("nnapp-canvas-0123456789abcdef.js")
     assert 'new URL("app/static/nnapp-canvas-0123456789abcdef.js", document.baseURI)' in text
     assert "export default" in text
+
+
+# --- session_id, upload_manager (panels/guard.py) --------------------------------------------------------------
+
+
+def test_canary_a_script_run_knows_its_session_id():
+    """compat.session_id applies: a script run's context still carries the id its upload URLs are made with."""
+    from streamlit.testing.v1 import AppTest
+
+    from panels.compat import session_id
+
+    at = AppTest.from_string("import streamlit as st\nfrom panels.compat import session_id\nst.text(session_id())").run()
+    assert not at.exception, at.exception
+    assert at.text[0].value not in ("", "None")  # AppTest names its session "test session id"
+    assert session_id() is None  # outside a script run
+
+
+def test_canary_streamlit_keeps_uploads_where_the_guard_looks():
+    """The upload route is still /_stcore/upload_file/SESSION/FILE, the runtime still has its upload store, and
+    that store still lets a file go by session and id (what guard.Ledger calls)."""
+    from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+    from streamlit.runtime.runtime import Runtime
+    from streamlit.runtime.uploaded_file_manager import UploadedFileRec
+    from streamlit.web.server.starlette.starlette_routes import BASE_ROUTE_UPLOAD_FILE
+
+    from panels.guard import UPLOAD
+
+    assert BASE_ROUTE_UPLOAD_FILE == "_stcore/upload_file" and UPLOAD.search("/base/_stcore/upload_file/s-1/f-2").groups() == (
+        "s-1",
+        "f-2",
+    )
+    assert isinstance(Runtime.__dict__["uploaded_file_mgr"], property)
+    store = MemoryUploadedFileManager("/_stcore/upload_file")
+    store.add_file("s", UploadedFileRec("f", "a.zip", "application/zip", b"x" * 10))
+    assert [len(r.data) for r in store.get_files("s", ["f"])] == [10]
+    store.remove_file("s", "f")
+    assert store.get_files("s", ["f"]) == []
+
+
+def test_canary_streamlit_still_keeps_a_strangers_uploads_without_the_guard(tmp_path):
+    """What the guard is for: served without it (app.py alone), a session that never signed in uploads freely."""
+    pytest.importorskip("playwright")
+    import os
+
+    from tests.appserver import ARGS, CHROMIUM, serve
+    from tests.test_upload_guard import PASSWORD, Stranger
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with serve(tmp_path, address="0.0.0.0", env={"NNAPP_PASSWORD": PASSWORD}, script="app.py") as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        assert Stranger(browser, url).upload("unguarded", 1000) == 204, (
+            "Streamlit now refuses them itself: panels/guard.py can go"
+        )
+        browser.close()

@@ -20,6 +20,7 @@ from nnapp.__main__ import main
 from nnapp.jobs.runs import train_or_load
 from nnapp.store.store import Store
 from nnapp.system.errors import StoreError
+from tests.conftest import plain
 from ui import PAGES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,7 +119,7 @@ def test_the_train_page_watching_a_run_that_became_unreadable_says_so(good, stor
     at.session_state["watch_run"] = BAD  # the run this session launched, damaged since
     at.run()
     assert not at.exception, at.exception
-    assert at.error[0].value.startswith(f"Run `{BAD}` cannot be read: its config is not valid JSON")
+    assert plain(at.error[0].value).startswith(f"Run {BAD} cannot be read: its config is not valid JSON")
 
 
 def test_results_show_an_unreadable_run_and_delete_it(good, store):
@@ -128,7 +129,7 @@ def test_results_show_an_unreadable_run_and_delete_it(good, store):
     at.run()
     at.switch_page(PAGES["results"].path).run()
     assert not at.exception, at.exception
-    assert at.error[0].value.startswith(f"Run `{BAD}` cannot be read: its test is not valid JSON")
+    assert plain(at.error[0].value).startswith(f"Run {BAD} cannot be read: its test is not valid JSON")
     at.button(key="delete_unreadable").click().run()
     assert not at.exception, at.exception
     assert store.get(BAD) is None and store.get(good.key).status == "done"
@@ -175,7 +176,7 @@ def test_weights_that_pass_the_checksum_but_are_not_the_network(good, store):
         store.load_model(good.key)
     at = AppTest.from_file(APP, default_timeout=60).run()
     at.switch_page(PAGES["playground"].path).run()
-    assert not at.exception and at.error[0].value.startswith("This run cannot be used: the weights of run")
+    assert not at.exception and plain(at.error[0].value).startswith("This run cannot be used: the weights of run")
 
 
 @pytest.mark.parametrize(
@@ -192,7 +193,7 @@ def test_a_file_that_is_not_a_store_is_one_sentence_and_left_alone(home, capsys,
     assert code == 2 and one_line_error(err) and says in err, err
     assert (home / "runs.sqlite").read_bytes() == content  # nothing was overwritten
     at = AppTest.from_file(APP, default_timeout=60).run()
-    assert not at.exception and "runs.sqlite" in at.error[0].value
+    assert not at.exception and "runs.sqlite" in plain(at.error[0].value)
 
 
 def test_nnapp_home_pointing_at_a_file(tmp_path, monkeypatch, capsys):

@@ -58,6 +58,37 @@ def hidden_ok(v):
     )
 
 
+def short_form(text, kind):
+    """A layers field written as text, the way --set reads it (the README's `hidden=256,128`, `conv=32:3:2,64:3:2`)."""
+    text = text.strip()
+    if text in ("", "none"):
+        return []
+    if kind == "hidden" and all(part.strip().isdigit() for part in text.split(",")):
+        return [int(part) for part in text.split(",")] if all(len(p.strip()) <= 30 for p in text.split(",")) else None
+    if kind == "conv" and ":" in text and not text.startswith("["):
+        try:
+            return [[int(x) for x in block.split(":")] for block in text.split(",")]
+        except ValueError:
+            return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def layers_ok(check, kind):
+    """A list of layers, or the same written as text or (hidden) as one width: one config, whatever the spelling."""
+
+    def ok(v):
+        if isinstance(v, int) and not isinstance(v, bool) and kind == "hidden":
+            v = [v]
+        elif isinstance(v, str):
+            v = short_form(v, kind)
+        return check(v)
+
+    return ok
+
+
 def conv_ok(v):
     if not isinstance(v, list) or not 1 <= len(v) <= 8:
         return False
@@ -79,9 +110,9 @@ DOCUMENTED = {
     "val_fraction": between(0, 0.5, open_lo=True, open_hi=True),
     "train_subset": lambda v: whole_between(0, 60_000)(v) and (v == 0 or v - max(1, round(v * 0.1)) >= 128),
     "model": one_of(("mlp", "cnn")),
-    "conv": conv_ok,
+    "conv": layers_ok(conv_ok, "conv"),
     "padding": one_of(("same", "valid")),
-    "hidden": hidden_ok,
+    "hidden": layers_ok(hidden_ok, "hidden"),
     "activation": one_of(ACTIVATIONS),
     "dropout": between(0, 1, open_hi=True),
     "batch_norm": lambda v: isinstance(v, bool),

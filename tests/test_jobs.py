@@ -142,8 +142,10 @@ def test_a_run_still_training_in_another_process_is_attached_not_queued(jobs, st
         key = store.create(tiny, status="running")
         import sqlite3
 
+        from nnapp.system.process import identity
+
         with sqlite3.connect(store.db_path) as db:
-            db.execute("UPDATE runs SET pid=? WHERE key=?", (child.pid, key))
+            db.execute("UPDATE runs SET pid=?, process=? WHERE key=?", (child.pid, identity(child.pid), key))
         assert jobs.submit(tiny).state == "attached"
         assert not jobs.is_active(key) and store.get(key).status == "running"
     finally:

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 
+from nnapp.system.process import identity
 from panels import live
 
 STEP = {"epoch": 1, "epochs": 1, "phase": "training", "samples_per_s": 1000.0}
@@ -67,7 +68,7 @@ def test_a_run_whose_process_died_is_not_polled_for_ever(store, tiny):
     key = store.claim(tiny).key
     trainer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        store.set_status(key, "running", progress=None, pid=trainer.pid)
+        store.set_status(key, "running", progress=None, pid=trainer.pid, process=identity(trainer.pid))
         body = get(run=key, token=live.token(key))[1]
         assert body["status"] == "running" and body["active"]
     finally:

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 import nnapp.predict.images
 from nnapp.jobs.runs import train_or_load
-from nnapp.predict.images import MAX_UPLOAD_PIXELS, WORK_SIDE, ImageError, load_image, preprocess
+from nnapp.predict.images import MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, WORK_SIDE, ImageError, load_image, preprocess
 from tests.digits import render
 from ui import PAGES
 
@@ -58,7 +58,11 @@ BAD = {
         png_with(chunk(b"iTXt", b"Comment\x00\x01\x00\x00\x00" + zlib.compress(b"A" * 5_000_000, 9))),
         "not an image nnapp can read",
     ),
-    "a header claiming 30000×30000": (png_with(width=30_000, height=30_000), "not an image nnapp can read"),
+    "a header claiming 30000×30000": (
+        png_with(width=30_000, height=30_000),
+        "has 900,000,000 pixels; the limit is 24 megapixels",
+    ),
+    "a header claiming 100000×100000": (png_with(width=100_000, height=100_000), "the limit is 24 megapixels"),
     "a header claiming 6000×5000": (png_with(width=6000, height=5000), "the limit is 24 megapixels"),
     "a truncated PNG": (encoded(DIGIT, "PNG")[:2000], "not an image nnapp can read"),
     "a PNG with a bad checksum": (encoded(DIGIT, "PNG")[:29] + b"\x00\x00\x00\x00" + encoded(DIGIT, "PNG")[33:], "not an image"),
@@ -82,6 +86,21 @@ def test_hostile_images_are_one_sentence(name):
     with pytest.raises(ImageError) as err:
         load_image(data)
     assert says in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_cameras_multi_picture_jpeg_is_read_as_its_first_picture():
+    """A phone's MPO (a JPEG with more pictures after the first) is the first picture, not "an MPO file"."""
+    buf = io.BytesIO()
+    DIGIT.convert("RGB").save(buf, "MPO", save_all=True, append_images=[Image.new("RGB", DIGIT.size, "white")])
+    assert Image.open(io.BytesIO(buf.getvalue())).format == "MPO"
+    image = load_image(buf.getvalue())
+    assert np.abs(image[..., 0].astype(int) - np.asarray(DIGIT.convert("L"))).mean() < 8  # the digit, not the white one
+    assert preprocess(image) is not None
+
+
+def test_a_file_too_large_to_be_an_image_says_so():
+    with pytest.raises(ImageError, match="an image may be at most 64 MiB"):
+        load_image(encoded(DIGIT, "PNG") + bytes(MAX_UPLOAD_BYTES))
 
 
 def test_a_long_thin_image_is_decoded_small():

@@ -64,9 +64,9 @@ def delete_ui(store, picked: list) -> None:
         action = "delete_" + hashlib.sha256(" ".join(sorted(r.key for r in picked)).encode()).hexdigest()[:12]
         owner = ", ".join(others) if others else ui.who()  # someone else's among them: the host's right
         if ui.guarded(action, owner, clicked, f"{'Some of these runs' if len(picked) > 1 else 'This run'}"):
-            busy = [run for run in picked if run.is_active()]
+            busy = [run for run in picked if run.is_live()]  # a row whose process is gone is not training
             for run in picked:
-                if not run.is_active():
+                if not run.is_live():
                     store.delete(run.key)
             if busy:
                 st.session_state["compare_flash"] = f"{len(busy)} run(s) still training were kept: cancel them first."
@@ -119,7 +119,8 @@ def main() -> None:
                 series[run.label()] = epochs
         if left_out:
             st.caption(
-                "Not drawn: trained with label smoothing before nnapp recorded the loss without it: " + "; ".join(left_out)
+                "Not drawn: trained with label smoothing before nnapp recorded the loss without it: "
+                + ui.escaped("; ".join(left_out))
             )
         st.plotly_chart(charts.overlay(series, metric), key="overlay")
         delete_ui(store, [by_key[k] for k in picked])

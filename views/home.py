@@ -40,7 +40,7 @@ def main() -> None:
             runs = [r for r in runs if r.owner == ui.who()]
         for run in runs[:8]:
             left, mid, right = st.columns([6, 2, 1])
-            left.markdown(ui.escaped(run.label()))
+            left.markdown(ui.escaped(run.label()))  # an unreadable row's reason quotes what the store holds
             mid.caption(ui.ago(run.created))
             if right.button("Open", key=f"open_{run.key}"):
                 ui.open_results(run.key)

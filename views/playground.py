@@ -183,7 +183,11 @@ def save_ui(digit: np.ndarray, predicted: int) -> None:
     c1, c2 = st.columns([1, 3])
     label = c1.selectbox("True label of this drawing", list(range(10)), index=predicted, key="true_label")
     if c2.button("Save drawing to my set", key="save_drawing", icon=":material/save:"):
-        ui.store().add_drawing(np.round(digit * 255).astype(np.uint8), label, owner=ui.who())
+        try:
+            ui.store().add_drawing(np.round(digit * 255).astype(np.uint8), label, owner=ui.who())
+        except StoreError as err:  # a full disk or a read-only store: said here, the drawing and the page kept
+            st.error(f"Not saved: {ui.escaped(err)}")
+            return
         st.toast(f"Saved a {label}.")
         st.rerun()  # the whole page: the set below has changed
 
@@ -251,7 +255,7 @@ def finetune_status(parent, child, images, labels, before: dict) -> None:
         _watch(child.key)
         return
     if not child.has_weights():
-        st.error(f"Fine-tune {child.key[:8]} {child.status}: {child.message or ''}")
+        st.error(f"Fine-tune {child.key[:8]} {child.status}: {ui.escaped(child.message or '')}")
         return
     try:
         after = personal_evaluation(str(ui.store().home), child.key, child.weights_sha256, images, labels)
@@ -290,7 +294,7 @@ def main() -> None:
     try:
         model_for(run)
     except StoreError as err:
-        st.error(f"This run cannot be used: {err}")
+        st.error(f"This run cannot be used: {ui.escaped(err)}")
         return
 
     drawing_view(run, runs)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import numpy as np
@@ -34,22 +33,37 @@ def import_ui(store: Store) -> None:
         upload = st.file_uploader("Run bundle (.zip)", type=["zip"], key="import_bundle")
         if upload is None:
             return
-        blob = upload.getvalue()
-        digest = hashlib.sha256(blob).hexdigest()
+        # Each upload is checked and stored once, not on every rerun; the same file uploaded again (after the
+        # run was deleted, say) is a new upload, with a file id of its own, and is imported again.
         done = st.session_state.setdefault("imported", {})
-        if digest not in done:  # each upload is checked and stored once, not on every rerun
+        if upload.file_id not in done:
             try:
-                run = import_bundle(store, blob, limit=UPLOAD_UNPACKED)
-                done[digest] = ("ok", f"Imported run {run.key}: {run.config.describe()}.")
+                run = import_bundle(store, upload.getvalue(), limit=UPLOAD_UNPACKED)
+                done[upload.file_id] = ("ok", f"Imported run {run.key}: {run.config.describe()}.")
                 st.session_state["results_run"] = run.key
             except (BundleError, StoreError) as err:
-                done[digest] = ("error", f"Not imported: {err}")
-        kind, message = done[digest]
-        (st.success if kind == "ok" else st.error)(message)
+                done[upload.file_id] = ("error", f"Not imported: {err}")
+        kind, message = done[upload.file_id]
+        (st.success if kind == "ok" else st.error)(ui.escaped(message))
+
+
+def origin_ui(store: Store, run) -> dict | None:
+    """Where an imported run came from, what its bundle did not carry, and what import found; None for a run trained here."""
+    origin = store.imported(run.key)
+    if origin is None:
+        return None
+    missing = origin.get("missing") or []
+    text = f"Imported from a bundle (format {origin.get('version', '?')}) {ui.ago(origin.get('imported'))}."
+    if missing:
+        text += f" The bundle did not carry its {', '.join(missing)}."
+    st.caption(ui.escaped(text))
+    for note in origin.get("notes") or []:
+        st.warning(ui.escaped(f"On import: {note}."))
+    return origin
 
 
 def unreadable_ui(store: Store, run) -> None:
-    st.error(f"Run `{run.key}` cannot be read: {run.message}. The other runs are not affected.")
+    st.error(f"Run {ui.escaped(run.key)} cannot be read: {ui.escaped(run.message)}. The other runs are not affected.")
     if st.button("Delete this run", key="delete_unreadable"):
         store.delete(run.key)
         st.session_state.pop("results_pick", None)
@@ -70,7 +84,7 @@ def downloads(store: Store, run) -> None:
     try:
         weights = export.weights_bytes(store, run.key)
     except StoreError as err:
-        st.error(f"Weights unavailable: {err}")
+        st.error(f"Weights unavailable: {ui.escaped(err)}")
         return
     cols[2].download_button("Weights (safetensors)", weights, f"{run.key}.safetensors", key="dl_weights")
     home, sha = str(store.home), run.weights_sha256
@@ -180,16 +194,18 @@ def main() -> None:
     c[1].metric("Test accuracy", f"{run.accuracy * 100:.2f}%" if run.accuracy is not None else "-")
     c[2].metric("Training", f"{run.train_seconds:.1f}s" if run.train_seconds else "-")
     c[3].metric("Finished", ui.ago(run.finished))
-    st.caption(f"{run.config.describe()} · trained on {run.device or '-'} in {run.precision or '-'} · key `{run.key}`")
+    trained = f"{run.config.describe()} · trained on {run.device or '-'} in {run.precision or '-'} · key {run.key}"
+    st.caption(ui.escaped(trained))  # a device or a message from a bundle is text, never Markdown
     if run.message:
-        (st.error if run.is_problem() else st.info)(run.message)
+        (st.error if run.is_problem() else st.info)(ui.escaped(run.message))
+    origin = origin_ui(store, run)
     if run.parent:
         st.caption(f"Fine-tuned from run `{run.parent[:8]}`.")
     with st.expander("Config"):
         st.code(json.dumps(run.config.to_dict(), indent=2, sort_keys=True), language="json")
 
     steps, epochs = store.steps(run.key, max_rows=CHART_STEPS), store.epochs(run.key)
-    if steps:
+    if steps or (origin and epochs):  # an older bundle's run: its epochs, without the per-step curves it did not carry
         st.plotly_chart(
             charts.curves(steps, epochs, run.config.steps_per_epoch(), run.config.label_smoothing), key="results_curves"
         )

@@ -18,6 +18,8 @@ from nnapp.sweep.files import load_spec, new_name, save_spec, sweep_names
 from nnapp.sweep.report import best, figures, progress, trial_rows
 from nnapp.sweep.spec import DEFAULT_RANGES, OBJECTIVES, PRUNERS, SAMPLERS, SEARCHABLE, Param, SweepError, SweepSpec, parse_param
 from nnapp.sweep.study import read_study, target
+from nnapp.system.errors import StoreError
+from nnapp.system.files import os_error_text
 
 TRAIN_CONFIG = "(the Train page's config)"
 SYNTAX = "LOW:HIGH, or LOW:HIGH:log for a log scale, or a list A,B,C. Layer stacks: widths joined by '-' (256-128)."
@@ -55,7 +57,7 @@ def params_ui(base: RunConfig) -> tuple[tuple[Param, ...], bool]:
         try:
             params.append(parse_param(f"{name}={text}"))
         except SweepError as err:
-            st.error(next(iter(err.problems.values())), icon=":material/error:")
+            st.error(ui.escaped(next(iter(err.problems.values()))), icon=":material/error:")
             ok = False
     return tuple(params), ok
 
@@ -104,9 +106,13 @@ def new_sweep_ui() -> None:
         )
     st.caption("Trials are compared on their validation score; the test set is kept for the best trial's report.")
     if st.button("Start sweep", type="primary", disabled=bool(problems) or not readable, key="sweep_start"):
-        spec = dataclasses.replace(spec, name=new_name(ui.store().home, label, params))
-        save_spec(ui.store().home, spec)
-        ui.sweeps().submit_task(TaskKind.SWEEP, spec.key, spec.to_dict(), owner=ui.who())
+        try:
+            spec = dataclasses.replace(spec, name=new_name(ui.store().home, label, params))
+            save_spec(ui.store().home, spec)
+            ui.sweeps().submit_task(TaskKind.SWEEP, spec.key, spec.to_dict(), owner=ui.who())
+        except (OSError, StoreError) as err:  # a full disk or a read-only store: one sentence, the form kept
+            st.error(f"The sweep could not be started: {ui.escaped(os_error_text(err) if isinstance(err, OSError) else err)}")
+            return
         st.session_state["sweep_pick"] = spec.name
 
 
@@ -172,7 +178,9 @@ def best_ui(study, spec: SweepSpec) -> None:
     cols[0].metric(f"Best {title}", f"{found['value']:.4f}", help=f"trial {found['number']}")
     cols[1].metric("Its test accuracy", f"{run.accuracy * 100:.2f}%" if run and run.accuracy is not None else "-")
     cols[2].metric("Trial", found["number"])
-    st.caption(", ".join(f"{k} = {v:.3g}" if isinstance(v, float) else f"{k} = {v}" for k, v in found["params"].items()))
+    st.caption(
+        ui.escaped(", ".join(f"{k} = {v:.3g}" if isinstance(v, float) else f"{k} = {v}" for k, v in found["params"].items()))
+    )
     st.caption(TEST_NOTE)
     left, right = st.columns(2)
     if run is not None and left.button("Open the best trial in Results", key="sweep_best_results"):
@@ -219,18 +227,24 @@ def charts_ui(study, spec: SweepSpec) -> None:
 def sweep_view(name: str) -> None:
     """One sweep: status and controls, best trial, the trials, the charts; rerun every second while it runs."""
     store = ui.store()
-    spec = load_spec(store.home, name)
-    task, study = store.tasks.get(spec.key), read_study(store.home, name)
+    try:
+        spec = load_spec(store.home, name)
+        task, study = store.tasks.get(spec.key), read_study(store.home, name)
+    except SweepError as err:  # a damaged sweep.json or journal: one sentence, the other sweeps still open
+        st.error(ui.escaped(next(iter(err.problems.values()))))
+        return
     active = task is not None and task.is_active()
     if st.session_state.get("sweep_live") == name and not active:
         st.session_state["sweep_live"] = None
         st.rerun()  # a full rerun draws the view again without the one-second refresh
     done, target = progress(study, spec)
     status = task.status if task else "not started"
-    st.subheader(f"{ICONS.get(status, '·')} {name}: {status}")
-    st.caption(f"{spec.base.describe()} · {spec.describe()}")
+    st.subheader(f"{ICONS.get(status, '·')} {ui.escaped(name)}: {status}")
+    st.caption(ui.escaped(f"{spec.base.describe()} · {spec.describe()}"))
     text = (task.progress or {}).get("text", "") if task else ""
-    st.progress(min(done / target, 1.0), text=f"{done} of {target} trials ended" + (f" · last: {text}" if text else ""))
+    st.progress(
+        min(done / target, 1.0), text=f"{done} of {target} trials ended" + (f" · last: {ui.escaped(text)}" if text else "")
+    )
     controls(spec, task, done)
     if study is None:
         st.info("Waiting for the sweep's driver to start…")

@@ -18,7 +18,6 @@ from nnapp.engine.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCH
 from nnapp.engine.states import ClaimState, Status
 from nnapp.jobs.runs import wait_for_run
 from nnapp.system.errors import StoreError
-from nnapp.system.process import pid_alive
 from panels import live
 from panels.curves import curves_chart
 from panels.layers import edited_rows, table_frame
@@ -77,7 +76,7 @@ class Slots:
     def show(self, problems: dict[str, str]) -> None:
         for name, message in problems.items():
             if name in self.slots:
-                self.slots[name].error(message, icon=":material/error:")
+                self.slots[name].error(ui.escaped(message), icon=":material/error:")
 
 
 CONV_COLUMNS = ["channels", "kernel", "pool"]
@@ -219,7 +218,7 @@ def on_launch() -> None:
         config = form_config()
     except ValueError:  # a value of the wrong type: the form, drawn open in this rerun, says which
         return
-    checked = check(config)
+    checked = check(config, ui.store().get)
     if not checked.ok:  # changed with the click: the form shows each problem under its field
         return
     try:
@@ -249,7 +248,7 @@ def wait_for_end(key: str, progress: dict) -> bool:
     st.session_state["end_waited"] = key
     started, timeout = time.monotonic(), (eta or 0) + END_WAIT
     ui.jobs().wait(key, timeout)  # this server's job; a run trained elsewhere is read from its record
-    ended = lambda r: not (r and r.is_active() and pid_alive(r.pid))  # noqa: E731
+    ended = lambda r: not (r and r.is_live())  # noqa: E731
     run = wait_for_run(ui.store(), key, ended, timeout - (time.monotonic() - started))
     return not (run and run.is_active()) and not ui.jobs().is_active(key)
 
@@ -269,7 +268,7 @@ def live_status(key: str, run: Run | None, poll: bool) -> None:
         st.warning("That run is no longer in the store.")
         return
     if run.is_unreadable():
-        st.error(f"Run `{run.key}` cannot be read: {run.message}")
+        st.error(f"Run {ui.escaped(run.key)} cannot be read: {ui.escaped(run.message)}")
         return
     active = jobs.is_active(key) or run.is_active()
     if st.session_state.get("live_active") == key and not active:
@@ -295,12 +294,13 @@ def live_status(key: str, run: Run | None, poll: bool) -> None:
         st.rerun()  # the result, drawn with the whole page
     if run.has_weights():
         st.success(
-            f"Test accuracy **{run.accuracy * 100:.2f}%** · {run.train_seconds:.1f}s of training on {run.device} ({run.precision})"
+            f"Test accuracy **{run.accuracy * 100:.2f}%** · {run.train_seconds:.1f}s of training on "
+            + ui.escaped(f"{run.device} ({run.precision})")
         )
         if st.button("Open in Results", key="open_results"):
             ui.open_results(run.key)
     elif run.is_problem():
-        st.error(f"{run.status}: {run.message or 'no details'}")
+        st.error(f"{run.status}: {ui.escaped(run.message or 'no details')}")
 
 
 def live_curves(run: Run | None, points: int, poll: bool = False) -> None:
@@ -341,9 +341,9 @@ def form_ui() -> None:
     try:
         config, slots = config_ui()
     except ValueError as err:  # a widget value of the wrong type, e.g. an empty number
-        st.error(f"Invalid value: {err}")
+        st.error(f"Invalid value: {ui.escaped(err)}")
         return
-    problems = check(config).problems
+    problems = check(config, ui.store().get).problems
     slots.show(problems)
     if not problems:  # sizes by arithmetic (nnapp.arch): the server never builds the model
         st.session_state["train_config"] = config.to_dict()  # the Sweep page can search around it
@@ -360,7 +360,7 @@ def form_ui() -> None:
     right.checkbox("Retrain even if this configuration finished before", key="force", persist_state="session")
     left.button("Launch", type="primary", disabled=bool(problems), key="launch", on_click=on_launch)
     if error := st.session_state.pop("launch_error", None):
-        st.error(error)
+        st.error(ui.escaped(error))
     lr_finder_ui(config, disabled=bool(problems))
 
 

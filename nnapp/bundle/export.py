@@ -1,9 +1,11 @@
 """What a stored run can be exported as: one zip bundle that `python -m nnapp import` (or an upload) reads back.
 
 A bundle holds the portable form (config.json, weights.safetensors, metrics.csv), the network as a
-torch.export program (model.pt2), a runnable predict.py that needs no nnapp, the test predictions, and
-manifest.json: the run's record, its class names and every file's SHA-256. An MNIST run's program also
-returns the features its not-a-digit check reads, and not-a-digit.json holds that check (nnapp.ood).
+torch.export program (model.pt2), a runnable predict.py that needs no nnapp, the test predictions, what the
+Results page shows of the run (steps.csv: its per-step curves; histograms.json: its weights and gradients
+per epoch), and manifest.json: the run's record, its class names and every file's SHA-256. An MNIST run's
+program also returns the features its not-a-digit check reads, and not-a-digit.json holds that check
+(nnapp.ood). Format version 2; version 1 (without steps.csv and histograms.json) still imports.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from nnapp.store.store import Store
 from nnapp.system.errors import BundleError
 from nnapp.system.files import atomic_write, os_error_text
 
-FORMAT, VERSION = "nnapp-run", 1
+FORMAT, VERSION = "nnapp-run", 2
+READS = (1, 2)  # the format versions import reads
 METRICS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
+STEPS = ["step", "epoch", "loss", "loss_unsmoothed", "acc", "lr", "samples_per_s", "elapsed"]
 SCRIPT = Path(__file__).with_name("script.py")
 README = """\
 An nnapp run: {describe}
@@ -33,7 +37,8 @@ An nnapp run: {describe}
   model.pt2             the network as a torch.export program: torch.export.load("model.pt2").module()
                         (with not-a-digit.json beside it, it returns (logits, features): the check reads both)
   weights.safetensors   the weights; config.json describes the network they belong to
-  metrics.csv           per-epoch metrics; manifest.json: the run's record and every file's SHA-256
+  metrics.csv           per-epoch metrics; steps.csv: per-step metrics; histograms.json: weights and
+                        gradients per layer and epoch; manifest.json: the run's record and every file's SHA-256
 Import the whole zip into another nnapp with: python -m nnapp import {name}
 """
 
@@ -44,8 +49,7 @@ def config_json(store: Store, key: str) -> bytes:
 
 
 def weights_bytes(store: Store, key: str) -> bytes:
-    store.load_weights(key)  # checks the checksum
-    return store.weights_path(key).read_bytes()
+    return store.weights_blob(key)  # a regular file of bounded size, its checksum checked
 
 
 def program_bytes(store: Store, key: str, with_features: bool = False) -> bytes:
@@ -77,6 +81,21 @@ def metrics_csv(store: Store, key: str) -> bytes:
     return buf.getvalue().encode()
 
 
+def steps_csv(store: Store, key: str) -> bytes:
+    """Per-step metrics as CSV: `loss` as trained on, `loss_unsmoothed` on validation's definition (empty where
+    it was not recorded), `acc` on the training batch in training mode."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=STEPS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(store.steps(key))
+    return buf.getvalue().encode()
+
+
+def histograms_json(store: Store, key: str) -> bytes:
+    """The run's weight and gradient histograms, one object per layer, kind and epoch (nnapp.store.histograms)."""
+    return json.dumps(store.histograms(key)).encode()
+
+
 def bundle_name(key: str) -> str:
     return f"nnapp-{key}.zip"
 
@@ -95,6 +114,10 @@ def bundle_bytes(store: Store, key: str) -> bytes:
     }
     if check:
         files["not-a-digit.json"] = json.dumps(check).encode()
+    if store.steps(key, max_rows=1):
+        files["steps.csv"] = steps_csv(store, key)
+    if store.histograms(key):
+        files["histograms.json"] = histograms_json(store, key)
     predictions = store.predictions(key)
     if predictions is not None:
         files["predictions.u8"], files["probabilities.f32"] = (a.tobytes() for a in predictions)
@@ -130,6 +153,9 @@ def export(store: Store, key: str, to: Path) -> list[Path]:
         raise BundleError(f"{path} already exists; choose another name or move it away")
     if to.exists() and not to.is_dir() and path != to:
         raise BundleError(f"{to} is a file, not a folder; give a folder or a name ending in .zip")
+    above = next((p for p in path.parents if p.exists() or p.is_symlink()), None)  # said before the bundle is made
+    if above is not None and not above.is_dir():
+        raise BundleError(f"{above} is a file, not a folder: {path} cannot be written under it")
     blob = bundle_bytes(store, key)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,32 +2,38 @@
 
 Checked: the zip itself (entries, sizes), the manifest, every file's SHA-256, the config (as a stored
 config is), its key, the data set's identity and the engine version, the tensor names, shapes and dtypes
-of the weights against the network the config builds, the test results, the metrics and the predictions.
-model.pt2 and predict.py are checked by checksum only: the import never loads them.
+of the weights against the network the config builds (and that they are finite), the metrics, curves,
+histograms and not-a-digit check against what they can be (nnapp.bundle.numbers), and the predictions.
+The test scores are worked out again from the predictions. model.pt2 and predict.py are checked by
+checksum only: the import never loads them. What the bundle carried and what import found is stored with
+the run (Store.imported), for Results and `show` to say.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
-import math
-import struct
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from nnapp.bundle.export import FORMAT, METRICS, VERSION
-from nnapp.engine.config import ENGINE_VERSION, RunConfig
+import numpy as np
+
+from nnapp.bundle import numbers
+from nnapp.bundle.export import FORMAT, METRICS, READS
+from nnapp.engine.config import ENGINE_VERSION, PRECISIONS, RunConfig
 from nnapp.engine.fields import KEY, loads, shown
 from nnapp.engine.records import Run
 from nnapp.engine.states import Status
 from nnapp.store.rows import Unreadable, read_config, read_test
 from nnapp.store.store import Store
+from nnapp.store.weights import safetensors_header
 from nnapp.system.errors import BundleError
 
 MAX_BUNDLE = 1 << 30  # bytes, packed or unpacked: 100M float parameters twice (safetensors and model.pt2), and change
 REQUIRED = ("manifest.json", "config.json", "weights.safetensors", "metrics.csv")
-OPTIONAL = ("model.pt2", "predict.py", "README.txt", "predictions.u8", "probabilities.f32", "not-a-digit.json")
+OPTIONAL = ("model.pt2", "predict.py", "README.txt", "predictions.u8", "probabilities.f32", "not-a-digit.json", "steps.csv")
+OPTIONAL += ("histograms.json",)
+CARRIED = {"steps.csv": "per-step curves", "histograms.json": "histograms", "not-a-digit.json": "not-a-digit check"}
 DTYPES = {"torch.float32": "F32", "torch.int64": "I64"}
 
 
@@ -37,6 +43,10 @@ class Bundle:
     weights: bytes
     epochs: list[dict]
     predictions: tuple[bytes, bytes] | None
+    steps: list[dict] = field(default_factory=list)
+    histograms: list[dict] = field(default_factory=list)
+    check: dict | None = None  # the not-a-digit check, as nnapp.predict.ood stores one
+    origin: dict = field(default_factory=dict)  # what the bundle carried and what import found: Store.imported
 
 
 def import_bundle(store: Store, blob: bytes, limit: int = MAX_BUNDLE) -> Run:
@@ -45,7 +55,19 @@ def import_bundle(store: Store, blob: bytes, limit: int = MAX_BUNDLE) -> Run:
     `limit`: the most bytes the bundle may unpack to (an upload gets less than a file on the command line).
     """
     bundle = read_bundle(blob, limit)
-    store.add_run(bundle.run, bundle.weights, bundle.epochs, bundle.predictions)
+    store.add_run(
+        bundle.run,
+        bundle.weights,
+        bundle.epochs,
+        bundle.predictions,
+        steps=bundle.steps,
+        histograms=bundle.histograms,
+        origin=bundle.origin,
+    )
+    if bundle.check is not None:
+        from nnapp.predict import ood
+
+        ood.save_stats(store, bundle.run.key, bundle.check)
     return store.get(bundle.run.key)
 
 
@@ -60,8 +82,29 @@ def read_bundle(blob: bytes, limit: int = MAX_BUNDLE) -> Bundle:
         raise BundleError(f"the bundle's run cannot be read: {err}") from None
     _identity(manifest, config)
     check_weights(config, files["weights.safetensors"])
+    predictions = _predictions(files, config)
+    test, notes = numbers.recompute_test(test, None if predictions is None else np.frombuffer(predictions[0], np.uint8), config)
     run = _run(manifest, config, test, hashlib.sha256(files["weights.safetensors"]).hexdigest())
-    return Bundle(run, files["weights.safetensors"], read_metrics(files["metrics.csv"], config), _predictions(files, config))
+    parts = _parts(files, config)
+    carried = [what for name, what in CARRIED.items() if name in files]
+    missing = [
+        what for name, what in CARRIED.items() if name not in files and (name != "not-a-digit.json" or config.dataset == "mnist")
+    ]
+    origin = {"version": manifest["version"], "carried": carried, "missing": missing, "notes": notes}
+    return Bundle(
+        run, files["weights.safetensors"], read_metrics(files["metrics.csv"], config), predictions, **parts, origin=origin
+    )
+
+
+def _parts(files: dict[str, bytes], config: RunConfig) -> dict:
+    """What the bundle carries of what Results shows besides the metrics: curves, histograms, the check."""
+    from nnapp.predict.ood import VERSION as CHECK_VERSION
+
+    return {
+        "steps": numbers.read_steps(files["steps.csv"], config) if "steps.csv" in files else [],
+        "histograms": numbers.read_histograms(files["histograms.json"], config) if "histograms.json" in files else [],
+        "check": numbers.read_check(files["not-a-digit.json"], config, CHECK_VERSION) if "not-a-digit.json" in files else None,
+    }
 
 
 def _unzip(blob: bytes, limit: int) -> dict[str, bytes]:
@@ -101,8 +144,10 @@ def _manifest(files: dict[str, bytes]) -> dict:
         raise BundleError(f"manifest.json is not valid JSON ({str(err)[:60]})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BundleError("manifest.json is not an nnapp run manifest")
-    if manifest.get("version") != VERSION:
-        raise BundleError(f"the bundle's format version is {shown(manifest.get('version'))}; this nnapp reads {VERSION}")
+    if manifest.get("version") not in READS:
+        raise BundleError(
+            f"the bundle's format version is {shown(manifest.get('version'))}; this nnapp reads {', '.join(map(str, READS))}"
+        )
     listed = manifest.get("files")
     if not isinstance(listed, dict) or not all(isinstance(v, str) for v in listed.values()):
         raise BundleError("manifest.json lists no checksums")
@@ -156,20 +201,17 @@ def check_weights(config: RunConfig, blob: bytes) -> None:
     from safetensors.torch import load
 
     try:
-        load(blob)
+        tensors = load(blob)
     except Exception as err:  # safetensors' own error type: offsets past the end, overlapping tensors, ...
         raise BundleError(f"weights.safetensors is damaged: {str(err)[:80]}") from None
+    bad = [name for name, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise BundleError(f"weights.safetensors holds numbers that are not finite (NaN or infinite) in {', '.join(bad[:3])}")
 
 
 def _safetensors_header(blob: bytes) -> dict:
-    if len(blob) < 8:
-        raise BundleError("weights.safetensors is not a safetensors file")
-    (size,) = struct.unpack("<Q", blob[:8])
-    try:
-        header = loads(blob[8 : 8 + size].decode("utf-8")) if 8 + size <= len(blob) else None
-    except (UnicodeDecodeError, ValueError):
-        header = None
-    if not isinstance(header, dict):
+    header = safetensors_header(blob)
+    if header is None:
         raise BundleError("weights.safetensors is not a safetensors file")
     return header
 
@@ -190,55 +232,50 @@ def _run(manifest: dict, config: RunConfig, test: dict, sha: str) -> Run:
     info = manifest.get("run")
     if not isinstance(info, dict) or info.get("status") != Status.DONE:
         raise BundleError("the bundle's run did not finish (only finished runs with weights are exported)")
-    times = [info.get(k) for k in ("created", "started", "finished", "train_seconds")]
+    numbers.check_times(info)
     texts = [info.get(k) for k in ("device", "precision", "message")]
-    if not all(t is None or _finite(t) for t in times) or not _finite(times[0]):
-        raise BundleError("manifest.json has a time that is not a number")
     if not all(t is None or (isinstance(t, str) and len(t) < 1000) for t in texts):
         raise BundleError("manifest.json has a device, precision or message that is not short text")
+    if texts[1] is not None and texts[1] not in PRECISIONS:
+        raise BundleError(f"manifest.json's precision {shown(texts[1])} is not one nnapp trains in ({', '.join(PRECISIONS)})")
     parent = info.get("parent") if isinstance(info.get("parent"), str) and KEY.fullmatch(info["parent"]) else None
-    created, started, finished, seconds = times
+    times = {k: info.get(k) for k in ("created", "started", "finished")}
     device, precision, message = texts
     return Run(
         config.key(),
         config,
         Status.DONE,
-        created,
-        started,
-        finished,
-        device,
-        precision,
-        message,
-        None,
-        test,
-        seconds,
-        sha,
-        parent,
+        **times,
+        device=device,
+        precision=precision,
+        message=message,
+        test=test,
+        train_seconds=info.get("train_seconds"),
+        weights_sha256=sha,
+        parent=parent,
     )
 
 
 def read_metrics(blob: bytes, config: RunConfig) -> list[dict]:
-    """metrics.csv: one row per epoch, numbers or empty cells."""
-    try:
-        rows = list(csv.DictReader(io.StringIO(blob.decode("utf-8"))))
-    except (UnicodeDecodeError, csv.Error) as err:
-        raise BundleError(f"metrics.csv cannot be read: {str(err)[:60]}") from None
+    """metrics.csv: one row per epoch, numbers in range or empty cells."""
+    columns = [*METRICS, "train_loss_optimised", "train_acc_training_mode"]
+    rows = numbers.csv_rows(blob, "metrics.csv", columns, numbers.EPOCH_RANGES | {"train_loss_optimised": numbers.LOSS})
+    optimised = _has_column(blob, "train_loss_optimised")  # train_loss is then on validation's definition (nnapp.comparable)
     epochs = []
-    for i, row in enumerate(rows, start=1):
-        if "train_loss_optimised" in row:  # train_loss is on validation's definition there (nnapp.comparable)
-            row = {**row, "train_loss": row["train_loss_optimised"], "train_loss_unsmoothed": row.get("train_loss")}
-            row["train_acc"] = row.get("train_acc_training_mode", row.get("train_acc"))
-        try:
-            values = {name: float(row[name]) if row.get(name) else None for name in (*METRICS, "train_loss_unsmoothed")}
-        except (ValueError, TypeError):
-            raise BundleError(f"metrics.csv row {i} holds something that is not a number") from None
-        epoch = values["epoch"]
-        if epoch is None or not epoch.is_integer() or not 1 <= epoch <= config.epochs:
-            raise BundleError(f"metrics.csv row {i} has no epoch between 1 and {config.epochs}")
-        epochs.append({**values, "epoch": int(epoch)})
-    if len({e["epoch"] for e in epochs}) != len(epochs):
-        raise BundleError("metrics.csv has an epoch twice")
+    for row in rows:
+        if optimised:
+            plain = (
+                row["train_loss"] if row["train_loss"] != row["train_loss_optimised"] else None
+            )  # recorded apart only if smoothed
+            row = {**row, "train_loss": row["train_loss_optimised"], "train_loss_unsmoothed": plain}
+            row["train_acc"] = row["train_acc_training_mode"] if row["train_acc_training_mode"] is not None else row["train_acc"]
+        epochs.append({name: row.get(name) for name in (*METRICS, "train_loss_unsmoothed")})
+    numbers.whole_rows(epochs, "epoch", "metrics.csv", 1, config.epochs)
     return epochs
+
+
+def _has_column(blob: bytes, name: str) -> bool:
+    return name in blob.split(b"\n", 1)[0].decode("utf-8", "replace").split(",")
 
 
 def _predictions(files: dict[str, bytes], config: RunConfig) -> tuple[bytes, bytes] | None:
@@ -248,12 +285,5 @@ def _predictions(files: dict[str, bytes], config: RunConfig) -> tuple[bytes, byt
     size = config.data_spec().test_size
     if pred is None or prob is None or len(pred) != size or len(prob) != 4 * size:
         raise BundleError(f"the bundle's predictions are not one per test image ({size:,})")
-    if max(pred) >= len(config.data_spec().classes):
-        raise BundleError("the bundle's predictions name classes the data set does not have")
+    numbers.check_predictions(pred, prob, len(config.data_spec().classes))
     return pred, prob
-
-
-def _finite(value) -> bool:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return abs(value) < 2**63
-    return isinstance(value, float) and math.isfinite(value)

@@ -13,6 +13,7 @@ from nnapp.engine.presets import DEFAULT_PRESET, PRESETS
 from nnapp.engine.records import Run
 from nnapp.store.comparable import number
 from nnapp.store.store import Store
+from nnapp.system.files import UnreadableFile, os_error_text, read_regular
 
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred bytes; anything near this is not one
 
@@ -36,13 +37,7 @@ def config_arguments(parser: argparse.ArgumentParser) -> None:
 
 def read_config_file(path: Path) -> RunConfig:
     """A --config file: UTF-8 JSON of config fields, at most 1 MiB."""
-    try:
-        with path.open("rb") as f:
-            raw = f.read(MAX_CONFIG_BYTES + 1)
-    except OSError as err:
-        raise CLIError(f"cannot read {path}: {err.strerror or err}") from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise CLIError(f"{path} is larger than {MAX_CONFIG_BYTES >> 20} MiB: not a config file")
+    raw = read_file(path, MAX_CONFIG_BYTES, "a config file")
     try:
         data = loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as err:
@@ -54,32 +49,54 @@ def read_config_file(path: Path) -> RunConfig:
     return RunConfig.from_dict(data)
 
 
-def load_config(args: argparse.Namespace) -> Checked:
-    """The config the arguments name, checked (ConfigError when it cannot be trained here)."""
+def read_file(path: Path, limit: int, what: str) -> bytes:
+    """A file the command line names, read whole: a regular file of at most `limit` bytes, or a CLIError
+    that says why not (a folder, a FIFO or a device is refused before anything is read)."""
+    try:
+        return read_regular(path, limit)
+    except UnreadableFile as err:
+        if "larger than" in err.strerror:
+            raise CLIError(f"{path} is too large for {what}: {err.strerror}") from None
+        raise CLIError(f"{path} is not {what}: {err.strerror}") from None
+    except OSError as err:
+        raise CLIError(f"cannot read {os_error_text(err, path)}") from None
+
+
+def load_config(args: argparse.Namespace, store: Store | None = None) -> Checked:
+    """The config the arguments name, checked (ConfigError when it cannot be trained here; with `store`, also
+    when the run its init_from names is not there to start from)."""
     config = read_config_file(args.config) if args.config else PRESETS[args.preset or DEFAULT_PRESET]
-    return checked(config.with_overrides(args.set))
+    return checked(config.with_overrides(args.set), store.get if store is not None else None)
 
 
 def find(store: Store, prefix: str) -> Run:
+    if len(prefix) > 16:  # a key is 16 hex digits: a longer prefix names no run, however long the search
+        raise CLIError(f"a run key is 16 hex digits; {prefix[:20]!r}… ({len(prefix):,} characters) is too long")
     run = store.find(prefix)
     if run is None:
         raise CLIError(f"no single run matches {prefix[:40]!r}; see python -m nnapp list")
     return run
 
 
+def printable(text: object) -> str:
+    """Text from a store, a bundle or another person as a terminal shows it safely: control characters (escape
+    sequences, line breaks, a right-to-left override) written as escapes, one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
 def print_run(run: Run) -> None:
     print(f"run       {run.key}  [{run.status}]")
     if run.is_unreadable():
-        print(f"problem   {run.message}")
+        print(f"problem   {printable(run.message)}")
         print(f"          delete it with: python -m nnapp delete {run.key}")
         return
     print(f"config    {run.config.describe()}")
     print(f"by        {run.owner or 'unnamed (launched before names were kept)'}")
     if run.device:
-        print(f"device    {run.device} ({run.precision})")
+        print(f"device    {printable(run.device)} ({printable(run.precision)})")
     if run.train_seconds is not None:
         print(f"training  {run.train_seconds:.1f}s")
     if run.test:
         print(f"test      accuracy {run.test['accuracy'] * 100:.2f}%  loss {number(run.test['loss'])}")
     if run.message:
-        print(f"note      {run.message}")
+        print(f"note      {printable(run.message)}")

@@ -16,6 +16,7 @@ from nnapp.store.store import Store
 from nnapp.sweep.spec import SweepError
 from nnapp.system.errors import BundleError, DataError, StoreError
 from nnapp.system.files import os_error_text
+from nnapp.system.process import reader_gone
 
 MODULES = (cli_runs, sweep_cli, cli_tools)
 COMMANDS = {name: fn for module in MODULES for name, fn in module.COMMANDS.items()}
@@ -48,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         return fail(f"invalid config: {err}")
     except (DataError, StoreError, BundleError) as err:
         return fail(str(err))
+    except BrokenPipeError:  # stdout's reader has what it wanted (`list | head -1`): quietly done
+        reader_gone()
+        return 0
     except OSError as err:
         return fail(f"cannot {getattr(args, 'command', 'start')}: {os_error_text(err)}")
     except MemoryError:

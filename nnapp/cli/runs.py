@@ -8,14 +8,13 @@ import sys
 import time
 from pathlib import Path
 
-from nnapp.cli.common import CLIError, config_arguments, find, load_config, print_run
+from nnapp.cli.common import CLIError, config_arguments, find, load_config, print_run, printable, read_file
 from nnapp.engine.config import choices_help
 from nnapp.engine.records import Claim
 from nnapp.engine.states import ClaimState, Status
 from nnapp.store.comparable import epoch_line
 from nnapp.store.store import Store
 from nnapp.system.compat import keep_freed_memory
-from nnapp.system.files import os_error_text
 from nnapp.system.process import note_machine
 
 
@@ -71,7 +70,7 @@ def cmd_train(args: argparse.Namespace, store: Store) -> int:
     from nnapp.engine.device import device_label, set_threads, training_threads
     from nnapp.jobs.runs import train_or_load
 
-    checked = load_config(args)
+    checked = load_config(args, store)
     config = checked.config
     set_threads(training_threads())
     claims = []
@@ -106,7 +105,7 @@ def cmd_list(args: argparse.Namespace, store: Store) -> int:
     print(f"{'key':16}  {'status':11}  {'test acc':>8}  {'train s':>7}  config")
     for run in runs:
         if run.is_unreadable():
-            print(f"{run.key:16}  {run.status:11}  {'-':>8}  {'-':>7}  {run.message}")
+            print(f"{run.key:16}  {run.status:11}  {'-':>8}  {'-':>7}  {printable(run.message)}")
             continue
         acc = f"{run.accuracy * 100:.2f}%" if run.accuracy is not None else "-"
         secs = f"{run.train_seconds:.1f}" if run.train_seconds is not None else "-"
@@ -121,6 +120,7 @@ def cmd_show(args: argparse.Namespace, store: Store) -> int:
 
     run = find(store, args.key)
     print_run(run)
+    print_origin(store.imported(run.key))
     if run.config is None:
         return 0
     if not run.is_unreadable():
@@ -149,23 +149,26 @@ def cmd_export(args: argparse.Namespace, store: Store) -> int:
 def cmd_import(args: argparse.Namespace, store: Store) -> int:
     from nnapp.bundle.importer import MAX_BUNDLE, import_bundle
 
-    try:
-        if args.file.is_dir() or not args.file.is_file():  # a folder, a device such as /dev/zero, nothing at all
-            raise CLIError(f"{args.file} is not a file")
-        with args.file.open("rb") as f:
-            blob = f.read(MAX_BUNDLE + 1)
-    except OSError as err:
-        raise CLIError(f"cannot read {os_error_text(err)}") from None
-    if len(blob) > MAX_BUNDLE:
-        raise CLIError(f"{args.file} is larger than {MAX_BUNDLE >> 20} MiB: not an nnapp bundle")
+    blob = read_file(args.file, MAX_BUNDLE, "an nnapp bundle")  # what the file holds, not MAX_BUNDLE up front
     run = import_bundle(store, blob)
     print(f"imported {run.key}: {run.config.describe()}")
+    print_origin(store.imported(run.key))
     return 0
+
+
+def print_origin(origin: dict | None) -> None:
+    """What an imported run's bundle did not carry, and what import found (its notes)."""
+    if origin is None:
+        return
+    if origin.get("missing"):
+        print(f"origin    a bundle of format {origin.get('version')}, without its {', '.join(map(str, origin['missing']))}")
+    for note in origin.get("notes") or ():
+        print(f"on import {printable(note)}")
 
 
 def cmd_delete(args: argparse.Namespace, store: Store) -> int:
     run = find(store, args.key)
-    if run.is_active():
+    if run.is_live():  # a row whose process is gone was marked interrupted when the store opened
         raise CLIError(f"run {run.key} is {run.status} in process {run.pid}; cancel it before deleting it")
     store.delete(run.key)
     print(f"deleted {run.key}")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from nnapp.cli.common import CLIError, config_arguments, find, load_config
+from nnapp.cli.common import CLIError, config_arguments, find, load_config, read_file
 from nnapp.engine.states import ClaimState, TaskKind
 from nnapp.store.store import Store
 from nnapp.system.compat import keep_freed_memory
@@ -31,14 +31,12 @@ def add_parsers(sub) -> None:
 
 def read_images(paths: list[Path]) -> list:
     """Every image decoded before anything is predicted, so a bad file costs no work."""
-    from nnapp.predict.images import ImageError, load_image
+    from nnapp.predict.images import MAX_UPLOAD_BYTES, ImageError, load_image
 
     images = []
     for path in paths:
         try:
-            images.append(load_image(path.read_bytes()))
-        except OSError as err:
-            raise CLIError(f"cannot read {path}: {err.strerror}") from None
+            images.append(load_image(read_file(path, MAX_UPLOAD_BYTES, "an image")))
         except ImageError as err:
             raise CLIError(f"{path}: {err}") from None
     return images
@@ -83,7 +81,7 @@ def cmd_lr_find(args: argparse.Namespace, store: Store) -> int:
     from nnapp.inside.lrfind import lr_find_payload, text_plot  # torch: only this command needs it
     from nnapp.tasks.run import run_or_follow
 
-    config = load_config(args).config
+    config = load_config(args, store).config
     set_threads(training_threads())
     key, payload = lr_find_payload(config, args.start, args.end, args.steps)
     print(f"learning-rate range test of {config.key()}: {config.describe()}", file=sys.stderr)

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any
 
-from nnapp.engine.fields import coerce, field_problems
+from nnapp.engine.fields import canonical, coerce, field_problems
 from nnapp.engine.fields import parse_value as parse_value  # the CLI's --set reader, long imported from here
 from nnapp.engine.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES, DatasetSpec, Registry
 
@@ -61,6 +61,15 @@ class RunConfig:
     # fine-tuning
     init_from: str = ""  # key of a stored run whose weights this run starts from ("": fresh weights)
     personal: str = ""  # fingerprint of the personal drawings added to the training split ("": none)
+
+    def __post_init__(self) -> None:
+        """One config, one spelling: a float field's whole number or -0.0 becomes that float (0.0), layer lists
+        become tuples, so equal configs are equal and have one key however they were written."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            same = canonical(value, f.default)
+            if same is not value:
+                object.__setattr__(self, f.name, same)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import io
 import math
 import os
 from dataclasses import dataclass
@@ -15,9 +16,11 @@ import torch.nn.functional as F
 
 from nnapp.engine.registry import DATASETS
 from nnapp.system.errors import DataError
+from nnapp.system.files import check_regular, read_regular
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = ROOT / "data" / "mnist"
+MAX_IDX = 256 << 20  # bytes of one IDX file, packed or not: 60,000 images of 28×28 are 47 MB
 IDX_FILES = {
     "train_x": "train-images-idx3-ubyte.gz",
     "train_y": "train-labels-idx1-ubyte.gz",
@@ -58,8 +61,14 @@ def cache_dir() -> Path:
 
 def read_idx(path: Path) -> np.ndarray:
     """Read one gzipped IDX file (the MNIST format) into a numpy array."""
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
+    try:
+        packed = read_regular(path, MAX_IDX)
+        with gzip.GzipFile(fileobj=io.BytesIO(packed)) as f:
+            raw = f.read(MAX_IDX + 1)
+    except (OSError, EOFError) as err:  # not gzip, truncated, a folder or a device in its place
+        raise DataError(f"{path.name} cannot be read: {err}") from None
+    if len(raw) > MAX_IDX:
+        raise DataError(f"{path.name} unpacks to more than {MAX_IDX >> 20} MiB: not an IDX file of 28×28 images.")
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise DataError(f"{path.name} is not an unsigned-byte IDX file.")
     ndim = raw[3]
@@ -78,6 +87,7 @@ def read_idx_cached(path: Path) -> np.ndarray:
     stat = path.stat()
     cached = cache_dir() / "decoded" / f"{path.name.removesuffix('.gz')}-{stat.st_size}-{stat.st_mtime_ns}.npy"
     try:
+        check_regular(cached, MAX_IDX)  # a FIFO or a device in its place is not waited on
         return np.load(cached)
     except (OSError, ValueError):
         pass

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -129,6 +130,22 @@ def pattern_problem(pattern: re.Pattern, what: str) -> Callable[[Any], str | Non
     return problem
 
 
+def name_problem(value: Any, limit: int = 80) -> str | None:
+    """Why `value` cannot name something people see (a sweep, a run, a data set, a person), or None: text of
+    1 to `limit` characters without control or format characters (a newline, a tab, a NUL, a right-to-left
+    override) and without spaces at either end."""
+    if not isinstance(value, str) or not value.strip():
+        return "must be some text"
+    if len(value) > limit:
+        return f"is too long ({len(value):,} characters; at most {limit})"
+    odd = next((c for c in value if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp")), None)
+    if odd is not None:
+        return f"holds a control character ({odd!r}); use letters, digits, spaces and punctuation"
+    if value != value.strip():
+        return "starts or ends with a space"
+    return None
+
+
 def is_whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -156,6 +173,22 @@ def field_problems(values: dict[str, Any], choices: dict) -> dict[str, str]:
 
 
 # --- reading values ---------------------------------------------------------------------------------
+
+
+def canonical(value: Any, default: Any) -> Any:
+    """`value` in the one form its field keeps (`default` gives the field's type): a float field's int or
+    -0.0 as a float (0.0), a list of layers as a tuple of tuples. A value of another type is left for the
+    checks to name; one already canonical is returned as it is."""
+    if isinstance(default, float) and is_number(value):
+        try:
+            number = float(value) + 0.0  # + 0.0: -0.0 becomes 0.0
+        except OverflowError:
+            return value
+        return value if number == value and type(value) is float and math.copysign(1, value) > 0 else number
+    if isinstance(default, tuple) and isinstance(value, list | tuple):
+        items = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        return value if isinstance(value, tuple) and all(a is b for a, b in zip(items, value, strict=True)) else items
+    return value
 
 
 def coerce(name: str, value: Any, default: Any) -> Any:
@@ -186,6 +219,10 @@ def coerce(name: str, value: Any, default: Any) -> Any:
         if len(value) > MAX_TEXT:
             raise ValueError(f"is too long ({len(value):,} characters)")
         return value
+    if name in ("hidden", "conv") and isinstance(value, str) and len(value) <= MAX_SET_VALUE:
+        value = parse_value(name, value.strip())  # "128,64" or "32:3:2,64:3:2", as --set reads them
+    if name == "hidden" and is_whole(value):
+        value = [value]  # one layer: 128 is [128], as --set hidden=128 reads it
     if name == "hidden":
         if not _short_list(value) or not all(is_whole(v) for v in value):
             raise TypeError("expected a list of whole numbers, e.g. [128, 64]")

@@ -43,8 +43,8 @@ def clean_name(text: object) -> str:
         raise BadName("Type a name, so that others see who launched what.")
     if len(name) > NAME_MAX:
         raise BadName(f"A name is at most {NAME_MAX} characters; this one has {len(name)}.")
-    if any(unicodedata.category(c)[0] == "C" for c in name):
-        raise BadName("A name cannot hold control or invisible formatting characters.")
+    if any(unicodedata.category(c)[0] == "C" for c in text):  # the text as given: a trailing newline or a tab too
+        raise BadName("A name cannot hold control or invisible formatting characters (a line break, a tab).")
     return name
 
 

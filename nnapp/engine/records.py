@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from nnapp.engine.config import RunConfig
 from nnapp.engine.states import ICONS, ClaimState, Status
+from nnapp.system.process import alive
 
 if TYPE_CHECKING:
     import numpy as np
@@ -105,6 +106,7 @@ class Run:
     parent: str | None = None
     pid: int | None = None  # the process that last wrote its status
     weights_file: str | None = None  # under the store's weights/ folder; None: the original KEY.safetensors
+    process: str | None = None  # who last wrote its status: nnapp.system.process.identity() of that process
     owner: str | None = None  # who launched it first (a display name); None: from before names were kept
 
     @property
@@ -121,6 +123,10 @@ class Run:
 
     def is_active(self) -> bool:
         return self.status in Status.active()
+
+    def is_live(self) -> bool:
+        """Active, and the process that last wrote it still runs (its pid alone proves nothing: pids are reused)."""
+        return self.is_active() and alive(self.process)
 
     def is_problem(self) -> bool:
         return self.status in Status.problems()
@@ -162,10 +168,15 @@ class TaskRun:
     payload: dict
     progress: dict | None  # {"done": i, "total": n, "text": "..."}
     result: dict | None
+    process: str | None = None  # who last wrote its status: nnapp.system.process.identity() of that process
     owner: str | None = None  # who asked for it (a display name)
 
     def is_active(self) -> bool:
         return self.status in Status.active()
+
+    def is_live(self) -> bool:
+        """Active, and the process that last wrote it still runs."""
+        return self.is_active() and alive(self.process)
 
     def is_done(self) -> bool:
         return self.status == Status.DONE

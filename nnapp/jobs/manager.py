@@ -106,7 +106,7 @@ class JobManager:
         A Checked config is not checked again (a RunConfig is checked here: nnapp.engine.checks.trainable).
         `callbacks` name training callbacks to build in the job's process (nnapp.tasks.run.CALLBACKS);
         `check=False` leaves the not-a-digit check to whoever first needs it (a sweep's trials)."""
-        config = trainable(config)
+        config = trainable(config, self.store.get)
         payload = {
             "config": config.to_dict(),
             **({"callbacks": callbacks} if callbacks else {}),

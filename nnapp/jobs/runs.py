@@ -18,7 +18,8 @@ from nnapp.engine.states import ClaimState, Status
 from nnapp.engine.train import Callback, ProgressFn, fit
 from nnapp.store.recorder import HistogramRecorder
 from nnapp.store.stops import stop_file
-from nnapp.store.store import Store, pid_alive
+from nnapp.store.store import Store
+from nnapp.store.weights import RunDeleted
 
 
 def prepare(config: RunConfig, store: Store) -> tuple[Split, dict[str, torch.Tensor] | None]:
@@ -105,17 +106,18 @@ def train_or_load(
     """The stored run for `config` if it finished before (no training); if another process is training
     it, that run once it ends (followed, not trained twice); else train it now.
 
-    `force=True` retrains a finished run; the stored one stays until the retrain has succeeded.
+    `force=True` retrains a finished run; the stored one stays until the retrain has succeeded. A run (or
+    its retrain) deleted while it trains stops and keeps nothing: RunDeleted says so.
     Returns the run as it ended (for a retrain that did not succeed: the retrain's record). A Checked
     config is not checked again (a RunConfig is checked here: nnapp.engine.checks.trainable).
     """
-    config = trainable(config)
     store = store or Store()
+    config = trainable(config, store.get)
     claim = store.claim(config, force=force)
     if on_claim:
         on_claim(claim)
     if claim.state == ClaimState.ATTACHED:
-        return follow(store, claim.key, on_progress)
+        return _or_deleted(follow(store, claim.key, on_progress), claim.key)
     if claim.state == ClaimState.CLAIMED:
         stop = stop_file(store, claim.key)  # Cancel in the app reaches a run the CLI trains too
         stop.clear()
@@ -124,14 +126,21 @@ def train_or_load(
             run_and_store(config, store, should_stop=stopped, on_progress=on_progress, key=claim.key)
         finally:
             stop.clear()
-    return store.get(claim.key) or store.get(base_key(claim.key))
+    return _or_deleted(store.get(claim.key) or store.get(base_key(claim.key)), claim.key)
+
+
+def _or_deleted(run: Run | None, key: str) -> Run:
+    """The run as it ended; RunDeleted when someone deleted it meanwhile (deleting wins: nothing is kept)."""
+    if run is None:
+        raise RunDeleted(base_key(key))
+    return run
 
 
 def follow(store: Store, key: str, on_progress: ProgressFn | None = None, every: float = 0.2) -> Run:
     """Wait for a run another process trains, passing its live progress on; returns it once it ended."""
     last = None
     while (run := store.get(key)) is not None and run.is_active():
-        if not pid_alive(run.pid):  # its process died: the store marks it, and there is nothing to wait for
+        if not run.is_live():  # its process died (or its pid is another's now): the store marks it, nothing to wait for
             store.mark_interrupted()
             continue
         if on_progress and run.progress and run.progress != last:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import io
 import math
+import re
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +18,8 @@ CENTRE = 14.0  # where MNIST's centres of mass sit (mean over the training set: 
 STROKE = 2.8  # typical MNIST stroke width in pixels, measured as 2·area/boundary of the ink
 MIN_INK = 0.1  # an image whose strongest ink is below this is empty
 MAX_UPLOAD_PIXELS = 24_000_000  # a 24-megapixel photo; the header says the size before any pixel is decoded
+MAX_UPLOAD_BYTES = 64 << 20  # an image file read from disk (the browser's uploads are capped by Streamlit)
+FORMATS = ("PNG", "JPEG", "MPO")  # MPO: a camera's multi-picture JPEG, read as its first picture
 WORK_SIDE = 1024  # an upload's long side after decoding: preprocessing then costs milliseconds, not seconds
 # A digit's PNG needs no text metadata: cap what its text chunks may decompress to (Pillow allows 1 and 64 MB).
 PngImagePlugin.MAX_TEXT_CHUNK = 64 * 1024
@@ -162,23 +166,38 @@ def load_image(data: bytes) -> np.ndarray:
 
     The size is checked from the header before a pixel is decoded, and every failure of the decoders
     (truncated files, bad checksums, metadata that would decompress to megabytes, odd modes) is an ImageError.
+    A camera's multi-picture JPEG is read as its first picture.
     """
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ImageError(f"The file is {len(data) / (1 << 20):.0f} MiB; an image may be at most {MAX_UPLOAD_BYTES >> 20} MiB.")
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            if img.format not in ("PNG", "JPEG"):
-                raise ImageError(f"That is a {img.format or 'non-image'} file; upload a PNG or JPEG.")
-            if img.width * img.height > MAX_UPLOAD_PIXELS:
-                raise ImageError(
-                    f"The image is {img.width:,}×{img.height:,} pixels; the limit is {MAX_UPLOAD_PIXELS / 1e6:.0f} megapixels."
-                )
-            img.draft("RGB", (WORK_SIDE, WORK_SIDE))  # JPEG: decode at a fraction of the size straight away
-            img = ImageOps.exif_transpose(img)  # a phone photo the right way up
-            img.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)  # the digit ends up 20 px tall anyway
-            return np.asarray(_eight_bit(img).convert("RGBA"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is lower, and said
+            return _decode(data)
     except ImageError:
         raise
-    except Exception as err:  # Pillow raises OSError, ValueError, SyntaxError, struct.error, DecompressionBombError...
+    except Image.DecompressionBombError as err:  # Pillow's own limit, met before ours: still "too large"
+        size = re.search(r"\((\d+) pixels\)", str(err))
+        pixels = f"{int(size[1]):,} pixels" if size else "too many pixels"
+        raise ImageError(f"The image has {pixels}; the limit is {MAX_UPLOAD_PIXELS / 1e6:.0f} megapixels.") from None
+    except Exception as err:  # Pillow raises OSError, ValueError, SyntaxError, struct.error...
         raise ImageError("That file is not an image nnapp can read; upload a PNG or JPEG of a digit.") from err
+
+
+def _decode(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as img:
+        if img.format not in FORMATS:
+            raise ImageError(f"That is a {img.format or 'non-image'} file; upload a PNG or JPEG.")
+        _check_pixels(img.width, img.height)
+        img.draft("RGB", (WORK_SIDE, WORK_SIDE))  # JPEG: decode at a fraction of the size straight away
+        img = ImageOps.exif_transpose(img)  # a phone photo the right way up (an MPO: its first picture)
+        img.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)  # the digit ends up 20 px tall anyway
+        return np.asarray(_eight_bit(img).convert("RGBA"))
+
+
+def _check_pixels(width: int, height: int) -> None:
+    if width * height > MAX_UPLOAD_PIXELS:
+        raise ImageError(f"The image is {width:,}×{height:,} pixels; the limit is {MAX_UPLOAD_PIXELS / 1e6:.0f} megapixels.")
 
 
 def _eight_bit(img: Image.Image) -> Image.Image:

@@ -25,8 +25,10 @@ from PIL import Image, ImageDraw, ImageFont
 from nnapp.engine.data import cache_dir
 from nnapp.predict import strokes
 from nnapp.predict.images import preprocess
+from nnapp.system.files import check_regular
 
 VERSION = 1
+MAX_BANK = 512 << 20  # bytes of the cached bank: a few tens of thousands of 28×28 images, compressed
 FONT_DIRS = [
     "/usr/share/fonts",
     "/usr/local/share/fonts",
@@ -227,6 +229,7 @@ def bank() -> Bank:
     tag = hashlib.sha256(repr((VERSION, fonts)).encode()).hexdigest()[:12]
     path = cache_dir() / f"nondigits-{tag}.npz"
     try:
+        check_regular(path, MAX_BANK)  # a FIFO or a device in its place is not waited on
         with np.load(path) as f:
             return Bank(f["negatives"], f["digits"], f["heldout"], f["heldout_kind"])
     except (OSError, KeyError, ValueError):

@@ -11,9 +11,9 @@ from nnapp.engine.records import Claim, Run, retrain_key
 from nnapp.engine.states import ClaimState, Status
 from nnapp.store import comparable
 from nnapp.store.rows import decode
-from nnapp.system.process import pid_alive
+from nnapp.system.process import identity
 
-RUN_TABLES = ("epochs", "steps", "predictions", *comparable.TABLES, "histograms")  # the rows a run owns besides its own
+RUN_TABLES = ("epochs", "steps", "predictions", *comparable.TABLES, "histograms", "imports")  # a run's rows besides its own
 
 
 class Claims:
@@ -23,6 +23,7 @@ class Claims:
         """Decide, once across every process, who trains `config`.
 
         'cached' when it finished before (and not `force`); 'attached' when a live process is training it
+        (the very process that wrote its row, not another one that was given its pid since)
         (or, with `force`, retraining it); else 'claimed': a queued row now exists for this caller to train.
         A forced retrain of a finished run is claimed under retrain_key(key): the finished run stays
         untouched until the retrain succeeds (see finish). A new row records `owner` (the machine's user by
@@ -31,7 +32,7 @@ class Claims:
         key = config.key()
         with self._transaction() as db:
             run = _fetch(db, key)
-            if run is not None and run.is_active() and pid_alive(run.pid):
+            if run is not None and run.is_live():
                 return Claim(key, ClaimState.ATTACHED)
             if run is None or not run.is_finished():
                 _reset(db, config, key, Status.QUEUED, owner)
@@ -39,7 +40,7 @@ class Claims:
             if not force:
                 return Claim(key, ClaimState.CACHED)
             retrain = _fetch(db, retrain_key(key))
-            if retrain is not None and retrain.is_active() and pid_alive(retrain.pid):
+            if retrain is not None and retrain.is_live():
                 return Claim(retrain.key, ClaimState.ATTACHED)
             _reset(db, config, retrain_key(key), Status.QUEUED, owner)
             return Claim(retrain_key(key), ClaimState.CLAIMED)
@@ -55,8 +56,8 @@ def _reset(db, config: RunConfig, key: str, status: str, owner: str | None = Non
     for table in RUN_TABLES:
         db.execute(f"DELETE FROM {table} WHERE key=?", (key,))
     db.execute(
-        "INSERT OR REPLACE INTO runs (key, config, status, created, pid, parent, owner) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (key, config.to_json(), status, time.time(), os.getpid(), config.init_from or None, owner),
+        "INSERT OR REPLACE INTO runs (key, config, status, created, pid, process, parent, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (key, config.to_json(), status, time.time(), os.getpid(), identity(), config.init_from or None, owner),
     )
 
 

@@ -16,6 +16,7 @@ REASONS = {  # what SQLite says -> what the user reads
     "malformed": "is damaged (SQLite: database disk image is malformed)",
     "readonly": READ_ONLY,
     "locked": "is locked by another process (waited 30 s)",
+    "disk is full": "cannot be written: the disk is full",
     "unable to open": "cannot be opened: check the permissions of its folder",
 }
 

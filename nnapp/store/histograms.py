@@ -15,6 +15,8 @@ import json
 
 import numpy as np
 
+from nnapp.store.weights import RunDeleted
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS histograms (
     key TEXT NOT NULL, epoch INTEGER NOT NULL, layer TEXT NOT NULL, kind TEXT NOT NULL, position INTEGER NOT NULL,
@@ -36,6 +38,8 @@ class Histograms:
             for r in rows
         ]
         with self._db() as db:
+            if not db.execute("SELECT 1 FROM runs WHERE key=?", (key,)).fetchone():
+                raise RunDeleted(key)  # deleted while it trains: nothing more of it is written
             db.executemany("INSERT OR REPLACE INTO histograms VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
 
     def histograms(self, key: str) -> list[dict]:

@@ -108,7 +108,10 @@ def _columns(row: sqlite3.Row) -> dict[str, Any]:
     weights_file = row["weights_file"] if "weights_file" in row.keys() else None  # a read-only store from before it
     if weights_file is not None and not (isinstance(weights_file, str) and WEIGHTS_FILE.fullmatch(weights_file)):
         raise Unreadable("its weights file is not a name nnapp writes")
-    return {**values, "weights_sha256": sha, "parent": parent, "pid": pid, "weights_file": weights_file, "owner": owner_of(row)}
+    process = row["process"] if "process" in row.keys() else None
+    process = process if isinstance(process, str) and len(process) < 200 else None  # otherwise it proves nothing
+    owned = {"weights_file": weights_file, "process": process, "owner": owner_of(row)}
+    return {**values, "weights_sha256": sha, "parent": parent, "pid": pid, **owned}
 
 
 def _checked(row: sqlite3.Row, name: str, check) -> Any:

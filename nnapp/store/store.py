@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import time
 from collections import Counter
 from contextlib import AbstractContextManager
@@ -12,10 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from nnapp.engine.config import RunConfig
-from nnapp.engine.fields import RUN_KEY
+from nnapp.engine.fields import KEY, RUN_KEY
 from nnapp.engine.records import RETRAIN, FitResult, Run, base_key, retrain_key
 from nnapp.engine.states import Status
-from nnapp.store import comparable, histograms
+from nnapp.store import comparable, histograms, imports
 from nnapp.store.claims import RUN_TABLES, Claims, _promote, _reset
 from nnapp.store.comparable import ComparableLosses
 from nnapp.store.database import READ_ONLY, Database, can_fall_back
@@ -23,11 +25,12 @@ from nnapp.store.drawings import Drawings
 from nnapp.store.histograms import Histograms
 from nnapp.store.owners import add_owner_columns
 from nnapp.store.rows import decode
+from nnapp.store.stops import stop_file
 from nnapp.store.tasks import TaskTable
-from nnapp.store.weights import WeightFiles
+from nnapp.store.weights import ORPHAN, WEIGHTS_LOCK, RunDeleted, WeightFiles
 from nnapp.system.errors import StoreError
-from nnapp.system.files import clean_temp_files, os_error_text
-from nnapp.system.process import pid_alive
+from nnapp.system.files import clean_temp_files, exclusive_lock_now, os_error_text
+from nnapp.system.process import alive, identity, pid_alive
 
 SCHEMA = (
     """
@@ -48,7 +51,8 @@ CREATE TABLE IF NOT EXISTS runs (
     weights_sha256 TEXT,
     parent TEXT,
     weights_file TEXT,
-    owner TEXT
+    owner TEXT,
+    process TEXT
 );
 CREATE TABLE IF NOT EXISTS epochs (
     key TEXT NOT NULL, epoch INTEGER NOT NULL, train_loss REAL, train_acc REAL,
@@ -69,12 +73,14 @@ CREATE TABLE IF NOT EXISTS drawings (
 );
 CREATE TABLE IF NOT EXISTS tasks (
     key TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, created REAL NOT NULL, started REAL,
-    finished REAL, pid INTEGER, message TEXT, payload TEXT, progress TEXT, result TEXT, owner TEXT
+    finished REAL, pid INTEGER, message TEXT, payload TEXT, progress TEXT, result TEXT, owner TEXT, process TEXT
 );
 """
     + comparable.SCHEMA
     + histograms.SCHEMA
+    + imports.SCHEMA
 )
+STOPPED = "the process running it stopped before it finished"
 NOT_RETRAIN = f"key NOT LIKE '%{RETRAIN}'"  # retrains in progress are not listed as runs of their own
 
 
@@ -82,7 +88,7 @@ def default_home() -> Path:
     return Path(os.environ.get("NNAPP_HOME") or "runs")
 
 
-class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses):
+class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses, imports.Imports):
     """All reads and writes of runs. Each call opens its own short connection, so threads can share a Store.
 
     Its tasks table is `tasks` (nnapp.store.tasks.TaskTable). A store whose folder cannot be written is opened read-only (`readonly`): runs can be listed and shown,
@@ -105,6 +111,7 @@ class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses):
         if not self.readonly:
             self.mark_interrupted()
             clean_temp_files(self.home / "weights", pid_alive)
+            self.remove_orphans()
 
     def __repr__(self) -> str:
         return f"Store({str(self.home)!r})"
@@ -121,12 +128,15 @@ class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses):
             folder.mkdir(parents=True, exist_ok=True)
             if not os.access(folder, os.W_OK | os.X_OK):  # found now, not after a training has run
                 raise StoreError(f"the run store {folder} {READ_ONLY}")
+        if self.db_path.exists() and not self.db_path.is_file():  # SQLite would wait for ever on a FIFO
+            raise StoreError(f"the run store {self.db_path} is not a regular file: move it away to start a new store")
         with self._db() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
             if "weights_file" not in {r["name"] for r in db.execute("PRAGMA table_info(runs)")}:
                 db.execute("ALTER TABLE runs ADD COLUMN weights_file TEXT")  # a store from before content-named weights
             add_owner_columns(db)
+            _add_process_columns(db)
 
     def _db(self) -> AbstractContextManager:
         return self.database.connect()
@@ -137,19 +147,20 @@ class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses):
     # --- runs ---------------------------------------------------------------------------------
 
     def mark_interrupted(self) -> int:
-        """Runs and tasks left queued or running by a process that no longer exists become 'interrupted'."""
+        """Runs and tasks left queued or running by a process that no longer runs become 'interrupted'. A pid
+        alone proves nothing (a restart reuses pids): the process must be the one that wrote the row
+        (nnapp.system.process.alive). Each row is marked only if it still names that process."""
         active, dead = Status.active(), 0
         marks = ", ".join("?" * len(active))
         with self._db() as db:
             for table in ("runs", "tasks"):
-                rows = db.execute(f"SELECT key, pid FROM {table} WHERE status IN ({marks})", active).fetchall()
-                keys = [r["key"] for r in rows if not pid_alive(r["pid"])]
-                for key in keys:
-                    db.execute(
-                        f"UPDATE {table} SET status=?, finished=?, message=? WHERE key=?",
-                        (Status.INTERRUPTED, time.time(), "the process running it stopped before it finished", key),
-                    )
-                dead += len(keys)
+                rows = db.execute(f"SELECT key, process FROM {table} WHERE status IN ({marks})", active).fetchall()
+                for r in (r for r in rows if not alive(r["process"])):
+                    dead += db.execute(
+                        f"UPDATE {table} SET status=?, finished=?, message=? WHERE key=? AND status IN ({marks})"
+                        " AND process IS ?",
+                        (Status.INTERRUPTED, time.time(), STOPPED, r["key"], *active, r["process"]),
+                    ).rowcount
         return dead
 
     def create(self, config: RunConfig, status: Status = Status.QUEUED, key: str | None = None, owner: str | None = None) -> str:
@@ -160,7 +171,7 @@ class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses):
         return key
 
     def set_status(self, key: str, status: Status, message: str | None = None, **fields) -> None:
-        values = {"status": Status(status), "pid": os.getpid(), **fields}
+        values = {"status": Status(status), "pid": os.getpid(), "process": identity(), **fields}
         if message is not None:
             values["message"] = message
         if status == Status.RUNNING:
@@ -174,7 +185,8 @@ class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses):
     def set_progress(self, key: str, progress: dict, steps: list[dict] = (), epoch_row: dict | None = None) -> None:
         """Record live progress with the step and epoch rows it brings, in one transaction."""
         with self._db() as db:
-            db.execute("UPDATE runs SET progress=? WHERE key=?", (json.dumps(progress), key))
+            if not db.execute("UPDATE runs SET progress=? WHERE key=?", (json.dumps(progress), key)).rowcount:
+                raise RunDeleted(key)  # deleted while it trains: the training stops, nothing of it is written
             if steps:
                 db.executemany(
                     "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -192,28 +204,41 @@ class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses):
         """Store a FitResult: weights first (in a file of their own), then the row that points at them.
 
         A retrain that ends well replaces its run in the same transaction; one that does not stays
-        beside it (unlisted) with its status, and the run it was to replace is left as it was."""
+        beside it (unlisted) with its status, and the run it was to replace is left as it was. A run deleted
+        while it trained keeps nothing: its weights are removed and RunDeleted says so."""
         sha = name = None
-        if result.status == Status.DONE:
-            sha, name = self.write_weights(key, result.state_dict)
-        replaced = self.weights_path(base_key(key)) if key != base_key(key) and sha else None
-        with self._db() as db:
-            if result.predictions is not None:
-                db.execute(
-                    "INSERT OR REPLACE INTO predictions VALUES (?, ?, ?)",
-                    (key, result.predictions.astype(np.uint8).tobytes(), result.probabilities.astype(np.float32).tobytes()),
-                )
-            test = json.dumps(result.test) if result.test else None
-            db.execute(
-                "UPDATE runs SET status=?, finished=?, device=?, precision=?, message=?, test=?, train_seconds=?,"
-                " weights_sha256=?, weights_file=? WHERE key=?",
-                (result.status, time.time(), result.device, result.precision, result.message, test, result.train_seconds)
-                + (sha, name, key),
-            )
-            if replaced is not None:
-                _promote(db, key, base_key(key))
+        with self.writing_weights():  # the file and the row that points at it, as one for remove_orphans
+            if result.status == Status.DONE:
+                sha, name = self.write_weights(key, result.state_dict)
+            replaced = self.weights_path(base_key(key)) if key != base_key(key) and sha else None
+            try:
+                with self._db() as db:
+                    self._finish_rows(db, key, result, sha, name)
+                    if replaced is not None:
+                        _promote(db, key, base_key(key))
+            except RunDeleted:
+                if name is not None:
+                    self.remove_unused_weights(name)
+                raise
         if replaced is not None and replaced.name != name:
             replaced.unlink(missing_ok=True)
+
+    @staticmethod
+    def _finish_rows(db, key: str, result: FitResult, sha: str | None, name: str | None) -> None:
+        test = json.dumps(result.test) if result.test else None
+        updated = db.execute(
+            "UPDATE runs SET status=?, finished=?, device=?, precision=?, message=?, test=?, train_seconds=?,"
+            " weights_sha256=?, weights_file=? WHERE key=?",
+            (result.status, time.time(), result.device, result.precision, result.message, test, result.train_seconds)
+            + (sha, name, key),
+        ).rowcount
+        if not updated:
+            raise RunDeleted(key)
+        if result.predictions is not None:
+            db.execute(
+                "INSERT OR REPLACE INTO predictions VALUES (?, ?, ?)",
+                (key, result.predictions.astype(np.uint8).tobytes(), result.probabilities.astype(np.float32).tobytes()),
+            )
 
     def get(self, key: str) -> Run | None:
         """The run with this key (unreadable when its row is damaged), or None."""
@@ -271,43 +296,72 @@ class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses):
             return None
         return np.frombuffer(row["pred"], dtype=np.uint8), np.frombuffer(row["prob"], dtype=np.float32)
 
-    def add_run(self, run: Run, weights: bytes, epochs: list[dict], predictions: tuple[bytes, bytes] | None) -> None:
-        """Store a finished run made elsewhere (an imported bundle): weights first, then its rows; never over a stored run."""
-        if (existing := self.get(run.key)) is not None:
-            raise StoreError(f"run {run.key} is already in the store ({existing.status}); delete it first to import it again")
-        sha, name = self.write_weights(run.key, weights)
-        row = {
-            "key": run.key, "config": run.config.to_json(), "status": run.status, "created": run.created,
-            "started": run.started, "finished": run.finished, "device": run.device, "precision": run.precision,
-            "message": run.message, "test": json.dumps(run.test), "train_seconds": run.train_seconds,
-            "weights_sha256": sha, "parent": run.parent, "weights_file": name, "owner": run.owner,
-        }  # fmt: skip
-        with self._db() as db:
-            db.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
-            cells = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
-            db.executemany(
-                "INSERT INTO epochs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(run.key, *(e[c] for c in cells)) for e in epochs]
-            )
-            for e in epochs:
-                self._write_unsmoothed(db, run.key, [], e)
-            if predictions:
-                db.execute("INSERT INTO predictions VALUES (?, ?, ?)", (run.key, *predictions))
-
     def delete(self, key: str) -> None:
-        """Remove a run, its metrics and its weights (an unreadable run too), with any retrain of it."""
-        for k in (key, retrain_key(key)):
-            try:
-                path = self.weights_path(k)
-            except StoreError:  # a damaged row's key names no file of ours
-                path = None
-            with self._db() as db:
+        """Remove a run, its metrics and its weights (an unreadable run too), with any retrain of it, in one
+        transaction. A training of either that is still going is asked to stop, and keeps nothing when it
+        ends (set_progress and finish find its row gone): deleting wins over training."""
+        keys = (key, retrain_key(key))
+        with self._transaction() as db:
+            found = {k: db.execute("SELECT status, process, weights_file FROM runs WHERE key=?", (k,)).fetchone() for k in keys}
+            for k in keys:
                 for table in ("runs", *RUN_TABLES):
                     db.execute(f"DELETE FROM {table} WHERE key=?", (k,))
-            if path is not None:
-                path.unlink(missing_ok=True)
+        for k, row in found.items():
+            if row is None:
+                continue
+            if row["status"] in Status.active() and alive(row["process"]) and RUN_KEY.fullmatch(k):
+                stop_file(self, k).set()  # it stops within a step
+            self.remove_unused_weights(
+                row["weights_file"] if isinstance(row["weights_file"], str) else f"{base_key(k)}.safetensors"
+            )
         if RUN_KEY.fullmatch(key):
             for extra in (self.home / "ood").glob(f"{key}.*"):  # its not-a-digit check (nnapp.ood)
                 extra.unlink(missing_ok=True)
+
+    def remove_unused_weights(self, name: str) -> bool:
+        """Remove weights/NAME unless a run still points at it (a retrain that came out the same to the bit)."""
+        with self._db() as db:
+            used = db.execute(
+                "SELECT 1 FROM runs WHERE weights_file=? OR (weights_file IS NULL AND key || '.safetensors'=?) LIMIT 1",
+                (name, name),
+            ).fetchone()
+        if used or not ORPHAN.fullmatch(name):
+            return False
+        (self.home / "weights" / name).unlink(missing_ok=True)
+        return True
+
+    def remove_orphans(self) -> list[Path]:
+        """Weights files no run points at (a writer killed between its file and its row, a retrain whose run was
+        deleted) and not-a-digit checks of runs that are gone. Skipped while a writer is between a weights
+        file and its row (it holds writing_weights); only names nnapp writes are touched."""
+        removed = []
+        with exclusive_lock_now(self.home / WEIGHTS_LOCK) as alone:
+            if not alone:
+                return removed
+            with self._db() as db:
+                rows = db.execute("SELECT key, weights_file FROM runs").fetchall()
+            keys = {base_key(r["key"]) for r in rows if isinstance(r["key"], str)}
+            kept = {r["weights_file"] for r in rows if isinstance(r["weights_file"], str)} | {f"{k}.safetensors" for k in keys}
+            files = [p for p in (self.home / "weights").glob("*.safetensors") if ORPHAN.fullmatch(p.name)]
+            files += [p for p in (self.home / "ood").glob("*.safetensors") if KEY.fullmatch(p.stem) and p.stem not in keys]
+            for path in files:
+                if path.parent.name == "ood" or path.name not in kept:
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+                        removed.append(path)
+        return removed
+
+
+def _add_process_columns(db) -> None:
+    """The process column (who last wrote a row's status, nnapp.system.process.identity) on runs and tasks of a
+    store from before it; another process opening the same old store may add it first."""
+    for table in ("runs", "tasks"):
+        if "process" not in {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}:
+            try:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN process TEXT")
+            except sqlite3.OperationalError as err:
+                if "duplicate column" not in str(err):
+                    raise
 
 
 def _metrics(row) -> dict:

@@ -17,7 +17,7 @@ from nnapp.engine.records import Claim, TaskRun
 from nnapp.engine.states import ClaimState, Status, TaskKind
 from nnapp.store.database import Database
 from nnapp.store.owners import owner_of
-from nnapp.system.process import pid_alive
+from nnapp.system.process import alive, identity
 
 
 class TaskTable:
@@ -35,21 +35,22 @@ class TaskTable:
         if kind not in set(TaskKind):  # an unknown kind is an error before anything is written
             raise ValueError(f"unknown task {str(kind)[:40]!r}; choose from {', '.join(TaskKind)}")
         with self.database.transaction() as db:
-            row = db.execute("SELECT status, pid FROM tasks WHERE key=?", (key,)).fetchone()
+            row = db.execute("SELECT status, process FROM tasks WHERE key=?", (key,)).fetchone()
             if row is not None and row["status"] == Status.DONE and not force:
                 return Claim(key, ClaimState.CACHED)
-            if row is not None and row["status"] in Status.active() and pid_alive(row["pid"]):
+            if row is not None and row["status"] in Status.active() and alive(row["process"]):
                 return Claim(key, ClaimState.ATTACHED)
             db.execute(
-                "INSERT OR REPLACE INTO tasks (key, kind, status, created, pid, payload, owner) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key, kind, Status.QUEUED, time.time(), os.getpid(), json.dumps(payload), owner or machine_user()),
+                "INSERT OR REPLACE INTO tasks (key, kind, status, created, pid, process, payload, owner)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, kind, Status.QUEUED, time.time(), os.getpid(), identity(), json.dumps(payload), owner or machine_user()),
             )
         return Claim(key, ClaimState.CLAIMED)
 
     def set(self, key: str, status: Status | None = None, message: str | None = None, **fields: Any) -> None:
         values = {k: json.dumps(v) if k in ("progress", "result") else v for k, v in fields.items()}
         if status is not None:
-            values.update(status=Status(status), pid=os.getpid())
+            values.update(status=Status(status), pid=os.getpid(), process=identity())
             values.setdefault("started" if status == Status.RUNNING else "finished", time.time())
         if message is not None:
             values["message"] = message
@@ -77,5 +78,6 @@ def _decode(row: sqlite3.Row) -> TaskRun:
         payload=loads(row["payload"]) or {},
         progress=loads(row["progress"]),
         result=loads(row["result"]),
+        process=row["process"] if "process" in row.keys() else None,
         owner=owner_of(row),
     )

@@ -27,7 +27,7 @@ from nnapp.engine.records import Run
 from nnapp.engine.states import ICONS, ClaimState, Status
 from nnapp.jobs.handle import TaskHandle
 from nnapp.jobs.manager import JobManager, Submission, warm_pool
-from nnapp.store.store import Store, pid_alive
+from nnapp.store.store import Store
 from nnapp.store.weights import atomic_write
 from nnapp.sweep.files import save_spec, sweep_dir, verdict_path
 from nnapp.sweep.spec import SweepSpec
@@ -170,7 +170,7 @@ class Driver:
                 self.report(live, row)
                 if self.pruning and live.source == "trained" and row["epoch"] < live.config.epochs:
                     self.executor.verdict(live.key, row["epoch"], live.twin.should_prune())
-            if run is not None and run.is_active() and not self.executor.is_active(live.key) and not pid_alive(run.pid):
+            if run is not None and run.is_active() and not self.executor.is_active(live.key) and not run.is_live():
                 self.store.mark_interrupted()  # whoever trained it died: the store says so, and this trial ends
                 run = self.store.get(live.key)
             if run is None or (not run.is_active() and not self.executor.is_active(live.key)):

@@ -11,8 +11,12 @@ import re
 import time
 from pathlib import Path
 
+from nnapp.engine.fields import loads
 from nnapp.store.weights import atomic_write
 from nnapp.sweep.spec import NAME, Param, SweepError, SweepSpec
+from nnapp.system.files import os_error_text, read_regular
+
+MAX_SPEC = 1 << 20  # bytes of a sweep.json: a config and a few params are a few hundred
 
 
 def sweep_dir(home: Path, name: str) -> Path:
@@ -36,11 +40,23 @@ def save_spec(home: Path, spec: SweepSpec) -> None:
 
 
 def load_spec(home: Path, name: str) -> SweepSpec:
+    """The sweep saved under `name`; a SweepError that says so in one sentence when there is none or its
+    sweep.json cannot be read (not a regular file, not JSON, not a sweep nnapp wrote)."""
     path = sweep_dir(home, name) / "sweep.json"
     if not NAME.match(name) or not path.exists():
         known = ", ".join(sweep_names(home)[:5]) or "none yet"
         raise SweepError({"--resume": f"no sweep named {name!r} (latest: {known})"})
-    return SweepSpec.from_dict(json.loads(path.read_text()))
+    try:
+        return SweepSpec.from_dict(loads(read_regular(path, MAX_SPEC).decode("utf-8")))
+    except OSError as err:
+        reason = os_error_text(err, path)
+    except UnicodeDecodeError:
+        reason = f"{path} is not UTF-8 text"
+    except ValueError as err:  # not JSON, or a config or param that does not read (SweepError, ConfigError)
+        reason = f"{path} is not a sweep nnapp can read ({str(err)[:120]})"
+    except (TypeError, KeyError, AttributeError) as err:  # JSON of another shape
+        reason = f"{path} is not a sweep nnapp wrote ({type(err).__name__}: {str(err)[:80]})"
+    raise SweepError({"--resume": f"the sweep {name} is damaged: {reason}"})
 
 
 def sweep_names(home: Path) -> list[str]:

@@ -83,7 +83,7 @@ DEFAULT_RANGES = {
     "activation": "relu,gelu,tanh",
     "schedule": "constant,cosine,onecycle",
 }
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}\Z")  # \Z, not $: "name\n" is not a name
 MAX_TRIALS, MAX_PARALLEL = 1000, 64  # MAX_PARALLEL bounds a Ray cluster's; on this machine its CPUs and memory do
 MAX_CHOICES = 1000  # values in one list
 MAX_GRID = 100_000  # configs in a grid: Optuna builds every one in memory when the sweep starts

@@ -21,7 +21,10 @@ from nnapp.engine.registry import resolve
 from nnapp.engine.states import Status
 from nnapp.store.store import Store
 from nnapp.sweep.files import journal_path
-from nnapp.sweep.spec import OBJECTIVES, PRUNERS, SAMPLERS, SweepSpec
+from nnapp.sweep.spec import OBJECTIVES, PRUNERS, SAMPLERS, SweepError, SweepSpec
+from nnapp.system.files import check_regular, os_error_text
+
+MAX_JOURNAL = 1 << 30  # bytes of a sweep's journal: thousands of trials take a few megabytes
 
 SLOT = "slot"  # a trial's user attr: its position among the sweep's asks (slot_of)
 
@@ -72,6 +75,8 @@ def asha_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
 
 
 def journal(path: Path) -> JournalStorage:
+    if path.exists():  # the driver's too: Optuna would read a FIFO or a device in its place for ever
+        check_regular(path, MAX_JOURNAL)
     return JournalStorage(JournalFileBackend(str(path)))
 
 
@@ -98,14 +103,18 @@ def pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
 
 
 def read_study(home: Path, name: str) -> optuna.Study | None:
-    """The sweep's study to read (the page, the CLI's summary); None before its driver has started it."""
+    """The sweep's study to read (the page, the CLI's summary); None before its driver has started it.
+    A journal that cannot be read (not a regular file, damaged) is a SweepError of one sentence."""
     path = journal_path(home, name)
-    if not path.exists() or not path.stat().st_size:
+    if not path.exists():
         return None
     try:
+        if not check_regular(path, MAX_JOURNAL).st_size:  # Optuna opens it itself: a FIFO or /dev/zero would hang it
+            return None
         return optuna.load_study(study_name=name, storage=journal(path))
-    except KeyError:
-        return None
+    except Exception as err:  # Optuna's readers raise KeyError, ValueError, UnicodeDecodeError... on a damaged line
+        reason = os_error_text(err, path) if isinstance(err, OSError) else f"{type(err).__name__}: {str(err)[:100]}"
+        raise SweepError({"--resume": f"the journal of sweep {name} cannot be read ({reason})"}) from None
 
 
 def slot_of(t: FrozenTrial) -> int:

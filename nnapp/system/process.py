@@ -3,6 +3,7 @@ the thread governor reads it; no torch import."""
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -14,9 +15,24 @@ def exit_now(code: int) -> None:
     transaction, weights are fsynced). Not where Ray is loaded: its clean-up runs at exit."""
     if "ray" in sys.modules:
         sys.exit(code)
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):  # the reader stopped reading (`list | head`): nothing more to say
+            pass
     os._exit(code)
+
+
+def reader_gone() -> None:
+    """What is left for stdout goes nowhere: its reader stopped reading (`python -m nnapp list | head -1`),
+    which is no error, and Python's flush at exit must not say otherwise."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    finally:
+        os.close(null)
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -29,6 +45,50 @@ def pid_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def identity(pid: int | None = None) -> str | None:
+    """Who process `pid` (this one by default) is, beyond its number: 'PID:START:BOOT', its start in clock
+    ticks since boot and the boot's id, which a later process given the same pid does not share (a restart
+    reuses pids). 'PID' alone where /proc does not say (not Linux); None when there is no such process."""
+    pid = os.getpid() if pid is None else pid
+    start, boot = _start_ticks(pid), _boot_id()
+    if start is None or boot is None:
+        return str(pid) if pid_alive(pid) else None
+    return f"{pid}:{start}:{boot}"
+
+
+def alive(process: str | None) -> bool:
+    """Whether the process an identity() names still runs: the same pid, started at the same tick of the same
+    boot. No identity (a row written by hand, or by an nnapp from before identities) proves nothing: not
+    alive. A bare 'PID' (written where /proc does not say) is judged by its pid."""
+    if not isinstance(process, str) or not process:
+        return False
+    pid, _, rest = process.partition(":")
+    if not pid.isdigit() or not 0 < int(pid) < 2**31:
+        return False
+    if not rest:
+        return pid_alive(int(pid))
+    return identity(int(pid)) == process
+
+
+def _start_ticks(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode("ascii", "replace")
+        fields = stat.rpartition(")")[2].split()  # after the name's closing parenthesis: state, ppid, ...
+        return None if fields[0] in ("Z", "X") else int(fields[19])  # a zombie has ended; field 22 is the start
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@functools.cache
+def _boot_id() -> str | None:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip().replace(":", "") or None
+    except OSError:
+        return None
 
 
 def cpu_sample() -> tuple[float, float, float] | None:

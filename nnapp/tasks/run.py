@@ -20,7 +20,6 @@ from nnapp.jobs.handle import TaskHandle
 from nnapp.jobs.runs import run_and_store
 from nnapp.store.stops import stop_file
 from nnapp.store.store import Store
-from nnapp.system.process import pid_alive
 
 
 def train_task(payload: dict, store: Store, key: str, should_stop: Callable[[], bool] | None = None) -> Status:
@@ -115,7 +114,7 @@ def run_or_follow(
         finally:
             stop.clear()
     while (task := store.tasks.get(key)) is not None and task.is_active():
-        if not pid_alive(task.pid):  # its process died: marked interrupted, nothing to wait for
+        if not task.is_live():  # its process died: marked interrupted, nothing to wait for
             store.mark_interrupted()
             continue
         time.sleep(every)
