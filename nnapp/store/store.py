@@ -15,12 +15,13 @@ from nnapp.engine.config import RunConfig
 from nnapp.engine.fields import RUN_KEY
 from nnapp.engine.records import RETRAIN, FitResult, Run, base_key, retrain_key
 from nnapp.engine.states import Status
-from nnapp.store import comparable, histograms
+from nnapp.store import comparable, histograms, labels
 from nnapp.store.claims import RUN_TABLES, Claims, _promote, _reset
 from nnapp.store.comparable import ComparableLosses
 from nnapp.store.database import READ_ONLY, Database, can_fall_back
 from nnapp.store.drawings import Drawings
 from nnapp.store.histograms import Histograms
+from nnapp.store.labels import RunLabels
 from nnapp.store.rows import decode
 from nnapp.store.tasks import TaskTable
 from nnapp.store.weights import WeightFiles
@@ -71,6 +72,7 @@ CREATE TABLE IF NOT EXISTS tasks (
 """
     + comparable.SCHEMA
     + histograms.SCHEMA
+    + labels.SCHEMA
 )
 NOT_RETRAIN = f"key NOT LIKE '%{RETRAIN}'"  # retrains in progress are not listed as runs of their own
 
@@ -79,7 +81,7 @@ def default_home() -> Path:
     return Path(os.environ.get("NNAPP_HOME") or "runs")
 
 
-class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses):
+class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses, RunLabels):
     """All reads and writes of runs. Each call opens its own short connection, so threads can share a Store.
 
     Its tasks table is `tasks` (nnapp.store.tasks.TaskTable). A store whose folder cannot be written is opened read-only (`readonly`): runs can be listed and shown,
@@ -284,14 +286,14 @@ class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses):
                 db.execute("INSERT INTO predictions VALUES (?, ?, ?)", (run.key, *predictions))
 
     def delete(self, key: str) -> None:
-        """Remove a run, its metrics and its weights (an unreadable run too), with any retrain of it."""
+        """Remove a run, its metrics, its weights and its name, notes and tags (an unreadable run too), with any retrain of it."""
         for k in (key, retrain_key(key)):
             try:
                 path = self.weights_path(k)
             except StoreError:  # a damaged row's key names no file of ours
                 path = None
             with self._db() as db:
-                for table in ("runs", *RUN_TABLES):
+                for table in ("runs", *RUN_TABLES, *labels.TABLES):
                     db.execute(f"DELETE FROM {table} WHERE key=?", (k,))
             if path is not None:
                 path.unlink(missing_ok=True)
