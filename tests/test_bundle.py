@@ -258,3 +258,16 @@ def test_a_bundle_uploaded_on_the_results_page(exported, home):
     assert at.selectbox(key="results_pick").value == run.key and at.query_params["run"] == run.key
     at.run()  # a rerun neither imports it again nor says it is already there
     assert not at.error and at.success[0].value.startswith(f"Imported run {run.key}")
+
+
+def test_a_bundle_carries_the_runs_name_notes_and_tags(exported, tmp_path):
+    blob, run, _ = exported
+    assert json.loads(unpack(blob)["manifest.json"])["labels"] == {"name": "", "notes": "", "tags": []}
+    labels = {"name": "my **first** run", "notes": "one epoch\nof the fast preset", "tags": ["demo", "cpu"]}
+    store = Store(tmp_path / "named")
+    import_bundle(store, repack(blob, manifest={"labels": labels}))
+    got = store.labels(run.key)
+    assert (got.name, got.notes, got.tags) == ("my **first** run", "one epoch\nof the fast preset", ("demo", "cpu"))
+    older = Store(tmp_path / "older")  # a bundle from before names: the run goes by its default name
+    import_bundle(older, repack(blob, manifest={"labels": None}))
+    assert older.labels(run.key).name == ""

@@ -37,6 +37,7 @@ class Bundle:
     weights: bytes
     epochs: list[dict]
     predictions: tuple[bytes, bytes] | None
+    labels: dict | None = None  # the run's name, notes and tags; None from a bundle made before them
 
 
 def import_bundle(store: Store, blob: bytes, limit: int = MAX_BUNDLE) -> Run:
@@ -46,6 +47,8 @@ def import_bundle(store: Store, blob: bytes, limit: int = MAX_BUNDLE) -> Run:
     """
     bundle = read_bundle(blob, limit)
     store.add_run(bundle.run, bundle.weights, bundle.epochs, bundle.predictions)
+    if bundle.labels:
+        store.set_labels(bundle.run.key, **bundle.labels)
     return store.get(bundle.run.key)
 
 
@@ -61,7 +64,20 @@ def read_bundle(blob: bytes, limit: int = MAX_BUNDLE) -> Bundle:
     _identity(manifest, config)
     check_weights(config, files["weights.safetensors"])
     run = _run(manifest, config, test, hashlib.sha256(files["weights.safetensors"]).hexdigest())
-    return Bundle(run, files["weights.safetensors"], read_metrics(files["metrics.csv"], config), _predictions(files, config))
+    metrics = read_metrics(files["metrics.csv"], config)
+    return Bundle(run, files["weights.safetensors"], metrics, _predictions(files, config), _labels(manifest.get("labels")))
+
+
+def _labels(data) -> dict | None:
+    """A manifest's name, notes and tags as text (store.set_labels trims them); anything else is left out."""
+    if not isinstance(data, dict):
+        return None
+    tags = data.get("tags")
+    return {
+        "name": data["name"] if isinstance(data.get("name"), str) else "",
+        "notes": data["notes"] if isinstance(data.get("notes"), str) else "",
+        "tags": [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else [],
+    }
 
 
 def _unzip(blob: bytes, limit: int) -> dict[str, bytes]:
