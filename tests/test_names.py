@@ -52,3 +52,13 @@ def test_a_store_from_before_labels_opens_and_gets_the_table(tmp_path, tiny):
     store = Store(home)  # migrated on open
     assert store.labels(key) == Labels() and store.set_labels(key, name="kept").name == "kept"
     assert store.get(key) is not None
+
+
+def test_every_config_field_explains_itself_in_one_sentence():
+    from dataclasses import fields
+
+    from nnapp.engine.explain import FIELD_HELP
+
+    assert set(FIELD_HELP) == {f.name for f in fields(RunConfig)}
+    for name, text in FIELD_HELP.items():
+        assert text.endswith(".") and text.count(". ") == 0 and len(text) < 200, name
