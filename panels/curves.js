@@ -167,9 +167,11 @@ function draw(state, hover) {
   });
   if (data.note) {
     ctx.font = `14px ${font}`;
-    ctx.fillStyle = "#6b7280";
+    ctx.fillStyle = ink;
+    ctx.globalAlpha = 0.65;
     ctx.textAlign = "center";
     ctx.fillText(data.note, width / 2, 34 + (HEIGHT - 108) / 2);
+    ctx.globalAlpha = 1;
   }
 }
 
@@ -197,9 +199,12 @@ function drawHover(ctx, state, p, axis, px, py, hover, font, ink) {
   ctx.font = `12px ${font}`;
   const w = Math.max(...lines.map((t) => ctx.measureText(t).width)) + 12;
   const left = x + w + 8 > p.left + p.width ? x - w - 8 : x + 8;
-  ctx.fillStyle = "rgba(255,255,255,0.92)";
+  // the page's own background and text colours: legible in the light and the dark theme
+  ctx.fillStyle = getComputedStyle(state.canvas).getPropertyValue("--nnapp-paper").trim() || "#ffffff";
+  ctx.globalAlpha = 0.92;
   ctx.fillRect(left, p.top + 4, w, lines.length * 16 + 8);
-  ctx.fillStyle = "#31333f";
+  ctx.globalAlpha = 1;
+  ctx.fillStyle = ink;
   ctx.textAlign = "left";
   ctx.textBaseline = "top";
   lines.forEach((t, j) => ctx.fillText(t, left + 6, p.top + 8 + j * 16));
@@ -214,9 +219,20 @@ function showBar(state, live) {
   bar.root.setAttribute("aria-valuenow", String(Math.round(live.done * 100)));
 }
 
+// A text alternative with the key numbers: what a screen reader says for the chart.
+function describe(data) {
+  if (!data.step_x.length) return `Loss and accuracy curves: ${data.note || "no steps yet"}`;
+  const last = (ys) => [...ys].reverse().find((v) => v !== null);
+  const val = last(data.acc.val);
+  const train = last(data.acc.smoothed);
+  const pct = (v) => `${(100 * v).toFixed(1)}%`;
+  return `Loss and accuracy over ${data.step_x.length} training steps, ${data.epoch_x.length} epochs ended; ` +
+    (val !== undefined ? `validation accuracy ${pct(val)}` : `train accuracy ${train !== undefined ? pct(train) : "not yet measured"}`);
+}
+
 function setData(state, data) {
   state.data = data;
-  state.canvas.setAttribute("aria-label", `${data.titles.join(" and ")} over ${data.step_x.length} steps`);
+  state.canvas.setAttribute("aria-label", describe(data));
   state.canvas.dataset.points = JSON.stringify([data.step_x.length, data.epoch_x.length]);
   draw(state, null);
 }
