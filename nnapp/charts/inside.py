@@ -37,15 +37,38 @@ def tiles(
     scale = dict(colorscale="RdBu", zmid=0, zmin=-peak, zmax=peak) if diverging else dict(colorscale="Viridis")
     hover = dict(hoverinfo="skip") if clickable else dict(hovertemplate="x %{x}, y %{y}: %{z:.3f}<extra></extra>")
     traces = [go.Heatmap(z=z, showscale=False, **hover, **scale)]
-    # each map numbered at its corner: dark on a light corner, white on a dark one, orange when selected.
-    # One text trace per colour: a list of colours would be validated one by one (slow on every stroke).
+    channel = np.arange(count)
+    row, col = np.divmod(channel, cols)
+    traces += _tile_numbers(maps, peak, diverging, selected, (row, col))
+    tile_px = max(pixels, 24)
+    if clickable:
+        traces.append(_tile_markers(maps, row, col, tile_px))
+    # one constructor call: plotly validates each update_* call over again, which costs more than the data
+    layout = dict(
+        title=dict(text=title, font=dict(size=14)),
+        margin=dict(l=0, r=0, t=30, b=0),
+        height=30 + rows * tile_px * (h + GAP) // max(h, 1),
+        width=cols * tile_px * (w + GAP) // max(w, 1),
+        plot_bgcolor="rgba(0,0,0,0)",  # the gaps between tiles: the page's own background, light or dark
+        hoverdistance=tile_px,
+        xaxis=dict(visible=False, range=[-0.5, z.shape[1] - 0.5]),
+        yaxis=dict(visible=False, autorange="reversed", scaleanchor="x"),
+    )
+    return go.Figure(data=traces, layout=layout)
+
+
+def _tile_numbers(maps: np.ndarray, peak: float, diverging: bool, selected: int | None, where) -> list[go.Scatter]:
+    """Each map's number at its corner: dark on a light corner, white on a dark one, orange when selected. One
+    text trace per colour: a list of colours would be validated one by one (slow on every stroke)."""
+    count, h, w = maps.shape
+    row, col = where
     channel = np.arange(count)
     corner = maps[:, 0, 0]
     if diverging:
         light = np.abs(corner) / max(peak, 1e-12) < 0.5
     else:
         light = (corner - np.nanmin(maps)) / max(float(np.nanmax(maps) - np.nanmin(maps)), 1e-12) > 0.6
-    row, col = np.divmod(channel, cols)
+    traces = []
     for colour, which in (
         ("black", light & (channel != selected)),
         ("white", ~light & (channel != selected)),
@@ -64,21 +87,7 @@ def tiles(
                     showlegend=False,
                 )
             )
-    tile_px = max(pixels, 24)
-    if clickable:
-        traces.append(_tile_markers(maps, row, col, tile_px))
-    # one constructor call: plotly validates each update_* call over again, which costs more than the data
-    layout = dict(
-        title=dict(text=title, font=dict(size=14)),
-        margin=dict(l=0, r=0, t=30, b=0),
-        height=30 + rows * tile_px * (h + GAP) // max(h, 1),
-        width=cols * tile_px * (w + GAP) // max(w, 1),
-        plot_bgcolor="rgba(0,0,0,0)",  # the gaps between tiles: the page's own background, light or dark
-        hoverdistance=tile_px,
-        xaxis=dict(visible=False, range=[-0.5, z.shape[1] - 0.5]),
-        yaxis=dict(visible=False, autorange="reversed", scaleanchor="x"),
-    )
-    return go.Figure(data=traces, layout=layout)
+    return traces
 
 
 def _tile_markers(maps: np.ndarray, row: np.ndarray, col: np.ndarray, tile_px: int) -> go.Scatter:
