@@ -20,6 +20,21 @@ const LEGEND = [
   ["validation", VAL, 1, 2],
 ];
 
+// Whether a CSS colour ("#0f172a", "rgb(15, 23, 42)") is dark: the dark theme's background.
+const darkness = new Map();
+function dark(colour) {
+  if (!darkness.has(colour)) darkness.set(colour, measureDark(colour));
+  return darkness.get(colour);
+}
+
+function measureDark(colour) {
+  const probe = document.createElement("canvas").getContext("2d");
+  probe.fillStyle = (colour || "").trim() || "#ffffff";
+  const hex = probe.fillStyle.startsWith("#") ? probe.fillStyle.slice(1) : "ffffff";
+  const [r, g, b] = [0, 2, 4].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b < 128;
+}
+
 function niceStep(span, target) {
   const raw = span / Math.max(target, 1);
   const power = 10 ** Math.floor(Math.log10(raw));
@@ -83,6 +98,7 @@ function draw(state, hover) {
       ticks: ticks(accLo, accHi, 5).map((v) => [(v - accLo) / (accHi - accLo || 1), label(v)]) },
   ];
   const xTicks = ticks(0, xMax, 6);
+  const rawAlpha = dark(style.getPropertyValue("--nnapp-paper")) ? 0.45 : 0.25; // the faint steps, visible on either
   panels(width).forEach((p, i) => {
     const axis = axes[i];
     const px = (x) => p.left + (x / xMax) * p.width;
@@ -114,7 +130,7 @@ function draw(state, hover) {
     ctx.rect(p.left - 5, p.top - 5, p.width + 10, p.height + 10); // room for a marker at an edge
     ctx.clip();
     const series = [
-      [data.step_x, axis.metric.raw, TRAIN, 0.25, 1, false],
+      [data.step_x, axis.metric.raw, TRAIN, rawAlpha, 1, false],
       [data.step_x, axis.metric.smoothed, TRAIN, 1, 2, false],
       [data.epoch_x, axis.metric.val, VAL, 1, 2, true],
     ];
@@ -154,7 +170,7 @@ function draw(state, hover) {
   const y = HEIGHT - 14;
   LEGEND.forEach(([name, color, alpha, lineWidth], k) => {
     ctx.strokeStyle = color;
-    ctx.globalAlpha = alpha;
+    ctx.globalAlpha = alpha < 1 ? rawAlpha : alpha;
     ctx.lineWidth = lineWidth;
     ctx.beginPath();
     ctx.moveTo(x, y);

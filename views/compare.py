@@ -160,14 +160,15 @@ def hyperparameters_ui(df: pd.DataFrame, by_key: dict) -> None:
     st.subheader("Settings against test accuracy")
     rows = finished.to_dict("records")
     best = max(rows, key=lambda r: r["test accuracy"])
+    varied = [name for name in differing(rows, HYPER) if len({repr(r[name]) for r in rows}) > 1] or HYPER[:1]
     st.plotly_chart(
-        charts.hyperparameters(rows, HYPER),
+        charts.hyperparameters(rows, varied),
         key="parcoords",
         alt=f"Parallel coordinates of {len(rows)} finished runs' settings against test accuracy; best {best['test accuracy']:.2%}.",
     )
     st.caption(
-        f"One line per finished run, through its settings to its test accuracy (colour). Best: {ui.escaped(best['name'])}, "
-        f"{best['test accuracy']:.2%}. Drag along an axis to pick a range."
+        f"One line per finished run, through the settings that differ to its test accuracy (colour). Best: "
+        f"{ui.escaped(best['name'])}, {best['test accuracy']:.2%}. Drag along an axis to pick a range."
     )
 
 

@@ -142,7 +142,7 @@ def not_digit_rates(run) -> None:
     cols[1].metric("Held-out non-digits flagged", f"{rates['heldout']:.1%}")
     cols[2].metric("Threshold", f"{check['threshold']:.2f}")
     st.caption(
-        f'On the Playground a drawing scoring above the threshold is answered "not a digit?". The threshold flags '
+        f'On the Playground a drawing scoring above the threshold is answered "This doesn\'t look like a digit". The threshold flags '
         f"{rates['validation']:.1%} of this run's validation digits; the held-out set ({rates['heldout_count']:,} "
         "hand-drawn letters and symbols, and letters of other fonts) is never trained on."
     )
@@ -243,8 +243,8 @@ def curves_ui(store: Store, run) -> None:
     )
     loss, acc = series["definitions"]
     st.caption(
-        f"Train per step (faint), smoothed (dark), validation after each epoch (orange): {numbers}. Train accuracy is "
-        f"{acc}" + (f"; the loss drawn is {loss}." if loss else ".")
+        f"Train per step (faint) and smoothed (solid), validation after each epoch (orange): {numbers}. Train accuracy "
+        f"is {acc}" + (f"; the loss drawn is {loss}." if loss else ".")
     )
 
 

@@ -156,7 +156,7 @@ def model_ui(slots: Slots) -> None:
     kind = slots.widget("model", "radio", "Kind", MODEL_KINDS, horizontal=True, format_func=str.upper)
     conv = list(st.session_state["base_conv"])
     if kind == "cnn":
-        st.caption("Conv blocks: channels, odd kernel size, max-pool size (1 = none)", help=FIELD_HELP["conv"])
+        st.caption("Conv blocks", help=f"{FIELD_HELP['conv']}\n\nChannels, an odd kernel size, a max-pool size (1: none).")
         limits = {
             "channels": {"min_value": 1, "max_value": 1024},
             "kernel": {"min_value": 1, "max_value": 27},
@@ -165,7 +165,7 @@ def model_ui(slots: Slots) -> None:
         layers_table("conv", conv, CONV_COLUMNS, limits)
         slots.slots["conv"] = st.empty()
         slots.widget("padding", "radio", "Padding", PADDINGS, horizontal=True)
-    st.caption("Hidden layers (widths)" + (" of the head" if kind == "cnn" else ""), help=FIELD_HELP["hidden"])
+    st.caption("Hidden layers", help=FIELD_HELP["hidden"] + ("\n\nThe head after the conv blocks." if kind == "cnn" else ""))
     rows = [(w,) for w in st.session_state["base_hidden"]]
     layers_table("hidden", rows, ["width"], {"width": {"min_value": 1, "max_value": 8192}})
     slots.slots["hidden"] = st.empty()

@@ -259,7 +259,8 @@ def projection(
         )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x")
-    fig.update_layout(height=620, margin=dict(l=10, r=10, t=10, b=10), legend=dict(itemsizing="constant"), dragmode="pan")
+    legend = dict(itemsizing="constant", y=0.92)  # below the chart's toolbar
+    fig.update_layout(height=620, margin=dict(l=10, r=10, t=40, b=10), legend=legend, dragmode="pan")
     return fig
 
 

@@ -54,7 +54,7 @@ def curve_series(steps: list[dict], epochs: list[dict], steps_per_epoch: int, la
     acc = [s["acc"] for s in steps]
     return {
         "titles": ["loss", "accuracy"],  # short: what they mean is in "definitions", shown beside the chart
-        "definitions": [loss_definition, "the train accuracy measured in training mode (dropout on)"],
+        "definitions": [loss_definition, "measured on the training batches in training mode (dropout on)"],
         "step_x": [s["step"] / max(steps_per_epoch, 1) for s in steps],
         "epoch_x": [e["epoch"] for e in epochs],
         "loss": {"raw": _finite(loss), "smoothed": _finite(smooth(loss)), "val": _finite([e["val_loss"] for e in epochs])},
@@ -133,8 +133,8 @@ def confusion(
             type="rect", x0=picked[1] - 0.5, x1=picked[1] + 0.5, y0=picked[0] - 0.5, y1=picked[0] + 0.5,
             line=dict(color=VAL, width=3),
         )  # fmt: skip
-    fig.update_xaxes(title_text="predicted", type="category", side="top")
-    fig.update_yaxes(title_text="true", type="category", autorange="reversed")
+    fig.update_xaxes(title_text="predicted", type="category", side="top", showgrid=False)
+    fig.update_yaxes(title_text="true", type="category", autorange="reversed", showgrid=False)
     fig.update_layout(margin=dict(l=10, r=10, t=60, b=10), height=480, clickmode="event+select", dragmode=False)
     return fig
 
@@ -219,5 +219,6 @@ def hyperparameters(rows: list[dict], dims: list[str], color: str = "test accura
     fig = go.Figure(
         go.Parcoords(line=dict(color=[r[color] for r in rows], colorscale="Viridis", showscale=True), dimensions=dimensions)
     )
-    fig.update_layout(margin=dict(l=60, r=60, t=40, b=20), height=380)
+    fig.data[0].update(labelangle=-20, labelside="top")  # labels that lean do not run into each other on a phone
+    fig.update_layout(margin=dict(l=60, r=60, t=70, b=20), height=400)
     return fig
