@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import ui
 from nnapp.engine.config import RunConfig
 from nnapp.engine.data import load
 from nnapp.engine.names import default_name
@@ -180,7 +181,8 @@ def test_reloading_the_train_page_reattaches_to_the_running_job(home):
 def test_invalid_lr_is_explained_and_disables_launch(home):
     at = app("train")
     at.number_input(key="cfg_lr").set_value(-1.0).run()
-    assert at.error[0].value == "must be a number above 0 and at most 10"
+    assert at.error[0].value == "Fix 1 problem before launching (lr): see under the fields."  # by Launch, on top
+    assert at.error[1].value == "must be a number above 0 and at most 10"  # under the field
     assert at.button(key="launch").disabled
     at.number_input(key="cfg_lr").set_value(1e-3).run()
     assert not at.error and not at.button(key="launch").disabled
@@ -189,7 +191,7 @@ def test_invalid_lr_is_explained_and_disables_launch(home):
 def test_batch_larger_than_the_training_set_is_explained(home):
     at = app("train")
     at.number_input(key="cfg_batch_size").set_value(100_000).run()
-    assert at.error[0].value == "is larger than the training set (54000 images)"
+    assert at.error[1].value == "is larger than the training set (54000 images)"
     assert at.button(key="launch").disabled
 
 
@@ -198,8 +200,8 @@ def test_results_show_metrics_confusion_matrix_gallery_and_downloads(stored_run)
     assert at.selectbox(key="results_pick").value == stored_run.key
     assert at.metric[0].value == "✓ done"
     assert at.metric[1].value == f"{stored_run.accuracy * 100:.2f}%"
-    assert [s.value for s in at.subheader][:2] == ["Confusion matrix", "Per class"]
-    assert at.subheader[2].value.startswith("Misclassified test images (")
+    assert [s.value for s in at.subheader][:3] == [ui.escaped(default_name(stored_run.config)), "Confusion matrix", "Per class"]
+    assert at.subheader[3].value.startswith("Misclassified test images (")
     assert [c.key for c in at.get("plotly_chart")] == [
         "results_curves",
         "confusion",
@@ -231,7 +233,7 @@ def test_compare_lists_runs_by_name_with_the_differing_settings_first(store, tin
 
 def test_playground_without_runs_explains(home):
     at = app("playground")
-    assert at.info[0].value.startswith("There is no finished MNIST model yet")
+    assert at.info[0].value.startswith("There is no finished MNIST model to draw for yet")
 
 
 def test_playground_with_a_run_shows_selector_and_hint(stored_run):
@@ -341,3 +343,20 @@ def test_a_launch_the_store_refuses_is_one_sentence_under_the_open_form(home):
     assert at.expander[0].proto.expanded  # the form stays open to fix what was refused
     assert "runs.sqlite" in at.error[0].value and "\n" not in at.error[0].value
     assert "watch_run" not in at.session_state
+
+
+def test_the_train_form_holds_the_run_on_screen_and_says_when_it_is_edited(stored_run):
+    """Opened from a run ("Train a variant" on Results), the form holds that run's config, not the default preset;
+    the preset's label says it was edited, and Reset puts the preset back."""
+    at = app("results")
+    at.button(key="to_train").click().run()
+    assert at.title[0].value == "Train" and at.session_state["watch_run"] == stored_run.key
+    assert at.selectbox(key="preset").value == "seed-cnn"  # the closest preset, labelled as edited
+    assert at.selectbox(key="preset").format_func("seed-cnn") == "seed-cnn, edited"
+    at.session_state["configure"] = True  # (folded on a watched run; the form opens by its expander in Chromium)
+    at.switch_page(PAGES["train"].path).run()  # AppTest reruns the page it was told, not the one switched to
+    assert at.number_input(key="cfg_train_subset").value == stored_run.config.train_subset
+    assert at.number_input(key="cfg_lr").value == stored_run.config.lr
+    at.button(key="preset_reset").click().run()
+    assert at.number_input(key="cfg_train_subset").value == PRESETS["seed-cnn"].train_subset
+    assert "preset_reset" not in [b.key for b in at.button]

@@ -294,8 +294,11 @@ def per_class_ui(run, names: list[str]) -> None:
     st.caption(
         "Precision: of the images read as this class, the share that were. Recall: of this class's images, the share found."
     )
-    if run.has_weights() and st.button("Try this model in the Playground", key="to_playground", type="primary"):
+    left, right = st.columns(2)
+    if run.has_weights() and left.button("Try this model in the Playground", key="to_playground", type="primary"):
         ui.open_playground(run.key)
+    if right.button("Train a variant", key="to_train", help="open the Train page with this run's settings in the form"):
+        ui.open_train(watch=run.key)
 
 
 main()
