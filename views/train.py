@@ -431,9 +431,9 @@ def launch_bar() -> None:
         fields = ", ".join(problems) if problem is None else "a field"
         st.error(f"Fix {len(problems)} problem{'s' * (len(problems) > 1)} before launching ({fields}): see under the fields.")
     else:
-        need = estimate(config)
-        st.caption(
-            f"{ui.escaped(default_name(config))} · {need.parameters:,} parameters · about {size_text(need.total)} of "
+        need = estimate(config)  # by arithmetic (nnapp.engine.limits): the server never builds the model
+        st.markdown(
+            f"{ui.escaped(default_name(config))}: **{need.parameters:,} parameters** · about {size_text(need.total)} of "
             f"memory to train · {config.steps_per_epoch()} steps per epoch · key `{config.key()}`"
         )
     if error := state.pop("launch_error", None):
