@@ -22,6 +22,8 @@ from nnapp.predict import ood
 from nnapp.store.labels import Labels
 from nnapp.store.store import Store, default_home
 
+# Plotly charts without their toolbar: on a phone it ran over their titles (drag still zooms, a double click resets).
+QUIET = {"displayModeBar": False}
 CHART_STEPS = 800  # per-step points drawn in a curve; longer runs are thinned evenly
 PASSWORD_ENV = "NNAPP_PASSWORD"  # or `password = "..."` in .streamlit/secrets.toml
 MIN_PASSWORD = 8

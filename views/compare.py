@@ -95,7 +95,7 @@ def overlay_ui(store, picked: list, labels) -> None:
         return
     best = max(drawn.items(), key=lambda kv: next((v for v in reversed(kv[1]["series"]["acc"]["val"]) if v), 0) or 0)
     alt = f"{CURVES[metric].capitalize()} of {len(drawn)} runs per training step; best validation: {best[0]}."
-    st.plotly_chart(charts.overlay(drawn, metric), key="overlay", alt=alt)
+    st.plotly_chart(charts.overlay(drawn, metric), key="overlay", alt=alt, config=ui.QUIET)
     st.caption(
         f"Lines: the train {CURVES[metric]} per step, smoothed; diamonds: validation after each epoch. Best validation "
         f"accuracy here: {ui.escaped(best[0])}."
@@ -164,6 +164,7 @@ def hyperparameters_ui(df: pd.DataFrame, by_key: dict) -> None:
     st.plotly_chart(
         charts.hyperparameters(rows, varied),
         key="parcoords",
+        config=ui.QUIET,
         alt=f"Parallel coordinates of {len(rows)} finished runs' settings against test accuracy; best {best['test accuracy']:.2%}.",
     )
     st.caption(

@@ -115,6 +115,7 @@ def prediction_ui(run, digit: np.ndarray) -> ood.Verdict:
         charts.probabilities(probs.tolist(), names),
         key="probs",
         alt=f"How sure the model is of each class; the most likely: {chances}.",
+        config=ui.QUIET,
     )
     right.caption(f"How sure it is of each class. Most likely: {chances}.")
     st.session_state["model_ms"] = model_ms
@@ -184,6 +185,7 @@ def compare_ui(runs, digit: np.ndarray, current) -> None:
                 charts.probabilities(probs.tolist(), names),
                 key=f"probs_{run.key}",
                 alt=f"How sure this model is of each class; it reads {answer}, {probs.max():.0%}.",
+                config=ui.QUIET,
             )
 
 
@@ -246,7 +248,7 @@ def personal_ui(run) -> None:
             charts.confusion(result["confusion"], ui.class_names(run.config.dataset)),
             key="personal_cm",
             alt=f"Confusion matrix of your {len(labels)} drawings: true label in rows, the model's answer in columns.",
-            config={"displayModeBar": False},
+            config=ui.QUIET,
         )
 
     child_config = finetune_config(run.config, run.key, images, labels)
@@ -363,6 +365,7 @@ def drawing_view(run, runs) -> None:
                 charts.saliency(stages.digit, saliency(model_for(run), stages.digit)),
                 key="saliency",
                 alt="The drawing with the pixels that moved the answer most glowing brightest.",
+                config=ui.QUIET,
             )
             st.caption("The brighter a pixel glows, the more a small change there would change the answer.")
         total = prep_ms + st.session_state["model_ms"]

@@ -179,6 +179,7 @@ def confusion_ui(run, names: list[str]) -> None:
         on_select="rerun",
         selection_mode="points",
         alt=f"Confusion matrix of the {matrix.sum():,} test images: true class in rows, predicted in columns; {worst}.",
+        config=ui.QUIET,
     )
     st.caption(f"Rows: the true class; columns: what the model answered. Click a cell to show those digits below. Here {worst}.")
 
@@ -240,6 +241,7 @@ def curves_ui(store: Store, run) -> None:
         charts.curves(steps, epochs, config.steps_per_epoch(), config.label_smoothing),
         key="results_curves",
         alt=f"Loss and accuracy over {len(steps)} training steps; {numbers}.",
+        config=ui.QUIET,
     )
     loss, acc = series["definitions"]
     st.caption(

@@ -214,6 +214,7 @@ def charts_ui(study, spec: SweepSpec) -> None:
             fig,
             key=f"sweep_chart_{title}",
             alt=f"Optuna's {title} chart of this sweep's trials; the table above holds its numbers.",
+            config=ui.QUIET,
         )
 
 

@@ -15,7 +15,8 @@ CLASS_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b
 
 TRAIN = "#1f77b4"
 VAL = "#ff7f0e"
-LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2), height=330)
+# The legend below the x axis' title (anchored by its top): on a phone it wraps, and ran over the title.
+LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", yanchor="top", y=-0.3), height=330)
 
 
 def smooth(values: list[float | None], weight: float = 0.9) -> list[float | None]:
