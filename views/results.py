@@ -51,11 +51,24 @@ def import_ui(store: Store) -> None:
 
 
 def unreadable_ui(store: Store, run) -> None:
-    st.error(f"Run `{run.key}` cannot be read: {run.message}. The other runs are not affected.")
-    if st.button("Delete this run", key="delete_unreadable"):
-        store.delete(run.key)
-        st.session_state.pop("results_pick", None)
+    st.error(f"Run `{run.key}` cannot be read: {ui.escaped(run.message)}. The other runs are not affected.")
+    if st.button("Delete this run…", key="delete_unreadable", icon=":material/delete:"):
+        confirm_delete_unreadable(run.key)
+
+
+@st.dialog("Delete this run for good?")
+def confirm_delete_unreadable(key: str) -> None:
+    st.markdown(f"Run `{key}` cannot be read; this removes what is left of it (its row, metrics and any weights).")
+    left, right = st.columns(2)
+    if left.button("Delete", type="primary", key="delete_unreadable_confirm", icon=":material/delete:", width="stretch"):
+        ui.store().delete(key)
+        left = ui.store().runs()
+        # asked for by key (ui.pick_linked_run): a picker merely reset kept showing the deleted run in the browser
+        st.session_state["results_run"] = next((r.key for r in left if r.has_weights()), left[0].key if left else None)
         st.query_params.pop("run", None)
+        st.session_state["results_flash"] = f"Deleted the unreadable run {key}."
+        st.rerun()
+    if right.button("Keep it", key="delete_unreadable_cancel", width="stretch"):
         st.rerun()
 
 
@@ -196,9 +209,7 @@ def labels_ui(store: Store, run) -> None:
         if saved:
             new = store.set_labels(run.key, name=name if name.strip() != ui.run_name(run, {}) else "", notes=notes, tags=tags)
             st.session_state["results_flash"] = f"Saved: this run is now called “{new.name or ui.run_name(run, {})}”."
-            st.rerun()
-    if flash := st.session_state.pop("results_flash", None):
-        st.success(ui.escaped(flash))
+            st.rerun()  # the page says it was saved (main)
 
 
 def summary_ui(store: Store, run) -> None:
@@ -257,6 +268,8 @@ def main() -> None:
     runs = ui.runs_or_hint("No runs yet: train one on the Train page, or import one above.")
     if not runs:
         return
+    if flash := st.session_state.pop("results_flash", None):
+        st.success(ui.escaped(flash), icon=":material/check:")
     done = [r for r in runs if r.has_weights()]
     run = ui.pick_linked_run(runs, "results_pick", "results_run", fallback=(done or runs)[0].key)
     if run.is_unreadable():
