@@ -55,7 +55,7 @@ def drawing_ui() -> np.ndarray | None:
         if clear.button("Clear", key="clear", icon=":material/ink_eraser:"):
             st.session_state["canvas_version"] = version + 1
             st.rerun(scope="fragment")
-        width.slider("Brush width", 4, 40, 18, key="brush")
+        width.slider("Brush width", 4, 40, 18, key="brush", help="How thick the pen draws; MNIST's digits have thick strokes.")
         image = result.image_data if result is not None else None
     with upload_tab:
         upload = st.file_uploader("A PNG or JPEG of one digit", type=["png", "jpg", "jpeg"], key="upload")

@@ -177,7 +177,13 @@ def pick_cell(event, names: list[str]) -> None:
 def confusion_ui(run, names: list[str]) -> None:
     """The confusion matrix; a click on a cell shows those digits in the gallery below."""
     st.subheader("Confusion matrix")
-    normalize = st.radio("Show", ["counts", "row-normalised"], key="cm_mode", horizontal=True) == "row-normalised"
+    normalize = (
+        st.radio(
+            "Show", ["counts", "row-normalised"], key="cm_mode", horizontal=True,
+            help="counts: how many test images; row-normalised: the share of each true class.",
+        )
+        == "row-normalised"
+    )  # fmt: skip
     pick_cell(st.session_state.get("confusion"), names)
     matrix = np.array(run.test["confusion"])
     picked = st.session_state.get("confusion_cell")

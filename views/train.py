@@ -177,10 +177,10 @@ def model_ui(slots: Slots) -> None:
 def optimisation_ui(slots: Slots) -> None:
     st.subheader("Optimisation")
     optimizer = slots.widget("optimizer", "selectbox", "Optimizer", OPTIMIZERS.names(), help=registry_help(OPTIMIZERS))
-    slots.widget("lr", "number_input", "Learning rate", format="%.1e", step=1e-4)
+    slots.widget("lr", "number_input", "Learning rate", format="%.2e", step=1e-4)  # three significant digits
     if OPTIMIZERS[optimizer].momentum:
         slots.widget("momentum", "slider", "Momentum", 0.0, 0.99, step=0.01)
-    slots.widget("weight_decay", "number_input", "Weight decay", format="%.1e", step=1e-3)
+    slots.widget("weight_decay", "number_input", "Weight decay", format="%.2e", step=1e-3)
     slots.widget("schedule", "selectbox", "LR schedule", SCHEDULES.names(), help=registry_help(SCHEDULES))
     slots.widget("batch_size", "number_input", "Batch size", step=32)
     slots.widget("epochs", "number_input", "Epochs", step=1)
