@@ -47,6 +47,8 @@ def test_overlay_has_one_legend_entry_per_run_drawn_per_step():
     assert shown == ["run a", "run b (cancelled at epoch 0.8)"]
     assert len(fig.data[0].x) == 10 and max(fig.data[2].x) == 0.8  # per step; the stopped one ends where it stopped
     assert fig.layout.yaxis.range is None  # axes from the data
+    named = charts.overlay({"<b>mine</b> 100%": {"series": full}}, "loss")
+    assert named.data[0].name == "&lt;b&gt;mine&lt;/b&gt; 100%" and "100%%" in named.data[0].hovertemplate  # as text
 
 
 def test_probabilities_mark_the_best_class():

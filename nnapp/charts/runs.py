@@ -148,7 +148,7 @@ def overlay(runs: dict[str, dict], metric: str = "acc") -> go.Figure:
     fig = go.Figure()
     for i, (name, run) in enumerate(runs.items()):
         series, colour = run["series"], CLASS_COLOURS[i % len(CLASS_COLOURS)]
-        label = f"{name} ({run['stopped']})" if run.get("stopped") else name
+        label = _text(f"{name} ({run['stopped']})" if run.get("stopped") else name)  # a name is user text
         ys = series[metric]
         fig.add_trace(
             go.Scatter(
@@ -175,9 +175,14 @@ def metric_title(metric: str) -> str:
     return {"acc": "accuracy", "loss": "loss"}[metric]
 
 
+def _text(text: str) -> str:
+    """Text Plotly shows as it is: its own HTML-like tags (<b>, <br>, <a>) read as characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _hover(text: str) -> str:
     """A name inside a hover template: Plotly's %{...} and HTML tags read as text."""
-    return text.replace("%", "%%").replace("<", "&lt;").replace(">", "&gt;")
+    return _text(text).replace("%", "%%")
 
 
 def probabilities(probs: list[float], labels: list[str]) -> go.Figure:
