@@ -75,7 +75,7 @@ def curves(steps: list[dict], epochs: list[dict], steps_per_epoch: int, label_sm
     fig = make_subplots(rows=1, cols=2, subplot_titles=series["titles"])
     x, ex = series["step_x"], series["epoch_x"]
     raw = dict(
-        mode="lines", line=dict(color=TRAIN, width=1), opacity=0.25, name="train (step)", legendgroup="raw", hoverinfo="skip"
+        mode="lines", line=dict(color=TRAIN, width=1), opacity=0.35, name="train (step)", legendgroup="raw", hoverinfo="skip"
     )
     smoothed = dict(mode="lines", line=dict(color=TRAIN, width=2), name="train (smoothed)", legendgroup="train")
     val = dict(mode="lines+markers", line=dict(color=VAL, width=2), name="validation", legendgroup="val")
