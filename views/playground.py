@@ -198,7 +198,7 @@ def save_ui(digit: np.ndarray, verdict: ood.Verdict) -> None:
         list(range(10)),
         index=verdict.digit if verdict.is_digit else None,
         placeholder="pick the digit you drew",
-        key=f"true_label_{int(verdict.is_digit)}",
+        key=f"true_label_{hashlib.sha256(digit.tobytes()).hexdigest()[:12]}",  # each drawing starts from its own answer
         help="What you meant to draw: the drawing is saved under this digit.",
     )
     if c2.button("Save drawing to my set", key="save_drawing", icon=":material/save:", disabled=label is None):
