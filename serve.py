@@ -7,7 +7,10 @@ import os
 import streamlit as st
 from starlette.routing import Route
 
+from nnapp.jobs.warmpool import warm_pool
 from panels import live
 
 os.environ[live.MOUNTED_ENV] = live.PATH
 app = st.App("app.py", routes=[Route(live.route_path(), live.endpoint)])
+# A job process warms up (torch, MNIST) while the first visitor reads Home: its one click then trains at once.
+warm_pool().fill(1)
