@@ -14,14 +14,18 @@ import streamlit as st
 
 from nnapp.engine.data import load
 from nnapp.engine.device import set_threads
+from nnapp.engine.names import default_name
 from nnapp.engine.people import NAME_MAX, BadName, clean_name, machine_user, usable
 from nnapp.engine.records import Run
 from nnapp.engine.registry import DATASETS
 from nnapp.engine.states import TaskKind
 from nnapp.jobs.manager import JobManager
 from nnapp.predict import ood
+from nnapp.store.labels import Labels
 from nnapp.store.store import Store, default_home
 
+# Plotly charts without their toolbar: on a phone it ran over their titles (drag still zooms, a double click resets).
+QUIET = {"displayModeBar": False}
 CHART_STEPS = 800  # per-step points drawn in a curve; longer runs are thinned evenly
 PASSWORD_ENV = "NNAPP_PASSWORD"  # or `password = "..."` in .streamlit/secrets.toml
 MIN_PASSWORD = 8
@@ -355,14 +359,57 @@ def pick_linked_run(
 
 
 def pick_run(runs: list[Run], key: str, label: str = "Run", default: str | None = None) -> Run | None:
-    """A selectbox over runs; `default` is a run key to preselect."""
+    """A selectbox over runs by name; `default` is a run key to preselect."""
     if not runs:
         return None
     keys = [r.key for r in runs]
     index = keys.index(default) if default in keys else 0
-    by_key = {r.key: r for r in runs}
-    chosen = st.selectbox(label, keys, index=index, format_func=lambda k: by_key[k].label(), key=key)
+    by_key, names = {r.key: r for r in runs}, store().all_labels()
+    chosen = st.selectbox(label, keys, index=index, format_func=lambda k: run_title(by_key[k], names), key=key)
     return by_key[chosen]
+
+
+def run_name(run: Run, labels: dict[str, Labels] | None = None) -> str:
+    """The name a person reads: the one given to the run, else one made from what sets its config apart.
+    User text: shown through escaped() or as text."""
+    given = (labels if labels is not None else store().all_labels()).get(run.key, Labels()).name
+    if given:
+        return given
+    return default_name(run.config) if run.config is not None else f"unreadable {run.key[:16]}"
+
+
+def run_title(run: Run, labels: dict[str, Labels] | None = None) -> str:
+    """'✓ cnn 16-32 · lr 0.01 · 1 ep · 99.23% · ada': a run in a picker, with who launched it (plain text, not Markdown)."""
+    if run.is_unreadable():
+        return run.label()
+    acc = f" · {run.accuracy * 100:.2f}%" if run.accuracy is not None else ""
+    owner = f" · {run.owner}" if run.owner else ""
+    return f"{run.icon} {run_name(run, labels)}{acc}{owner}"
+
+
+def stopped_text(store: Store, run: Run) -> str:
+    """What a cancelled or pruned run is, in words: stopped where, and what it had learned by then."""
+    p, epochs = run.progress or {}, store.epochs(run.key)
+    where = f" at step {p['step']} of {p['total_steps']}" if p.get("total_steps") else ""
+    how = "was stopped by its sweep's pruner" if run.is_partial() else "was cancelled"
+    last = next((e for e in reversed(epochs) if e.get("val_acc") is not None), None)
+    learned = f"; after epoch {last['epoch']} it read {last['val_acc']:.1%} of its validation images right" if last else ""
+    if last is None and (steps := [s for s in store.steps(run.key, max_rows=20) if s.get("acc") is not None]):
+        learned = f"; its last training batches were {steps[-1]['acc']:.0%} right"
+    return f"This run {how}{where}{learned}. Its curves so far are kept; it has no test score or weights."
+
+
+def search_runs(runs: list[Run], words: str, labels: dict[str, Labels]) -> list[Run]:
+    """The runs whose name, notes, tags, key or config description hold every word of `words`."""
+    if not words.strip():
+        return runs
+    found = []
+    for run in runs:
+        mine = labels.get(run.key, Labels())
+        described = " ".join([run_name(run, labels), run.key, run.config.describe() if run.config else "", str(run.status)])
+        if Labels(described, mine.notes, mine.tags).matches(words):
+            found.append(run)
+    return found
 
 
 def open_results(key: str) -> None:

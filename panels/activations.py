@@ -28,8 +28,12 @@ def outputs(home: str, key: str, sha: str, digit: np.ndarray) -> list[tuple[str,
 
 
 def _clicked_channel(event, shape: tuple[int, ...]) -> int | None:
-    points = ui.selected_points(event)
-    return charts_inside.tile_of(points[0].get("x", -1), points[0].get("y", -1), shape) if points else None
+    """The channel whose tile a click picked (its marker's customdata), or None."""
+    points = [p for p in ui.selected_points(event) if p.get("customdata") is not None]
+    if not points:
+        return None
+    channel = int(np.ravel(points[0]["customdata"])[0])
+    return channel if 0 <= channel < shape[0] else None
 
 
 def activations_ui(run, digit: np.ndarray) -> None:
@@ -51,14 +55,19 @@ def activations_ui(run, digit: np.ndarray) -> None:
     layer, channel = _zoom_ui(digit, dict(conv)) if conv else (None, None)
     for i, (name, values) in enumerate(conv):
         channels, h, w = values.shape
-        title = f"{name}: {channels} channels, {h}×{w} (click one to see it large)"
-        figure = charts_inside.tiles(values, title, selected=channel if name == layer else None, pixels=52)
-        st.plotly_chart(figure, key=f"act_grid_{i}", on_select="rerun", selection_mode="points")
+        title = f"{name}: {channels} channels, {h}×{w}"
+        figure = charts_inside.tiles(values, title, selected=channel if name == layer else None, pixels=52, clickable=True)
+        strongest = int(values.reshape(channels, -1).max(1).argmax())
+        alt = f"{channels} feature maps of {name}, {h}×{w} each; channel {strongest} responds most to this drawing."
+        st.plotly_chart(figure, key=f"act_grid_{i}", on_select="rerun", selection_mode="points", alt=alt, config=ui.QUIET)
+        st.caption(f"Click a map to see it large. The strongest here: channel {strongest}.")
     for name, kind, values in dense:
         labels = ui.class_names(run.config.dataset) if kind == "output" else None
         title = f"{name}: {len(values)} {'logits' if kind == 'output' else 'units, after the activation'}"
         top = 1 if kind == "output" else TOP_UNITS  # of the logits, the predicted class
-        st.plotly_chart(charts_inside.units(values, title, top, labels), key=f"act_dense_{name}")
+        strongest = (labels or [str(u) for u in range(len(values))])[int(np.argmax(values))]
+        alt = f"{title}: {'class' if labels else 'unit'} {strongest} is the strongest ({float(np.max(values)):.2f})."
+        st.plotly_chart(charts_inside.units(values, title, top, labels), key=f"act_dense_{name}", alt=alt, config=ui.QUIET)
 
 
 def _zoom_ui(digit: np.ndarray, maps: dict[str, np.ndarray]) -> tuple[str, int]:
@@ -74,7 +83,17 @@ def _zoom_ui(digit: np.ndarray, maps: dict[str, np.ndarray]) -> tuple[str, int]:
     channel = pick_col.number_input(f"Channel (0–{channels - 1})", 0, channels - 1, step=1, key="act_channel")
     fmap = maps[layer][channel]
     pick_col.caption(f"strongest value {fmap.max():.3f} · active (above 0) on {np.mean(fmap > 0):.0%} of the map")
-    input_col.plotly_chart(charts_inside.image(digit, "input, 28×28", size=230), key="act_input")
+    input_col.plotly_chart(
+        charts_inside.image(digit, "input, 28×28", size=230),
+        key="act_input",
+        alt="The drawing as the network sees it.",
+        config=ui.QUIET,
+    )
     h, w = fmap.shape
-    map_col.plotly_chart(charts_inside.image(fmap, f"{layer}, channel {channel} ({h}×{w})", "Viridis", size=230), key="act_zoom")
+    map_col.plotly_chart(
+        charts_inside.image(fmap, f"{layer}, channel {channel} ({h}×{w})", "Viridis", size=230),
+        key="act_zoom",
+        alt=f"Channel {channel} of {layer} for this drawing, large; yellow where it responds most.",
+        config=ui.QUIET,
+    )
     return layer, int(channel)

@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent.parent / "static"  # served at app/static/ (server.enableStaticServing)
 SEND_DELAY = ("Bc = 200,", "Bc = 0,")  # the bundle's debounce before it sends a drawing: as built, as served
-CANVAS_HTML = '<div class="canvas-root"></div>'  # as the package declares its component
+# As the package declares its component, with a name for screen readers (the page's caption names it for all).
+CANVAS_HTML = '<div class="canvas-root" role="application" aria-label="Drawing area: draw one digit, 0 to 9"></div>'
 # Found without importing the package: its import declares its component, which needs a running app.
 CANVAS_BUILD = Path(importlib.util.find_spec("streamlit_drawable_canvas").origin).parent / "frontend" / "build"
 

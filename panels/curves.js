@@ -20,6 +20,21 @@ const LEGEND = [
   ["validation", VAL, 1, 2],
 ];
 
+// Whether a CSS colour ("#0f172a", "rgb(15, 23, 42)") is dark: the dark theme's background.
+const darkness = new Map();
+function dark(colour) {
+  if (!darkness.has(colour)) darkness.set(colour, measureDark(colour));
+  return darkness.get(colour);
+}
+
+function measureDark(colour) {
+  const probe = document.createElement("canvas").getContext("2d");
+  probe.fillStyle = (colour || "").trim() || "#ffffff";
+  const hex = probe.fillStyle.startsWith("#") ? probe.fillStyle.slice(1) : "ffffff";
+  const [r, g, b] = [0, 2, 4].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b < 128;
+}
+
 function niceStep(span, target) {
   const raw = span / Math.max(target, 1);
   const power = 10 ** Math.floor(Math.log10(raw));
@@ -83,6 +98,7 @@ function draw(state, hover) {
       ticks: ticks(accLo, accHi, 5).map((v) => [(v - accLo) / (accHi - accLo || 1), label(v)]) },
   ];
   const xTicks = ticks(0, xMax, 6);
+  const rawAlpha = dark(style.getPropertyValue("--nnapp-paper")) ? 0.45 : 0.25; // the faint steps, visible on either
   panels(width).forEach((p, i) => {
     const axis = axes[i];
     const px = (x) => p.left + (x / xMax) * p.width;
@@ -114,7 +130,7 @@ function draw(state, hover) {
     ctx.rect(p.left - 5, p.top - 5, p.width + 10, p.height + 10); // room for a marker at an edge
     ctx.clip();
     const series = [
-      [data.step_x, axis.metric.raw, TRAIN, 0.25, 1, false],
+      [data.step_x, axis.metric.raw, TRAIN, rawAlpha, 1, false],
       [data.step_x, axis.metric.smoothed, TRAIN, 1, 2, false],
       [data.epoch_x, axis.metric.val, VAL, 1, 2, true],
     ];
@@ -154,7 +170,7 @@ function draw(state, hover) {
   const y = HEIGHT - 14;
   LEGEND.forEach(([name, color, alpha, lineWidth], k) => {
     ctx.strokeStyle = color;
-    ctx.globalAlpha = alpha;
+    ctx.globalAlpha = alpha < 1 ? rawAlpha : alpha;
     ctx.lineWidth = lineWidth;
     ctx.beginPath();
     ctx.moveTo(x, y);
@@ -167,9 +183,11 @@ function draw(state, hover) {
   });
   if (data.note) {
     ctx.font = `14px ${font}`;
-    ctx.fillStyle = "#6b7280";
+    ctx.fillStyle = ink;
+    ctx.globalAlpha = 0.65;
     ctx.textAlign = "center";
     ctx.fillText(data.note, width / 2, 34 + (HEIGHT - 108) / 2);
+    ctx.globalAlpha = 1;
   }
 }
 
@@ -197,9 +215,12 @@ function drawHover(ctx, state, p, axis, px, py, hover, font, ink) {
   ctx.font = `12px ${font}`;
   const w = Math.max(...lines.map((t) => ctx.measureText(t).width)) + 12;
   const left = x + w + 8 > p.left + p.width ? x - w - 8 : x + 8;
-  ctx.fillStyle = "rgba(255,255,255,0.92)";
+  // the page's own background and text colours: legible in the light and the dark theme
+  ctx.fillStyle = getComputedStyle(state.canvas).getPropertyValue("--nnapp-paper").trim() || "#ffffff";
+  ctx.globalAlpha = 0.92;
   ctx.fillRect(left, p.top + 4, w, lines.length * 16 + 8);
-  ctx.fillStyle = "#31333f";
+  ctx.globalAlpha = 1;
+  ctx.fillStyle = ink;
   ctx.textAlign = "left";
   ctx.textBaseline = "top";
   lines.forEach((t, j) => ctx.fillText(t, left + 6, p.top + 8 + j * 16));
@@ -214,9 +235,20 @@ function showBar(state, live) {
   bar.root.setAttribute("aria-valuenow", String(Math.round(live.done * 100)));
 }
 
+// A text alternative with the key numbers: what a screen reader says for the chart.
+function describe(data) {
+  if (!data.step_x.length) return `Loss and accuracy curves: ${data.note || "no steps yet"}`;
+  const last = (ys) => [...ys].reverse().find((v) => v !== null);
+  const val = last(data.acc.val);
+  const train = last(data.acc.smoothed);
+  const pct = (v) => `${(100 * v).toFixed(1)}%`;
+  return `Loss and accuracy over ${data.step_x.length} training steps, ${data.epoch_x.length} epochs ended; ` +
+    (val !== undefined ? `validation accuracy ${pct(val)}` : `train accuracy ${train !== undefined ? pct(train) : "not yet measured"}`);
+}
+
 function setData(state, data) {
   state.data = data;
-  state.canvas.setAttribute("aria-label", `${data.titles.join(" and ")} over ${data.step_x.length} steps`);
+  state.canvas.setAttribute("aria-label", describe(data));
   state.canvas.dataset.points = JSON.stringify([data.step_x.length, data.epoch_x.length]);
   draw(state, null);
 }

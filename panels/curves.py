@@ -17,7 +17,8 @@ CSS = """
 .live-text { font-size: 14px; line-height: 1.6; margin-bottom: 0.25rem; }
 .live-track { height: 0.5rem; border-radius: 0.5rem; background: var(--st-secondary-background-color, #f0f2f6); overflow: hidden; }
 .live-fill { height: 100%; width: 0; background: var(--st-primary-color, #2563eb); }
-canvas.nnapp-curves { display: block; color: var(--st-text-color, #31333f); font-family: var(--st-font, sans-serif); }
+canvas.nnapp-curves { display: block; color: var(--st-text-color, #31333f); font-family: var(--st-font, sans-serif);
+  --nnapp-paper: var(--st-background-color, #ffffff); }
 """
 HTML = (
     '<div class="live-bar" role="progressbar" aria-valuemin="0" aria-valuemax="100" hidden>'

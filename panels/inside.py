@@ -58,6 +58,8 @@ def filters_ui(run) -> None:
     st.plotly_chart(
         charts_inside.tiles(maps, f"{name}: {count} {kind}, {h}×{w}", diverging=True, pixels=48 if h > 9 else 40),
         key="filters",
+        alt=f"The {count} {kind} of {name} as {h}×{w} images, red for positive weights and blue for negative ones.",
+        config=ui.QUIET,
     )
     st.caption(
         "Each image is one unit's weights on the input pixels: red adds to its activation, blue takes away, "
@@ -90,8 +92,9 @@ def histograms_ui(run) -> None:
         st.info("No gradients were recorded for this layer: the run ended before its first epoch did.")
         return
     draw = charts_inside.histogram_curves if style == STYLES[0] else charts_inside.histogram_heatmap
-    st.plotly_chart(draw(chosen, charts_inside.histogram_title(layer, kind)), key="histogram")
     norms = " → ".join(f"{r['norm']:.3g}" for r in chosen)
+    alt = f"Histograms of {charts_inside.histogram_title(layer, kind)} per epoch; the layer's norm went {norms}."
+    st.plotly_chart(draw(chosen, charts_inside.histogram_title(layer, kind)), key="histogram", alt=alt, config=ui.QUIET)
     if kind == "weight":
         st.caption(f"Recorded before training (epoch 0) and at each epoch's end. Norm of the layer's weights: {norms}.")
     else:

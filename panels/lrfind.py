@@ -39,7 +39,13 @@ def lr_finder_ui(config: RunConfig, disabled: bool = False) -> None:
         st.warning("The learning-rate finder stopped before it recorded a step.")
         return
     st.markdown("**Learning-rate finder**")
-    st.plotly_chart(charts_inside.lr_finder(result, current=config.lr), key="lr_find_chart")
+    suggested = f"suggests {result['suggestion']:.1e}" if result.get("suggestion") else "has no suggestion"
+    st.plotly_chart(
+        charts_inside.lr_finder(result, current=config.lr),
+        key="lr_find_chart",
+        alt=f"Training loss against learning rate over {len(result['lrs'])} steps; the finder {suggested}.",
+        config=ui.QUIET,
+    )
     suggestion = result.get("suggestion")
     if suggestion is None:
         st.warning(result["message"])

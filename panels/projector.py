@@ -69,7 +69,8 @@ def projector_ui(run) -> None:
         extra = {"coords": at, "labels": labels}
     n = len(coords)
     fig = charts_inside.projection(coords, pca["labels"][:n], pca["preds"][:n], names, extra)
-    event = st.plotly_chart(fig, key="projection", on_select="rerun", selection_mode="points")
+    alt = f"A map of {len(coords):,} test digits in two dimensions, coloured by true class, misclassified ones ringed."
+    event = st.plotly_chart(fig, key="projection", on_select="rerun", selection_mode="points", alt=alt)
     explained = pca["explained"][:2].sum()
     st.caption(
         f"{n:,} test digits as the layer before the output sees them ({pca['basis'].shape[0]} features), coloured by "

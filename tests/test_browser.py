@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from nnapp.engine.names import default_name
 from nnapp.engine.presets import PRESETS
 from tests.appserver import ARGS, CHROMIUM, serve
 from tests.digits import canvas_path
+from tests.gestures import table_rows, tick_row
 from tests.nondigits import SHAPES
 
 pytestmark = pytest.mark.browser
@@ -67,7 +69,7 @@ def test_every_page_opens_without_an_exception(server, page):
     page.get_by_text("Latest runs").wait_for(timeout=30_000)
     settle(page)
     no_exception(page)
-    assert run.key[:8] in page.content()
+    assert default_name(run.config) in page.content()  # runs by name
     for title in ["Train", "Sweep", "Results", "Compare", "Playground", "Home"]:
         page.get_by_role("link", name=title).first.click()
         page.get_by_role("heading", name=title if title != "Home" else "nnapp").first.wait_for(timeout=30_000)
@@ -152,7 +154,7 @@ def test_saved_drawing_appears_in_the_personal_set(server, page):
 
 
 def test_a_letter_drawn_on_the_canvas_is_not_a_digit(server, page):
-    """Letters and a hash sign get "not a digit?" as the big answer, with the best guess still shown below it."""
+    """Letters and a hash sign get "This doesn't look like a digit" as the answer, with the best guess still shown below it."""
     url, _ = server
     page.goto(url + "/playground")
     page.get_by_text("Draw a digit").first.wait_for(timeout=30_000)
@@ -163,10 +165,11 @@ def test_a_letter_drawn_on_the_canvas_is_not_a_digit(server, page):
         settle(page)
         answers[name] = predicted(page)
         if name == "A":
-            assert page.get_by_text("best guess").count() >= 1 and page.get_by_text("not-a-digit score").count() >= 1
+            assert page.get_by_text("its best guess is").count() >= 1
+            assert page.get_by_text("Details: the not-a-digit check").count() >= 1
             page.screenshot(path=str(ARTIFACTS / "playground-not-a-digit.png"), full_page=True)
         clear(page)
-    assert all(a == "not a digit?" for a in answers.values()), answers
+    assert all(a == "This doesn't look like a digit" for a in answers.values()), answers
 
 
 def test_a_drawn_digit_shows_the_activation_grids(server, browser):
@@ -183,8 +186,8 @@ def test_a_drawn_digit_shows_the_activation_grids(server, browser):
     page.get_by_text("conv 1: 16 channels").first.wait_for(timeout=30_000)
     settle(page)
     titles = page.locator(".js-plotly-plot .gtitle").evaluate_all("els => els.map(e => e.textContent)")
-    assert "conv 1: 16 channels, 14×14 (click one to see it large)" in titles, titles
-    assert "conv 2: 32 channels, 7×7 (click one to see it large)" in titles
+    assert "conv 1: 16 channels, 14×14" in titles, titles
+    assert "conv 2: 32 channels, 7×7" in titles
     assert "dense 1: 128 units, after the activation" in titles and "output: 10 logits" in titles
     assert "conv 1, channel 0 (14×14)" in titles
     grid = page.locator(".js-plotly-plot", has=page.locator(".gtitle", has_text="conv 2: 32 channels"))
@@ -338,3 +341,32 @@ def test_a_sweep_started_in_the_browser_fills_its_table_and_opens_the_best_trial
     settle(page)
     no_exception(page)
     assert page.locator("[data-testid=stMetricValue]").nth(1).inner_text() == best
+    open_a_trial_then_train_the_best_on_all_data(page, url)
+
+
+def open_a_trial_then_train_the_best_on_all_data(page, url):
+    """A trial's row ticked opens its run; "Train the best config on all data" shows that config in the Train
+    page's form, and a cancel of it reads as a pause with Launch again."""
+    page.get_by_role("link", name="Sweep").first.click()
+    page.get_by_text("2 of 2 trials ended").wait_for(timeout=30_000)
+    settle(page)
+    trial = re.match(r"\d+", table_rows(page, "sweep_table")[1]).group()  # the second row's trial number
+    tick_row(page, "sweep_table", 1)
+    page.get_by_role("button", name=f"Open trial {trial} in Results").click()
+    page.get_by_role("heading", name="Results").first.wait_for(timeout=30_000)
+    settle(page)
+    no_exception(page)
+    page.get_by_role("link", name="Sweep").first.click()
+    page.get_by_text("2 of 2 trials ended").wait_for(timeout=30_000)
+    settle(page)
+    page.get_by_role("button", name="Train the best config on all data").click()
+    page.get_by_role("button", name="Cancel").wait_for(timeout=60_000)
+    shown = page.get_by_role("combobox", name="Start from a preset").input_value()
+    assert re.fullmatch(r"fast(, edited)?", shown), shown  # the config of the run on screen, not the default preset
+    page.get_by_role("button", name="Cancel").click()
+    page.get_by_role("button", name="Launch again").wait_for(timeout=60_000)
+    settle(page)
+    no_exception(page)
+    assert (
+        page.get_by_text("This run was cancelled").count() == 1 and page.locator("[data-testid=stAlertContentError]").count() == 0
+    )

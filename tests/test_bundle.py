@@ -381,3 +381,16 @@ def test_an_older_bundle_imports_and_says_what_it_did_not_carry(exported, tmp_pa
     at.radio(key="inside_view").set_value("Weights and gradients").run()
     (info,) = [plain(i.value) for i in at.info if "histograms" in i.value]
     assert "imported from a bundle (format 1) that did not carry them" in info and "trained before" not in info
+
+
+def test_a_bundle_carries_the_runs_name_notes_and_tags(exported, tmp_path):
+    blob, run, _ = exported
+    assert json.loads(unpack(blob)["manifest.json"])["labels"] == {"name": "", "notes": "", "tags": []}
+    labels = {"name": "my **first** run", "notes": "one epoch\nof the fast preset", "tags": ["demo", "cpu"]}
+    store = Store(tmp_path / "named")
+    import_bundle(store, repack(blob, manifest={"labels": labels}))
+    got = store.labels(run.key)
+    assert (got.name, got.notes, got.tags) == ("my **first** run", "one epoch\nof the fast preset", ("demo", "cpu"))
+    older = Store(tmp_path / "older")  # a bundle from before names: the run goes by its default name
+    import_bundle(older, repack(blob, manifest={"labels": None}))
+    assert older.labels(run.key).name == ""

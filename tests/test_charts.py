@@ -24,18 +24,31 @@ def test_smoothing_is_bias_corrected():
     assert charts.smooth([0.0, 10.0], weight=0.5) == [0.0, 10.0 * 0.5 / 0.75]
 
 
-def test_confusion_is_one_heatmap_with_counts_or_shares():
+def test_confusion_is_a_heatmap_with_a_clickable_marker_per_cell():
     m = [[8, 2], [1, 9]]
     fig = charts.confusion(m, ["a", "b"])
-    (heat,) = fig.data
+    heat, cells = fig.data
     assert heat.type == "heatmap" and np.array(heat.z).tolist() == m and list(heat.text[0]) == ["8", "2"]
+    assert cells.type == "scatter" and cells.mode == "markers" and fig.layout.clickmode == "event+select"
+    assert [list(c) for c in cells.customdata] == [[0, 0], [0, 1], [1, 0], [1, 1]]  # (true, predicted) per cell
+    assert (list(cells.x), list(cells.y)) == (["a", "b", "a", "b"], ["a", "a", "b", "b"])
     shares = charts.confusion(m, ["a", "b"], normalize=True).data[0]
     assert np.allclose(shares.z, [[0.8, 0.2], [0.1, 0.9]]) and list(shares.text[0]) == ["0.80", "0.20"]
+    picked = charts.confusion(m, ["a", "b"], picked=(1, 0)).layout.shapes
+    assert [(s.x0, s.y0) for s in picked] == [(-0.5, 0.5)]
 
 
-def test_overlay_has_one_line_per_run():
-    fig = charts.overlay({"run a": EPOCHS, "run b": EPOCHS[:1]}, "val_acc")
-    assert [t.name for t in fig.data] == ["run a", "run b"] and list(fig.data[1].y) == [0.92]
+def test_overlay_has_one_legend_entry_per_run_drawn_per_step():
+    steps = [{"step": s, "loss": 1 / s, "acc": 0.5 + s / 40} for s in range(1, 11)]
+    full = charts.curve_series(steps, EPOCHS, 5)
+    cut = charts.curve_series(steps[:4], [], 5)
+    fig = charts.overlay({"run a": {"series": full}, "run b": {"series": cut, "stopped": "cancelled at epoch 0.8"}}, "acc")
+    shown = [t.name for t in fig.data if t.showlegend is not False]
+    assert shown == ["run a", "run b (cancelled at epoch 0.8)"]
+    assert len(fig.data[0].x) == 10 and max(fig.data[2].x) == 0.8  # per step; the stopped one ends where it stopped
+    assert fig.layout.yaxis.range is None  # axes from the data
+    named = charts.overlay({"<b>mine</b> 100%": {"series": full}}, "loss")
+    assert named.data[0].name == "&lt;b&gt;mine&lt;/b&gt; 100%" and "100%%" in named.data[0].hovertemplate  # as text
 
 
 def test_probabilities_mark_the_best_class():

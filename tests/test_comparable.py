@@ -85,8 +85,8 @@ def test_an_older_store_opens_and_an_older_nnapp_can_still_write_it(home, tiny):
         db.execute("INSERT INTO epochs VALUES (?, 2, 0.8, 0.6, 0.3, 0.9, 0.001, 1.0)", (key,))
     assert len(store.steps(key)) == 2
     # such a run's curves say what they show instead of comparing unlike losses
-    fig = charts.curves(store.steps(key), store.epochs(key), 10, label_smoothing=0.1)
-    assert fig.layout.annotations[0].text == "loss (train with label smoothing 0.1, validation without)"
+    series = charts.curve_series(store.steps(key), store.epochs(key), 10, label_smoothing=0.1)
+    assert series["definitions"][0] == "the train loss with label smoothing 0.1, validation's without"
     assert on_validation_definition(store.epochs(key), 0.1) is None
     assert "(with label smoothing 0.1)" in epoch_line(store.epochs(key)[0], 0.1)
     rows = list(csv.DictReader(io.StringIO(export.metrics_csv(store, key).decode())))
@@ -98,11 +98,10 @@ def test_curves_plot_the_unsmoothed_train_loss_and_say_so():
     epochs = [{"epoch": 1, "val_loss": 0.12, "val_acc": 0.97, "train_loss": 0.6, "train_loss_unsmoothed": 0.1}]
     fig = charts.curves(steps, epochs, 10, label_smoothing=0.1)
     assert list(fig.data[0].y) == [0.1] * 10  # the raw train loss: the unsmoothed one
-    assert [a.text for a in fig.layout.annotations] == [
-        "loss (train without label smoothing, as validation)",
-        "accuracy (train in training mode)",
-    ]
-    assert charts.curves(steps, epochs, 10).layout.annotations[0].text == "loss"
+    assert [a.text for a in fig.layout.annotations] == ["loss", "accuracy"]  # short titles; what they show beside them
+    series = charts.curve_series(steps, epochs, 10, label_smoothing=0.1)
+    assert series["definitions"][0] == "the train loss without label smoothing, as validation's"
+    assert charts.curve_series(steps, epochs, 10)["definitions"][0] == ""
     assert on_validation_definition(epochs, 0.1)[0]["train_loss"] == 0.1
 
 

@@ -17,10 +17,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from nnapp.__main__ import main
+from nnapp.engine.names import default_name
 from nnapp.jobs.runs import train_or_load
 from nnapp.store.store import Store
 from nnapp.system.errors import StoreError
+from tests.appserver import ARGS, CHROMIUM, serve
 from tests.conftest import plain
+from tests.gestures import no_exception, open_page, settle, tick_row_with
 from ui import PAGES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,7 +125,9 @@ def test_the_train_page_watching_a_run_that_became_unreadable_says_so(good, stor
     assert plain(at.error[0].value).startswith(f"Run {BAD} cannot be read: its config is not valid JSON")
 
 
+@pytest.mark.browser
 def test_results_show_an_unreadable_run_and_delete_it(good, store):
+    """Shown by key with its reason; deleted after a confirmation in a dialog, by the clicks a person makes."""
     damage(store, good.key, BAD, {"test": "{broken"})
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["run"] = BAD  # a link to it
@@ -130,23 +135,51 @@ def test_results_show_an_unreadable_run_and_delete_it(good, store):
     at.switch_page(PAGES["results"].path).run()
     assert not at.exception, at.exception
     assert plain(at.error[0].value).startswith(f"Run {BAD} cannot be read: its test is not valid JSON")
-    at.button(key="delete_unreadable").click().run()
-    assert not at.exception, at.exception
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with serve(store.home) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        open_page(page, url, f"results?run={BAD}", "cannot be read")
+        page.get_by_role("button", name="Delete this run…").click()
+        dialog = page.get_by_role("dialog")
+        dialog.wait_for(timeout=30_000)
+        assert store.get(BAD) is not None  # asked first
+        dialog.get_by_role("button", name="Delete", exact=True).click()
+        settle(page)
+        no_exception(page)
+        assert page.get_by_text(f"Deleted the unreadable run {BAD}.").count() == 1
+        assert page.get_by_role("heading", name=default_name(good.config)).count() == 1  # the other run, shown
+        assert "unreadable" not in page.get_by_role("combobox", name="Run").input_value()  # and picked
+        browser.close()
     assert store.get(BAD) is None and store.get(good.key).status == "done"
-    assert at.selectbox(key="results_pick").value == good.key
 
 
+@pytest.mark.browser
 def test_compare_lists_an_unreadable_run_and_deletes_it(good, store):
+    """Listed with its status; ticked, deleted through the dialog in Chromium, by the gestures a person makes."""
     damage(store, good.key, BAD, {"config": '{"lr": "fast"}'})
     at = AppTest.from_file(APP, default_timeout=60).run()
     at.switch_page(PAGES["compare"].path).run()
     table = at.dataframe[0].value
     assert dict(zip(table["key"], table["status"], strict=True)) == {good.key: "done", BAD: "unreadable"}
-    at.session_state["runs_table"] = {"selection": {"rows": [list(table["key"]).index(BAD)], "columns": []}}
-    at.run()
-    at.checkbox(key="confirm_delete").check().run()
-    at.button(key="delete").click().run()
-    assert not at.exception, at.exception
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with serve(store.home) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        open_page(page, url, "compare", "Tick one or more rows")
+        tick_row_with(page, "runs_table", BAD)
+        page.get_by_role("button", name="Delete 1 selected run…").click()
+        page.get_by_role("dialog").get_by_role("button", name="Delete", exact=True).click()
+        settle(page)
+        no_exception(page)
+        assert page.get_by_text("Deleted 1 run: unreadable").count() == 1
+        browser.close()
     assert store.get(BAD) is None and [r.key for r in store.runs()] == [good.key]
 
 

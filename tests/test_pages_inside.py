@@ -52,18 +52,15 @@ def test_activations_show_grids_units_and_one_channel_large(cnn_run):
     assert not at.exception, at.exception
     assert at.subheader[0].value == "Inside the network"
     assert chart_keys(at) == ["act_input", "act_zoom", "act_grid_0", "act_dense_dense 1", "act_dense_output"]
-    assert figure(at, "act_grid_0")["layout"]["title"]["text"].startswith("conv 1: 4 channels, 14×14")
+    assert figure(at, "act_grid_0")["layout"]["title"]["text"] == "conv 1: 4 channels, 14×14"
     assert figure(at, "act_dense_dense 1")["layout"]["title"]["text"] == "dense 1: 6 units, after the activation"
     assert figure(at, "act_zoom")["layout"]["title"]["text"] == "conv 1, channel 0 (14×14)"
     at.number_input(key="act_channel").set_value(3).run()
     assert figure(at, "act_zoom")["layout"]["title"]["text"] == "conv 1, channel 3 (14×14)"
-    # a click on the third tile of the grid (tiles are 14 px and a 1 px gap apart) picks channel 2
-    at.session_state["act_grid_0"] = {"selection": {"points": [{"x": 2 * 15 + 4, "y": 6}], "point_indices": []}}
-    at.run()
-    assert at.number_input(key="act_channel").value == 2
-    assert figure(at, "act_zoom")["layout"]["title"]["text"] == "conv 1, channel 2 (14×14)"
     marked = [t for t in figure(at, "act_grid_0")["data"] if t.get("textfont", {}).get("color") == "#ff7f0e"]
-    assert [list(values(t["text"])) for t in marked] == [["2"]]  # the grid marks the channel shown large
+    assert [list(values(t["text"])) for t in marked] == [["3"]]  # the grid marks the channel shown large
+    markers = figure(at, "act_grid_0")["data"][-1]  # what a click on a map picks: tests/test_gestures.py clicks it
+    assert markers["mode"] == "markers" and list(values(markers["customdata"])) == [0, 1, 2, 3]
 
 
 def test_an_mlp_has_units_but_no_maps(store, tiny):
@@ -123,11 +120,7 @@ def test_results_projector_pca_tsne_and_a_picked_digit(cnn_run, store):
     zeros = figure(at, "projection")["data"][0]  # the true 0s, at their t-SNE places
     first = int(values(zeros["customdata"])[0])
     assert values(zeros["x"])[0] == pytest.approx(coords[first][0]) and values(zeros["y"])[0] == pytest.approx(coords[first][1])
-    at.session_state["projection"] = {"selection": {"points": [{"customdata": 7, "x": 0, "y": 0}], "point_indices": [7]}}
-    at.run()
-    labels = Store().predictions(cnn_run.key)[0]
-    assert at.get("image")[-1].captions == ["test digit #7"]
-    assert at.markdown[-1].value.startswith(f"**True class 9, predicted {labels[7]}**")
+    # a click on a point shows its digit: tests/test_gestures.py clicks one in Chromium
 
 
 def test_train_page_finds_a_learning_rate_and_uses_it(home):

@@ -94,7 +94,7 @@ def test_the_password_can_live_in_streamlit_secrets(runs):
     assert at.text_input(key="password")
     at.text_input(key="password").input(PASSWORD)
     at.button[0].click().run()
-    assert at.title[0].value == "nnapp" and at.button(key="train_default")
+    assert at.title[0].value == "nnapp" and at.button(key="train_first")
 
 
 def test_a_shared_server_without_a_password_shows_nothing(runs, shared, monkeypatch):

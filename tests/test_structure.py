@@ -242,3 +242,37 @@ def test_the_readme_names_tests_that_exist():
     defined = {name for path in (ROOT / "tests").glob("test_*.py") for name, _ in functions(path)}
     assert files <= {p.stem for p in (ROOT / "tests").glob("test_*.py")}, files
     assert names and names <= defined, sorted(names - defined)
+
+
+def selection_fakes(source: str) -> list[str]:
+    """Writes of a selection into a widget's state (`...session_state[KEY] = {"selection": ...}`, or dict(selection=...)):
+    a test standing in for a click, a tick or a lasso instead of making it."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        value = getattr(node, "value", None)
+        keys = []
+        if isinstance(value, ast.Dict):
+            keys = [k.value for k in value.keys if isinstance(k, ast.Constant)]
+        elif isinstance(value, ast.Call) and ast.unparse(value.func) == "dict":
+            keys = [k.arg for k in value.keywords]
+        writes_state = any(isinstance(t, ast.Subscript) and "session_state" in ast.unparse(t.value) for t in targets)
+        if writes_state and "selection" in keys:
+            found.append(f"line {node.lineno}: {ast.unparse(node)[:80]}")
+    return found
+
+
+def test_no_test_writes_a_selection_in_place_of_the_gesture():
+    """A click on a chart or a tick in a table is made in Chromium (tests/gestures.py), never written into the
+    widget's state: such a test passes while the real click does nothing."""
+    found = {p.name: hits for p in sorted((ROOT / "tests").glob("*.py")) if (hits := selection_fakes(p.read_text()))}
+    assert not found, found
+
+
+def test_the_selection_check_finds_a_planted_fake():
+    planted = (
+        'at.session_state["confusion"] = {"selection": {"points": [{"x": "3", "y": "5"}], "point_indices": []}}\n'
+        'at.session_state["runs_table"] = dict(selection={"rows": [0], "columns": []})\n'
+        'state: dict = {}\nat.session_state["ok"] = {"rows": [0]}\n'
+    )
+    assert [hit.split(":")[0] for hit in selection_fakes(planted)] == ["line 1", "line 2"]

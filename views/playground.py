@@ -40,10 +40,10 @@ def drawing_ui() -> np.ndarray | None:
     """The canvas or an upload; returns the raw RGBA image, or None."""
     draw_tab, upload_tab = st.tabs(["Draw", "Upload"])
     with draw_tab:
-        brush = st.slider("Brush width", 4, 40, 18, key="brush")
+        st.caption("Drawing area: draw one digit, 0 to 9, with the mouse, a pen or a finger.")
         version = st.session_state.setdefault("canvas_version", 0)
         result = st_canvas(
-            stroke_width=brush,
+            stroke_width=st.session_state.get("brush", 18),
             stroke_color="#000000",
             background_color="#FFFFFF",
             width=CANVAS,
@@ -52,7 +52,9 @@ def drawing_ui() -> np.ndarray | None:
             return_image_data=True,
             key=f"canvas_{version}",
         )
-        st.button("Clear", key="clear", icon=":material/ink_eraser:", on_click=clear_canvas, args=("canvas_version",))
+        clear, width = st.columns([1, 2], vertical_alignment="bottom")
+        clear.button("Clear", key="clear", icon=":material/ink_eraser:", on_click=clear_canvas, args=("canvas_version",))
+        width.slider("Brush width", 4, 40, 18, key="brush", help="How thick the pen draws; MNIST's digits have thick strokes.")
         image = result.image_data if result is not None else None
     with upload_tab:
         upload = st.file_uploader("A PNG or JPEG of one digit", type=["png", "jpg", "jpeg"], key="upload")
@@ -94,7 +96,7 @@ def stages_ui(stages) -> None:
         [("ink", stages.ink), ("cropped", stages.cropped), ("20×20 box", stages.boxed), ("28×28, centred", stages.digit)],
         strict=True,
     ):
-        col.image(img, caption=title, width=90, clamp=True)
+        col.image(img, caption=title, width=90, clamp=True, alt=f"your drawing, {title}")
 
 
 def check_of(run) -> dict | None:
@@ -103,52 +105,68 @@ def check_of(run) -> dict | None:
     return check if isinstance(check, dict) else None
 
 
-def prediction_ui(run, digit: np.ndarray) -> np.ndarray:
+def prediction_ui(run, digit: np.ndarray) -> ood.Verdict:
     model, check = model_for(run), ui.not_digit_check(run)
     start = time.perf_counter()
     verdict = ood.judge(model, digit, check if isinstance(check, dict) else None)
     model_ms = (time.perf_counter() - start) * 1000
-    probs, names, best = verdict.probabilities, ui.class_names(run.config.dataset), verdict.digit
+    probs, names = verdict.probabilities, ui.class_names(run.config.dataset)
     left, right = st.columns([1, 2])
-    answer, size = (names[best], "6rem") if verdict.is_digit else ("not a digit?", "2.6rem")
-    left.markdown(
-        f"<div style='font-size:{size};line-height:1;text-align:center' data-testid='predicted-digit'>{answer}</div>",
+    answer_ui(left, verdict, names)
+    not_digit_details(left, verdict, check)
+    chances = ", ".join(f"{names[i]} {probs[i]:.0%}" for i in np.argsort(-probs)[:3])
+    with right:  # HTML bars, not a chart: a drawing's answer costs the server little (bench.py --only 19)
+        st.html(probability_bars(probs, names, verdict.digit))
+    right.caption(ui.escaped(f"How sure it is of each class. Most likely: {chances}."))
+    st.session_state["model_ms"] = model_ms
+    return verdict
+
+
+def answer_ui(col, verdict: ood.Verdict, names: list[str]) -> None:
+    """The answer in words: the digit it reads, or that the drawing does not look like a digit (with its guess)."""
+    best, probs = verdict.digit, verdict.probabilities
+    name = html.escape(names[best])  # a class name may be a person's text (a data set of their own)
+    if verdict.is_digit:
+        answer, size = name, "6rem"
+        below = f"It reads a <b>{name}</b>, {probs[best]:.1%} sure."
+    else:
+        answer, size = "This doesn't look like a digit", "1.6rem"
+        below = f"If it is one, its best guess is <b>{name}</b> ({probs[best]:.1%})."
+    col.markdown(
+        f"<div style='font-size:{size};line-height:1.1;text-align:center' data-testid='predicted-digit' role='status'>{answer}</div>",
         unsafe_allow_html=True,
     )
-    guess = "" if verdict.is_digit else f"best guess <b>{names[best]}</b>, "
-    left.markdown(f"<p style='text-align:center'>{guess}probability <b>{probs[best]:.1%}</b></p>", unsafe_allow_html=True)
-    not_digit_caption(left, verdict, check)
-    with right:  # HTML bars, not a chart: a drawing's answer costs the server little (bench.py --only 19)
-        st.html(probability_bars(probs, names, best))
-    st.session_state["model_ms"] = model_ms
-    return probs
+    col.markdown(f"<p style='text-align:center'>{below}</p>", unsafe_allow_html=True)
 
 
 def probability_bars(probs: np.ndarray, names: list[str], best: int) -> str:
-    """The ten probabilities as labelled bars, the model's answer highlighted. Class names are shown as text."""
+    """The probabilities as labelled bars, the model's answer highlighted. Class names are shown as text."""
     rows = []
     for i, (name, p) in enumerate(zip(names, probs.tolist(), strict=True)):
         colour = "#2563eb" if i == best else "#93c5fd"
         rows.append(
-            f"<div style='display:flex;align-items:center;gap:6px;height:20px'>"
+            f"<div style='display:flex;align-items:center;gap:6px;height:20px' role='listitem'>"
             f"<span style='width:4.5em;text-align:right;font-size:0.85rem'>{html.escape(name)}</span>"
-            f"<span style='flex:1;background:#f3f5f9;border-radius:3px;height:14px'>"
+            f"<span style='flex:1;background:rgba(128,128,128,0.15);border-radius:3px;height:14px'>"
             f"<span style='display:block;width:{p * 100:.1f}%;background:{colour};height:14px;border-radius:3px'></span></span>"
             f"<span style='width:3.5em;font-size:0.8rem'>{p:.1%}</span></div>"
         )
-    return f"<div data-testid='probabilities' aria-label='probabilities'>{''.join(rows)}</div>"
+    return f"<div data-testid='probabilities' role='list' aria-label='How sure the model is of each class'>{''.join(rows)}</div>"
 
 
-def not_digit_caption(col, verdict: ood.Verdict, check) -> None:
-    """The not-a-digit score against its threshold, or why there is none yet."""
+def not_digit_details(col, verdict: ood.Verdict, check) -> None:
+    """The not-a-digit score against its threshold, behind a details expander; or why there is no check yet."""
     if isinstance(check, str):
         col.caption(check)
     elif verdict.score is not None:
-        col.caption(
-            f"not-a-digit score **{verdict.score:.1f}** (above {verdict.threshold:.1f}: not a digit)",
-            help="A small head on this network's activations, trained on digits and on drawings that are not digits; "
-            "its threshold flags 0.5% of the run's validation digits.",
-        )
+        with col.expander("Details: the not-a-digit check"):
+            st.markdown(
+                f"Score **{verdict.score:.2f}**, threshold **{verdict.threshold:.2f}**: above it, a drawing is not read as a digit."
+            )
+            st.caption(
+                "A small head on this network's activations, trained on digits and on drawings that are not digits; its "
+                "threshold flags 0.5% of the run's validation digits."
+            )
 
 
 def compare_ui(runs, digit: np.ndarray, current) -> None:
@@ -159,9 +177,13 @@ def compare_ui(runs, digit: np.ndarray, current) -> None:
     if not folded.open:  # worked out only while open: a drawing costs the server little otherwise
         return
     with folded:
-        by_key = {r.key: r for r in others}
+        by_key, labels = {r.key: r for r in others}, ui.store().all_labels()
         picked = st.multiselect(
-            "Other runs", list(by_key), format_func=lambda k: by_key[k].label(), key="compare_models", max_selections=6
+            "Other runs",
+            list(by_key),
+            format_func=lambda k: ui.run_title(by_key[k], labels),
+            key="compare_models",
+            max_selections=6,
         )
         if not picked:
             return
@@ -173,16 +195,32 @@ def compare_ui(runs, digit: np.ndarray, current) -> None:
                 col.error(str(err))
                 continue
             probs, names = verdict.probabilities, ui.class_names(run.config.dataset)
-            answer = names[verdict.digit] if verdict.is_digit else "not a digit?"
-            col.metric(run.key[:8], answer, f"{names[verdict.digit]}: {probs.max():.0%}", delta_color="off")
-            col.caption(run.config.describe() + ("" if verdict.score is None else f" · not-a-digit score {verdict.score:.1f}"))
-            col.plotly_chart(charts.probabilities(probs.tolist(), names), key=f"probs_{run.key}")
+            answer = names[verdict.digit] if verdict.is_digit else "not a digit"
+            col.metric(
+                ui.escaped(ui.run_name(run, labels)), answer, f"{names[verdict.digit]}: {probs.max():.0%}", delta_color="off"
+            )
+            col.caption(f"run {run.key[:8]}" + ("" if verdict.score is None else f" · not-a-digit score {verdict.score:.2f}"))
+            col.plotly_chart(
+                charts.probabilities(probs.tolist(), names),
+                key=f"probs_{run.key}",
+                alt=f"How sure this model is of each class; it reads {answer}, {probs.max():.0%}.",
+                config=ui.QUIET,
+            )
 
 
-def save_ui(digit: np.ndarray, predicted: int) -> None:
-    c1, c2 = st.columns([1, 3])
-    label = c1.selectbox("True label of this drawing", list(range(10)), index=predicted, key="true_label")
-    if c2.button("Save drawing to my set", key="save_drawing", icon=":material/save:"):
+def save_ui(digit: np.ndarray, verdict: ood.Verdict) -> None:
+    """Save the drawing with its true label. A drawing read as no digit gets no label by default: saving it
+    needs an explicit choice, never the model's guess in one click."""
+    c1, c2 = st.columns([1, 3], vertical_alignment="bottom")
+    label = c1.selectbox(
+        "True label of this drawing",
+        list(range(10)),
+        index=verdict.digit if verdict.is_digit else None,
+        placeholder="pick the digit you drew",
+        key=f"true_label_{hashlib.sha256(digit.tobytes()).hexdigest()[:12]}",  # each drawing starts from its own answer
+        help="What you meant to draw: the drawing is saved under this digit.",
+    )
+    if c2.button("Save drawing to my set", key="save_drawing", icon=":material/save:", disabled=label is None):
         try:
             ui.store().add_drawing(np.round(digit * 255).astype(np.uint8), label, owner=ui.who())
         except StoreError as err:  # a full disk or a read-only store: said here, the drawing and the page kept
@@ -190,6 +228,8 @@ def save_ui(digit: np.ndarray, predicted: int) -> None:
             return
         st.toast(f"Saved a {label}.")
         st.rerun()  # the whole page: the set below has changed
+    if label is None:
+        c2.caption("It doesn't look like a digit to the model: pick the digit you drew to save it.")
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -205,23 +245,34 @@ def personal_ui(run) -> None:
         "Save drawings with their true label, see how a model reads them, and fine-tune a model on MNIST plus your drawings."
     )
     images, labels, ids = store.drawings()
+    if flash := st.session_state.pop("drawings_flash", None):
+        st.success(flash, icon=":material/delete:")
     if not len(labels):
         st.info("Your set is empty: draw a digit, pick its true label and save it.")
         return
     st.markdown(f"**{len(labels)} drawings** · per digit: " + ", ".join(f"{d}: {int((labels == d).sum())}" for d in range(10)))
     flagged = personal_flags(run, images)
     shown = range(max(0, len(labels) - 40), len(labels))
-    st.image([images[i] for i in shown], caption=[f"{labels[i]}{' ?' if flagged[i] else ''}" for i in shown], width=42)
+    st.image(
+        [images[i] for i in shown],
+        caption=[f"{labels[i]}{' ?' if flagged[i] else ''}" for i in shown],
+        alt=[f"your drawing of a {labels[i]}{', not read as a digit' if flagged[i] else ''}" for i in shown],
+        width=42,
+    )
     if flagged.any():
-        st.caption(f"{run.key[:8]} reads {int(flagged.sum())} of your drawings as not a digit (marked ?).")
-    if st.button("Delete the last saved drawing", key="delete_drawing"):
-        store.delete_drawing(ids[-1])
-        st.rerun()
+        st.caption(f"This model reads {int(flagged.sum())} of your drawings as not a digit (marked ?).")
+    if st.button("Delete the last saved drawing…", key="delete_drawing", icon=":material/delete:"):
+        confirm_delete_drawing(ids[-1], int(labels[-1]), images[-1])
 
     result = personal_evaluation(str(store.home), run.key, run.weights_sha256, images, labels)
-    st.metric(f"Accuracy of {run.key[:8]} on your set", f"{result['accuracy']:.1%}")
+    st.metric("This model's accuracy on your set", f"{result['accuracy']:.1%}")
     with st.expander("Confusion matrix on your set"):
-        st.plotly_chart(charts.confusion(result["confusion"], ui.class_names(run.config.dataset)), key="personal_cm")
+        st.plotly_chart(
+            charts.confusion(result["confusion"], ui.class_names(run.config.dataset)),
+            key="personal_cm",
+            alt=f"Confusion matrix of your {len(labels)} drawings: true label in rows, the model's answer in columns.",
+            config=ui.QUIET,
+        )
 
     child_config = finetune_config(run.config, run.key, images, labels)
     child = store.get(child_config.key())
@@ -231,6 +282,19 @@ def personal_ui(run) -> None:
         child = store.get(child_config.key())
     if child is not None:
         finetune_status(run, child, images, labels, before=result)
+
+
+@st.dialog("Delete a drawing?")
+def confirm_delete_drawing(drawing_id: int, label: int, image: np.ndarray) -> None:
+    st.image(image, width=84, alt=f"your drawing of a {label}")
+    st.markdown(f"This removes your last saved drawing, labelled **{label}**, for good.")
+    left, right = st.columns(2)
+    if left.button("Delete", type="primary", key="delete_drawing_confirm", icon=":material/delete:", width="stretch"):
+        ui.store().delete_drawing(drawing_id)
+        st.session_state["drawings_flash"] = f"Deleted your drawing of a {label}."
+        st.rerun()
+    if right.button("Keep it", key="delete_drawing_cancel", width="stretch"):
+        st.rerun()
 
 
 def personal_flags(run, images: np.ndarray) -> np.ndarray:
@@ -280,12 +344,12 @@ def finetune_status(parent, child, images, labels, before: dict) -> None:
 
 
 def main() -> None:
-    st.title("Playground")
+    st.title("Playground", anchor=False)
     store = ui.store()
     runs = [r for r in store.runs() if r.has_weights() and r.config.dataset == "mnist"]
     if not runs:
-        st.info("There is no finished MNIST model yet. Train one first: the default model takes under a minute on a CPU.")
-        ui.page_link("train")
+        st.info("There is no finished MNIST model to draw for yet. Home trains a first one in one click, in seconds on a CPU.")
+        ui.page_link("home")
         return
     best = max(runs, key=lambda r: r.accuracy or 0)
     run = ui.pick_linked_run(
@@ -315,15 +379,15 @@ def drawing_view(run, runs) -> None:
         prep_ms = (time.perf_counter() - start) * 1000
         if stages is None:
             st.markdown("### Draw a digit")
-            st.caption("Draw one digit, 0–9, on the canvas: the prediction updates when you lift the pen.")
+            st.caption("Draw one digit, 0–9, in the drawing area: the model's answer shows here when you lift the pen.")
             return
-        probs = prediction_ui(run, stages.digit)
+        verdict = prediction_ui(run, stages.digit)
         total = prep_ms + st.session_state["model_ms"]
         st.caption(
-            f"canvas → probabilities: {total:.2f} ms (preprocessing {prep_ms:.2f} ms, model and not-a-digit check {st.session_state['model_ms']:.2f} ms)"
+            f"Answered in {total:.2f} ms (preprocessing {prep_ms:.2f} ms, model and not-a-digit check {st.session_state['model_ms']:.2f} ms)."
         )
         seen_ui(run, stages)
-    save_ui(stages.digit, int(np.argmax(probs)))
+    save_ui(stages.digit, verdict)
     inside = st.expander("Inside the network: each layer's activations", key="inside_open", on_change="rerun")
     if inside.open:  # worked out only while open, as below
         with inside:
@@ -339,7 +403,13 @@ def seen_ui(run, stages) -> None:
     with seen:
         stages_ui(stages)
         if st.toggle("Saliency: which pixels drove this prediction", key="show_saliency"):
-            st.plotly_chart(charts.saliency(stages.digit, saliency(model_for(run), stages.digit)), key="saliency")
+            st.plotly_chart(
+                charts.saliency(stages.digit, saliency(model_for(run), stages.digit)),
+                key="saliency",
+                alt="The drawing with the pixels that moved the answer most glowing brightest.",
+                config=ui.QUIET,
+            )
+            st.caption("The brighter a pixel glows, the more a small change there would change the answer.")
 
 
 main()

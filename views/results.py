@@ -12,6 +12,8 @@ import ui
 from nnapp.bundle import export
 from nnapp.bundle.importer import import_bundle
 from nnapp.charts import runs as charts
+from nnapp.engine.names import sig3
+from nnapp.engine.states import Status
 from nnapp.store.store import Store
 from nnapp.system.errors import BundleError, StoreError
 from panels.inside import inside_ui
@@ -64,10 +66,23 @@ def origin_ui(store: Store, run) -> dict | None:
 
 def unreadable_ui(store: Store, run) -> None:
     st.error(f"Run {ui.escaped(run.key)} cannot be read: {ui.escaped(run.message)}. The other runs are not affected.")
-    if st.button("Delete this run", key="delete_unreadable"):
-        store.delete(run.key)
-        st.session_state.pop("results_pick", None)
+    if st.button("Delete this run…", key="delete_unreadable", icon=":material/delete:"):
+        confirm_delete_unreadable(run.key)
+
+
+@st.dialog("Delete this run for good?")
+def confirm_delete_unreadable(key: str) -> None:
+    st.markdown(f"Run {ui.escaped(key)} cannot be read; this removes what is left of it (its row, metrics and any weights).")
+    left, right = st.columns(2)
+    if left.button("Delete", type="primary", key="delete_unreadable_confirm", icon=":material/delete:", width="stretch"):
+        ui.store().delete(key)
+        left = ui.store().runs()
+        # asked for by key (ui.pick_linked_run): a picker merely reset kept showing the deleted run in the browser
+        st.session_state["results_run"] = next((r.key for r in left if r.has_weights()), left[0].key if left else None)
         st.query_params.pop("run", None)
+        st.session_state["results_flash"] = f"Deleted the unreadable run {key}."
+        st.rerun()
+    if right.button("Keep it", key="delete_unreadable_cancel", width="stretch"):
         st.rerun()
 
 
@@ -132,6 +147,7 @@ def gallery(run, store: Store) -> None:
     st.image(
         [images[i] for i in shown],
         caption=[f"#{i}: {names[labels[i]]} → {names[pred[i]]} ({prob[i]:.0%})" for i in shown],
+        alt=[f"test digit {i}: a {names[labels[i]]} read as {names[pred[i]]}" for i in shown],
         width=84,
     )
     if len(wrong) > GALLERY_MAX:
@@ -153,98 +169,176 @@ def not_digit_rates(run) -> None:
     cols[1].metric("Held-out non-digits flagged", f"{rates['heldout']:.1%}")
     cols[2].metric("Threshold", f"{check['threshold']:.2f}")
     st.caption(
-        f'On the Playground a drawing scoring above the threshold is answered "not a digit?". The threshold flags '
+        f'On the Playground a drawing scoring above the threshold is answered "This doesn\'t look like a digit". The threshold flags '
         f"{rates['validation']:.1%} of this run's validation digits; the held-out set ({rates['heldout_count']:,} "
         "hand-drawn letters and symbols, and letters of other fonts) is never trained on."
     )
 
 
 def pick_cell(event, names: list[str]) -> None:
-    """A click on a confusion-matrix cell filters the gallery to that (true, predicted) pair."""
-    points = (
-        (event or {}).get("selection", {}).get("points", [])
-        if isinstance(event, dict)
-        else getattr(getattr(event, "selection", None), "points", [])
-    )
+    """A click on a confusion-matrix cell filters the gallery to that (true, predicted) pair. Read from the
+    chart's state before the gallery's pickers are drawn."""
+    points = [p for p in ui.selected_points(event) if p.get("customdata") is not None]
     if not points:
         return
-    cell = (str(points[0].get("y")), str(points[0].get("x")))
-    if cell == st.session_state.get("confusion_cell") or cell[0] not in names or cell[1] not in names:
+    cell = tuple(int(v) for v in np.ravel(points[0]["customdata"])[:2])
+    if len(cell) != 2 or cell == st.session_state.get("confusion_cell") or not all(0 <= v < len(names) for v in cell):
         return
     st.session_state["confusion_cell"] = cell
-    st.session_state["gallery_true"] = names.index(cell[0])
-    st.session_state["gallery_pred"] = names.index(cell[1])
+    st.session_state["gallery_true"], st.session_state["gallery_pred"] = cell
+
+
+def confusion_ui(run, names: list[str]) -> None:
+    """The confusion matrix; a click on a cell shows those digits in the gallery below."""
+    st.subheader("Confusion matrix")
+    normalize = (
+        st.radio(
+            "Show", ["counts", "row-normalised"], key="cm_mode", horizontal=True,
+            help="counts: how many test images; row-normalised: the share of each true class.",
+        )
+        == "row-normalised"
+    )  # fmt: skip
+    pick_cell(st.session_state.get("confusion"), names)
+    matrix = np.array(run.test["confusion"])
+    picked = st.session_state.get("confusion_cell")
+    wanted = (st.session_state.get("gallery_true"), st.session_state.get("gallery_pred"))
+    picked = picked if picked is not None and wanted == tuple(picked) else None  # the pickers changed since
+    off = matrix - np.diag(np.diag(matrix))
+    true, pred = np.unravel_index(int(off.argmax()), off.shape)
+    worst = f"the most common mistake: a {names[true]} read as {names[pred]} ({off[true, pred]} times)"
+    st.plotly_chart(
+        charts.confusion(run.test["confusion"], names, normalize, picked),
+        key="confusion",
+        on_select="rerun",
+        selection_mode="points",
+        alt=f"Confusion matrix of the {matrix.sum():,} test images: true class in rows, predicted in columns; {worst}.",
+        config=ui.QUIET,
+    )
+    st.caption(f"Rows: the true class; columns: what the model answered. Click a cell to show those digits below. Here {worst}.")
+
+
+def labels_ui(store: Store, run) -> None:
+    """The run's name, notes and tags, editable; its key stays its identity."""
+    labels = store.labels(run.key)
+    with st.expander("Name, notes and tags"):
+        with st.form(f"labels_{run.key}", border=False):
+            name = st.text_input("Name", labels.name or ui.run_name(run, {}), key=f"run_name_{run.key}", max_chars=120)
+            notes = st.text_area("Notes", labels.notes, key=f"run_notes_{run.key}", height=90, max_chars=4000)
+            tags = st.text_input("Tags (comma-separated)", ", ".join(labels.tags), key=f"run_tags_{run.key}")
+            saved = st.form_submit_button("Save name, notes and tags")
+        if saved:
+            new = store.set_labels(run.key, name=name if name.strip() != ui.run_name(run, {}) else "", notes=notes, tags=tags)
+            st.session_state["results_flash"] = f"Saved: this run is now called “{new.name or ui.run_name(run, {})}”."
+            st.rerun()  # the page says it was saved (main)
+
+
+def summary_ui(store: Store, run) -> dict | None:
+    """The run's name, who launched it, its figures, how it ended, where it came from, and its details (key,
+    config); returns its import's record, if it was imported."""
+    labels = store.all_labels()
+    st.subheader(ui.escaped(ui.run_name(run, labels)))
+    tags = labels.get(run.key).tags if run.key in labels else ()
+    st.caption(
+        ui.escaped(f"Launched by {run.owner or 'nobody named (imported or older)'}")
+        + (" · Tags: " + ", ".join(ui.escaped(t) for t in tags) if tags else "")
+    )
+    c = st.columns(4)
+    c[0].metric("Status", f"{run.icon} {run.status}")
+    c[1].metric("Test accuracy", f"{run.accuracy * 100:.2f}%" if run.accuracy is not None else "-")
+    c[2].metric("Training", f"{sig3(run.train_seconds)} s" if run.train_seconds else "-")
+    c[3].metric("Finished", ui.ago(run.finished))
+    if run.status in Status.neutral():
+        st.info(ui.escaped(ui.stopped_text(store, run)), icon=":material/pause_circle:")
+    elif run.message:
+        (st.error if run.is_problem() else st.info)(ui.escaped(run.message))
+    origin = origin_ui(store, run)
+    if run.parent:
+        st.caption(f"Fine-tuned from run `{run.parent[:8]}`.")
+    labels_ui(store, run)
+    with st.expander("Details: key and config"):
+        st.markdown(f"Key `{run.key}` · trained on {ui.escaped(run.device or '-')} in {run.precision or '-'}")
+        st.code(json.dumps(run.config.to_dict(), indent=2, sort_keys=True), language="json")
+    return origin
+
+
+def curves_ui(store: Store, run, origin: dict | None) -> None:
+    steps, epochs = store.steps(run.key, max_rows=CHART_STEPS), store.epochs(run.key)
+    if not steps and not (origin and epochs):  # an older bundle's run: its epochs, without the per-step curves
+        return
+    config = run.config
+    series = charts.curve_series(steps, epochs, config.steps_per_epoch(), config.label_smoothing)
+    last = next((e for e in reversed(epochs) if e.get("val_acc") is not None), None)
+    numbers = (
+        f"validation accuracy {last['val_acc']:.2%}, loss {sig3(last['val_loss'])} after epoch {last['epoch']}"
+        if last
+        else "no epoch ended"
+    )
+    st.plotly_chart(
+        charts.curves(steps, epochs, config.steps_per_epoch(), config.label_smoothing),
+        key="results_curves",
+        alt=f"Loss and accuracy over {len(steps)} training steps; {numbers}.",
+        config=ui.QUIET,
+    )
+    loss, acc = series["definitions"]
+    st.caption(
+        f"Train per step (faint) and smoothed (solid), validation after each epoch (orange): {numbers}. Train accuracy "
+        f"is {acc}" + (f"; the loss drawn is {loss}." if loss else ".")
+    )
 
 
 def main() -> None:
-    st.title("Results")
+    st.title("Results", anchor=False)
     store = ui.store()
     import_ui(store)
     runs = ui.runs_or_hint("No runs yet: train one on the Train page, or import one above.")
     if not runs:
         return
+    if flash := st.session_state.pop("results_flash", None):
+        st.success(ui.escaped(flash), icon=":material/check:")
     done = [r for r in runs if r.has_weights()]
     run = ui.pick_linked_run(runs, "results_pick", "results_run", fallback=(done or runs)[0].key)
     if run.is_unreadable():
         unreadable_ui(store, run)
         return
-
-    c = st.columns(4)
-    c[0].metric("Status", f"{run.icon} {run.status}")
-    c[1].metric("Test accuracy", f"{run.accuracy * 100:.2f}%" if run.accuracy is not None else "-")
-    c[2].metric("Training", f"{run.train_seconds:.1f}s" if run.train_seconds else "-")
-    c[3].metric("Finished", ui.ago(run.finished))
-    trained = f"{run.config.describe()} · trained on {run.device or '-'} in {run.precision or '-'} · key {run.key}"
-    st.caption(ui.escaped(trained))  # a device or a message from a bundle is text, never Markdown
-    if run.message:
-        (st.error if run.is_problem() else st.info)(ui.escaped(run.message))
-    origin = origin_ui(store, run)
-    if run.parent:
-        st.caption(f"Fine-tuned from run `{run.parent[:8]}`.")
-    with st.expander("Config"):
-        st.code(json.dumps(run.config.to_dict(), indent=2, sort_keys=True), language="json")
-
-    steps, epochs = store.steps(run.key, max_rows=CHART_STEPS), store.epochs(run.key)
-    if steps or (origin and epochs):  # an older bundle's run: its epochs, without the per-step curves it did not carry
-        st.plotly_chart(
-            charts.curves(steps, epochs, run.config.steps_per_epoch(), run.config.label_smoothing), key="results_curves"
-        )
+    origin = summary_ui(store, run)
+    curves_ui(store, run, origin)
     if run.test:
         names = ui.class_names(run.config.dataset)
         left, right = st.columns([3, 2])
         with left:
-            st.subheader("Confusion matrix")
-            normalize = st.radio("Show", ["counts", "row-normalised"], key="cm_mode", horizontal=True) == "row-normalised"
-            event = st.plotly_chart(
-                charts.confusion(run.test["confusion"], names, normalize),
-                key="confusion",
-                on_select="rerun",
-                selection_mode="points",
-            )
-            pick_cell(event, names)
-            st.caption("Click a cell to show those digits below.")
+            confusion_ui(run, names)
         with right:
-            st.subheader("Per class")
-            table = pd.DataFrame(
-                {
-                    "class": names,
-                    "precision": run.test["precision"],
-                    "recall": run.test["recall"],
-                    "F1": run.test["f1"],
-                    "support": [sum(row) for row in run.test["confusion"]],
-                }
-            )
-            st.dataframe(
-                table.style.format({"precision": "{:.4f}", "recall": "{:.4f}", "F1": "{:.4f}"}), hide_index=True, width="stretch"
-            )
-            if run.has_weights() and st.button("Try this model in the Playground", key="to_playground"):
-                ui.open_playground(run.key)
+            per_class_ui(run, names)
         gallery(run, store)
         not_digit_rates(run)
     if not run.is_active():
         inside_ui(run)
     st.subheader("Export")
     downloads(store, run)
+
+
+def per_class_ui(run, names: list[str]) -> None:
+    st.subheader("Per class")
+    table = pd.DataFrame(
+        {
+            "class": names,
+            "precision": run.test["precision"],
+            "recall": run.test["recall"],
+            "F1": run.test["f1"],
+            "support": [sum(row) for row in run.test["confusion"]],
+        }
+    )
+    st.dataframe(
+        table.style.format({"precision": "{:.3f}", "recall": "{:.3f}", "F1": "{:.3f}"}), hide_index=True, width="stretch"
+    )
+    st.caption(
+        "Precision: of the images read as this class, the share that were. Recall: of this class's images, the share found."
+    )
+    left, right = st.columns(2)
+    if run.has_weights() and left.button("Try this model in the Playground", key="to_playground", type="primary"):
+        ui.open_playground(run.key)
+    if right.button("Train a variant", key="to_train", help="open the Train page with this run's settings in the form"):
+        ui.open_train(watch=run.key)
 
 
 main()

@@ -12,6 +12,8 @@ import ui
 from nnapp.cli.sweep import RAY_ENV
 from nnapp.engine.config import RunConfig
 from nnapp.engine.device import cpu_count
+from nnapp.engine.explain import FIELD_HELP
+from nnapp.engine.names import default_name
 from nnapp.engine.presets import PRESETS
 from nnapp.engine.states import ICONS, TaskKind
 from nnapp.sweep.files import load_spec, new_name, save_spec, sweep_names
@@ -32,9 +34,12 @@ TEST_NOTE = (
 def base_ui() -> tuple[RunConfig, str]:
     """The config the sweep searches around, and a label for the sweep's name."""
     sources = [*PRESETS, *([TRAIN_CONFIG] if "train_config" in st.session_state else [])]
-    source = st.selectbox("Start from", sources, index=sources.index("fast"), key="sweep_base")
+    source = st.selectbox(
+        "Start from", sources, index=sources.index("fast"), key="sweep_base",
+        help="The config every trial starts from; the sweep changes only the fields picked below.",
+    )  # fmt: skip
     base = RunConfig.from_dict(st.session_state["train_config"]) if source == TRAIN_CONFIG else PRESETS[source]
-    st.caption(base.describe())
+    st.caption(ui.escaped(default_name(base)))
     subset = st.number_input(
         "Training images per trial (0 = all)",
         0,
@@ -42,18 +47,25 @@ def base_ui() -> tuple[RunConfig, str]:
         base.train_subset,
         1000,
         key=f"sweep_subset_{source}",
+        help="Fewer images make each trial quicker; the best config can then be trained on all of them.",
     )
     return base.replace(train_subset=int(subset)), "train" if source == TRAIN_CONFIG else source
 
 
 def params_ui(base: RunConfig) -> tuple[tuple[Param, ...], bool]:
     """A range or list per picked field; returns the params and whether every one of them reads."""
-    fields = st.multiselect("Fields to search", SEARCHABLE, default=["lr", "batch_size"], key="sweep_fields")
+    fields = st.multiselect(
+        "Fields to search",
+        SEARCHABLE,
+        default=["lr", "batch_size"],
+        key="sweep_fields",
+        help="The settings the sweep tries different values of; every other setting stays as in the config above.",
+    )
     params, ok = [], True
     for name in fields:
         key = f"sweep_range_{name}"
         st.session_state.setdefault(key, DEFAULT_RANGES.get(name, str(getattr(base, name)).lower()))
-        text = st.text_input(name, key=key, help=SYNTAX)
+        text = st.text_input(name, key=key, help=f"{FIELD_HELP.get(name, '')}\n\nValues to try: {SYNTAX}")
         try:
             params.append(parse_param(f"{name}={text}"))
         except SweepError as err:
@@ -65,10 +77,23 @@ def params_ui(base: RunConfig) -> tuple[tuple[Param, ...], bool]:
 def search_ui() -> dict:
     """Sampler, pruner, objective, how many trials, how many at once, and where."""
     left, right = st.columns(2)
-    sampler = left.radio("Sampler", list(SAMPLERS), index=2, key="sweep_sampler", help=_help(SAMPLERS), horizontal=True)
-    pruner = right.radio("Pruner", list(PRUNERS), key="sweep_pruner", help=_help(PRUNERS), horizontal=True)
-    objective = left.selectbox("Objective", list(OBJECTIVES), format_func=lambda o: OBJECTIVES[o].title, key="sweep_objective")
-    trials = right.number_input("Trials", 1, 1000, 8, key="sweep_trials_n")
+    sampler = left.radio(
+        "Sampler", list(SAMPLERS), index=2, key="sweep_sampler", horizontal=True,
+        help="How the next values to try are chosen; tpe learns from the trials so far and usually finds good ones "
+        "in fewer trials.\n\n" + _help(SAMPLERS),
+    )  # fmt: skip
+    pruner = right.radio(
+        "Pruner", list(PRUNERS), key="sweep_pruner", horizontal=True,
+        help="Whether trials that look worse than others after an epoch are stopped early; saves time, at the risk "
+        "of stopping a slow starter.\n\n" + _help(PRUNERS),
+    )  # fmt: skip
+    objective = left.selectbox(
+        "Objective", list(OBJECTIVES), format_func=lambda o: OBJECTIVES[o].title, key="sweep_objective",
+        help="The score trials are compared on, measured on the validation images (never the test images).",
+    )  # fmt: skip
+    trials = right.number_input(
+        "Trials", 1, 1000, 8, key="sweep_trials_n", help="How many configs to train; more finds better ones, taking longer."
+    )
     cores = cpu_count()
     parallel = left.number_input(
         "Parallel trials",
@@ -76,10 +101,14 @@ def search_ui() -> dict:
         64,
         min(2, cores),
         key="sweep_parallel",
-        help=f"each trial trains with {cores} cores / N torch threads",
+        help=f"How many trials train at the same time; they share this machine's {cores} cores, so more at once is "
+        "not always faster.",
     )
     ray = os.environ.get(RAY_ENV, "")
-    where = right.radio("Where", ["this machine", *([f"Ray cluster at {ray}"] if ray else [])], key="sweep_where")
+    where = right.radio(
+        "Where", ["this machine", *([f"Ray cluster at {ray}"] if ray else [])], key="sweep_where",
+        help="Train the trials here, or on the Ray cluster named by NNAPP_RAY_ADDRESS.",
+    )  # fmt: skip
     return dict(
         sampler=sampler,
         pruner=pruner,
@@ -221,7 +250,12 @@ def charts_ui(study, spec: SweepSpec) -> None:
         st.caption("Charts appear once trials have finished.")
         return
     for tab, (title, fig) in zip(st.tabs(list(figs)), figs.items(), strict=True):
-        tab.plotly_chart(fig, key=f"sweep_chart_{title}")
+        tab.plotly_chart(
+            fig,
+            key=f"sweep_chart_{title}",
+            alt=f"Optuna's {title} chart of this sweep's trials; the table above holds its numbers.",
+            config=ui.QUIET,
+        )
 
 
 def sweep_view(name: str) -> None:
@@ -255,7 +289,7 @@ def sweep_view(name: str) -> None:
 
 
 def main() -> None:
-    st.title("Sweep")
+    st.title("Sweep", anchor=False)
     store = ui.store()
     with st.expander("New sweep", expanded=not sweep_names(store.home)):
         new_sweep_ui()

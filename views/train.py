@@ -11,7 +11,9 @@ import ui
 from nnapp.engine.arch import summary
 from nnapp.engine.checks import check
 from nnapp.engine.config import MODEL_KINDS, PADDINGS, PRECISIONS, RunConfig
+from nnapp.engine.explain import FIELD_HELP
 from nnapp.engine.limits import estimate, size_text
+from nnapp.engine.names import default_name, sig3
 from nnapp.engine.presets import DEFAULT_PRESET, PRESETS
 from nnapp.engine.records import Run
 from nnapp.engine.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES
@@ -58,6 +60,32 @@ def on_preset() -> None:
         apply_config(PRESETS[name])
 
 
+def closest_preset(config: RunConfig) -> str:
+    """The preset that differs from `config` in the fewest fields: the form's label says '<it>, edited'."""
+    differs = lambda preset: sum(a != b for a, b in zip(preset.to_dict().values(), config.to_dict().values(), strict=True))  # noqa: E731
+    return min(PRESETS, key=lambda name: differs(PRESETS[name]))
+
+
+def follow_run(key: str | None) -> None:
+    """The form holds the config of the run the page shows: after Sweep's "Train the best config on all data",
+    Home's one click, Results' "Train a variant", or a reload that attached to a training run. Once per run
+    shown, so edits made since stay."""
+    state = st.session_state
+    if key is None or state.get("form_run") == key:
+        return
+    state["form_run"] = key
+    run = live.record(ui.store(), key)
+    if run is None or run.config is None:
+        return
+    try:
+        same = form_config() == run.config
+    except ValueError:
+        same = False
+    if not same:
+        apply_config(run.config)
+        state["preset"] = closest_preset(run.config)
+
+
 class Slots:
     """A placeholder under each widget where its validation problem is shown."""
 
@@ -69,6 +97,7 @@ class Slots:
         # is Adam, say), so the form keeps every value and seeds the widget when it comes back.
         form = st.session_state["form"]
         st.session_state.setdefault(f"cfg_{name}", form[name])
+        kwargs["help"] = FIELD_HELP[name] + (f"\n\n{kwargs['help']}" if kwargs.get("help") else "")
         value = form[name] = getattr(st, fn)(label, *args, key=f"cfg_{name}", **kwargs)
         self.slots[name] = st.empty()
         return value
@@ -116,7 +145,7 @@ def data_ui(slots: Slots) -> None:
     st.subheader("Data")
     slots.widget("dataset", "selectbox", "Data set", DATASETS.names(), format_func=lambda n: DATASETS[n].title)
     slots.widget("val_fraction", "slider", "Validation share", 0.01, 0.49, step=0.01)
-    slots.widget("train_subset", "number_input", "Training images (0 = all)", step=1000, help="use fewer images for a quick demo")
+    slots.widget("train_subset", "number_input", "Training images (0 = all)", step=1000)
     slots.widget("augment", "checkbox", "Augmentation (random affine)")
     slots.widget("seed", "number_input", "Seed", step=1)
 
@@ -127,7 +156,7 @@ def model_ui(slots: Slots) -> None:
     kind = slots.widget("model", "radio", "Kind", MODEL_KINDS, horizontal=True, format_func=str.upper)
     conv = list(st.session_state["base_conv"])
     if kind == "cnn":
-        st.caption("Conv blocks: channels, odd kernel size, max-pool size (1 = none)")
+        st.caption("Conv blocks", help=f"{FIELD_HELP['conv']}\n\nChannels, an odd kernel size, a max-pool size (1: none).")
         limits = {
             "channels": {"min_value": 1, "max_value": 1024},
             "kernel": {"min_value": 1, "max_value": 27},
@@ -136,7 +165,7 @@ def model_ui(slots: Slots) -> None:
         layers_table("conv", conv, CONV_COLUMNS, limits)
         slots.slots["conv"] = st.empty()
         slots.widget("padding", "radio", "Padding", PADDINGS, horizontal=True)
-    st.caption("Hidden layers (widths)" + (" of the head" if kind == "cnn" else ""))
+    st.caption("Hidden layers", help=FIELD_HELP["hidden"] + ("\n\nThe head after the conv blocks." if kind == "cnn" else ""))
     rows = [(w,) for w in st.session_state["base_hidden"]]
     layers_table("hidden", rows, ["width"], {"width": {"min_value": 1, "max_value": 8192}})
     slots.slots["hidden"] = st.empty()
@@ -148,10 +177,10 @@ def model_ui(slots: Slots) -> None:
 def optimisation_ui(slots: Slots) -> None:
     st.subheader("Optimisation")
     optimizer = slots.widget("optimizer", "selectbox", "Optimizer", OPTIMIZERS.names(), help=registry_help(OPTIMIZERS))
-    slots.widget("lr", "number_input", "Learning rate", format="%.1e", step=1e-4)
+    slots.widget("lr", "number_input", "Learning rate", format="%.2e", step=1e-4)  # three significant digits
     if OPTIMIZERS[optimizer].momentum:
         slots.widget("momentum", "slider", "Momentum", 0.0, 0.99, step=0.01)
-    slots.widget("weight_decay", "number_input", "Weight decay", format="%.1e", step=1e-3)
+    slots.widget("weight_decay", "number_input", "Weight decay", format="%.2e", step=1e-3)
     slots.widget("schedule", "selectbox", "LR schedule", SCHEDULES.names(), help=registry_help(SCHEDULES))
     slots.widget("batch_size", "number_input", "Batch size", step=32)
     slots.widget("epochs", "number_input", "Epochs", step=1)
@@ -186,7 +215,6 @@ def form_layers(model: str) -> tuple[list[tuple[int, ...]], list[int]]:
 def config_ui() -> tuple[RunConfig, Slots]:
     """Every widget of the form; returns the config they describe."""
     slots = Slots()
-    st.selectbox("Start from a preset", [*PRESETS, CUSTOM], key="preset", on_change=on_preset, persist_state="session")
     data_col, model_col, opt_col = st.columns([1, 1.3, 1])
     with data_col:
         data_ui(slots)
@@ -227,7 +255,7 @@ def on_launch() -> None:
         state["launch_error"] = str(err)
         return
     state["train_config"] = config.to_dict()
-    state["watch_run"] = submission.key
+    state["watch_run"] = state["form_run"] = submission.key
     state["launch_state"] = submission.state
     state[FORM] = False
     state.pop("end_waited", None)
@@ -274,8 +302,11 @@ def live_status(key: str, run: Run | None, poll: bool) -> None:
     if st.session_state.get("live_active") == key and not active:
         st.session_state["live_active"] = None
         st.rerun()  # a full rerun redraws the page without the refreshes
-    st.subheader(f"{run.icon} {'Retraining run' if run.is_retrain() else 'Run'} {key[:8]}: {run.status}")
-    st.caption(f"{run.config.describe()} · launched by {ui.escaped(run.owner or 'someone before names were kept')}")
+    retraining = "Retraining " if run.is_retrain() else ""
+    st.subheader(f"{run.icon} {retraining}{ui.escaped(ui.run_name(run))}: {run.status}")
+    st.caption(
+        f"run {key[:8]} · {run.config.describe()} · launched by {ui.escaped(run.owner or 'someone before names were kept')}"
+    )
     if run.is_retrain():
         st.caption("The finished run stays as it was until this retrain succeeds.")
     if run.status == Status.QUEUED:
@@ -293,14 +324,36 @@ def live_status(key: str, run: Run | None, poll: bool) -> None:
         st.session_state["live_active"] = None
         st.rerun()  # the result, drawn with the whole page
     if run.has_weights():
-        st.success(
-            f"Test accuracy **{run.accuracy * 100:.2f}%** · {run.train_seconds:.1f}s of training on "
-            + ui.escaped(f"{run.device} ({run.precision})")
-        )
-        if st.button("Open in Results", key="open_results"):
-            ui.open_results(run.key)
+        result_ui(run)
+    elif run.status in Status.neutral():
+        stopped_ui(run)
     elif run.is_problem():
         st.error(f"{run.status}: {ui.escaped(run.message or 'no details')}")
+
+
+def result_ui(run: Run) -> None:
+    """A finished run: its test accuracy, and the ways on to its results and to drawing for it."""
+    st.success(
+        f"Test accuracy **{run.accuracy * 100:.2f}%** · {sig3(run.train_seconds)} s of training on "
+        + ui.escaped(f"{run.device} ({run.precision})")
+    )
+    left, right, _ = st.columns([1, 1, 2])
+    if left.button("See its results", key="open_results", type="primary", width="stretch"):
+        ui.open_results(run.key)
+    if run.config.dataset == "mnist" and right.button("Draw a digit for it", key="open_playground", width="stretch"):
+        ui.open_playground(run.key)
+
+
+def stopped_ui(run: Run) -> None:
+    """A cancelled run, as a pause rather than a failure: where it stopped, what it learned, and Launch again."""
+    st.info(ui.escaped(ui.stopped_text(ui.store(), run)), icon=":material/pause_circle:")
+    if st.button("Launch again", key="launch_again", type="primary", help="train this configuration from the start"):
+        state = st.session_state
+        submission = ui.jobs().submit(run.config, owner=ui.who())
+        state["watch_run"] = state["form_run"] = submission.key
+        state["launch_state"] = submission.state
+        state.pop("end_waited", None)
+        st.rerun()
 
 
 def live_curves(run: Run | None, points: int, poll: bool = False) -> None:
@@ -337,7 +390,7 @@ def live_view(key: str, points: int) -> None:
 
 
 def form_ui() -> None:
-    """The form, its size and problems, Launch and the learning-rate finder."""
+    """The form's fields, each problem under its field, the network's size, and the learning-rate finder."""
     try:
         config, slots = config_ui()
     except ValueError as err:  # a widget value of the wrong type, e.g. an empty number
@@ -347,25 +400,52 @@ def form_ui() -> None:
     slots.show(problems)
     if not problems:  # sizes by arithmetic (nnapp.arch): the server never builds the model
         st.session_state["train_config"] = config.to_dict()  # the Sweep page can search around it
-        need = estimate(config)
-        st.markdown(
-            f"**{need.parameters:,} parameters** · about {size_text(need.total)} of memory to train · "
-            f"{config.steps_per_epoch()} steps per epoch · key `{config.key()}`"
-        )
         with st.expander("Layer summary"):
             st.dataframe(pd.DataFrame(summary(config)), hide_index=True, width="stretch")
-    else:
-        st.error(f"Fix {len(problems)} problem{'s' * (len(problems) > 1)} before launching: " + ", ".join(problems))
-    left, right = st.columns([1, 3])
-    right.checkbox("Retrain even if this configuration finished before", key="force", persist_state="session")
-    left.button("Launch", type="primary", disabled=bool(problems), key="launch", on_click=on_launch)
-    if error := st.session_state.pop("launch_error", None):
-        st.error(ui.escaped(error))
     lr_finder_ui(config, disabled=bool(problems))
 
 
+def launch_bar() -> None:
+    """Above the long form, so that Launch is a few Tab presses from the top and on screen without scrolling:
+    the preset (labelled "fast, edited" once the fields differ from it, with Reset), Launch, Retrain, and
+    what Launch would train or why it cannot."""
+    state = st.session_state
+    try:
+        config, problem = form_config(), None
+        problems = check(config).problems
+    except ValueError as err:  # a value of the wrong type: the open form says which
+        config, problems, problem = None, {"form": str(err)}, str(err)
+    chosen = state.get("preset")
+    edited = chosen in PRESETS and config != PRESETS[chosen]
+    label = lambda name: f"{name}, edited" if name == chosen and edited else name  # noqa: E731
+    left, reset, launch, right = st.columns([2.2, 1, 1, 2.4], vertical_alignment="bottom")
+    left.selectbox(
+        "Start from a preset",
+        [*PRESETS, CUSTOM],
+        key="preset",
+        on_change=on_preset,
+        persist_state="session",
+        format_func=label,
+    )  # fmt: skip  (no help icon: it would be one more Tab press before Launch)
+    if edited:
+        reset.button(f"Reset to {chosen}", key="preset_reset", on_click=on_preset, help=f"put every field back to {chosen}")
+    launch.button("Launch", type="primary", disabled=bool(problems), key="launch", on_click=on_launch, width="stretch")
+    right.checkbox("Retrain even if this configuration finished before", key="force", persist_state="session")
+    if problems:
+        fields = ", ".join(problems) if problem is None else "a field"
+        st.error(f"Fix {len(problems)} problem{'s' * (len(problems) > 1)} before launching ({fields}): see under the fields.")
+    else:
+        need = estimate(config)  # by arithmetic (nnapp.engine.limits): the server never builds the model
+        st.markdown(
+            f"{ui.escaped(default_name(config))}: **{need.parameters:,} parameters** · about {size_text(need.total)} of "
+            f"memory to train · {config.steps_per_epoch()} steps per epoch · key `{config.key()}`"
+        )
+    if error := state.pop("launch_error", None):
+        st.error(ui.escaped(error))
+
+
 def main() -> None:
-    st.title("Train")
+    st.title("Train", anchor=False)
     ui.jobs().warm()  # a job process gets ready while the form is filled in
     state = st.session_state
     if "layers_version" not in state:
@@ -374,6 +454,8 @@ def main() -> None:
     key = state.get("watch_run")
     if key is None and (active := ui.jobs().active()):
         key = state["watch_run"] = active[0]  # after a reload: attach to what is training
+    follow_run(key)
+    launch_bar()
     # Folded, the form is not drawn at all: a launch (its callback folds it) and each refresh of a run's
     # status cost the browser less, on the CPUs the training needs. It opens folded on a watched run.
     state.setdefault(FORM, key is None)

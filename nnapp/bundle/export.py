@@ -132,6 +132,7 @@ def bundle_bytes(store: Store, key: str) -> bytes:
         "run": {name: getattr(run, name) for name in ("status", "created", "started", "finished", "device", "precision")}
         | {"train_seconds": run.train_seconds, "message": run.message, "parent": run.parent},
         "test": run.test,
+        "labels": _labels(store, key),
         "files": {name: hashlib.sha256(blob).hexdigest() for name, blob in files.items()},
     }
     buf = io.BytesIO()
@@ -141,6 +142,12 @@ def bundle_bytes(store: Store, key: str) -> bytes:
             info.external_attr = 0o644 << 16  # unzipped as ordinary files
             zf.writestr(info, blob, zipfile.ZIP_DEFLATED)
     return buf.getvalue()
+
+
+def _labels(store: Store, key: str) -> dict:
+    """The run's name, notes and tags as a person gave them (empty ones included)."""
+    labels = store.labels(key)
+    return {"name": labels.name, "notes": labels.notes, "tags": list(labels.tags)}
 
 
 def export(store: Store, key: str, to: Path) -> list[Path]:

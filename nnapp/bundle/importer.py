@@ -47,6 +47,7 @@ class Bundle:
     histograms: list[dict] = field(default_factory=list)
     check: dict | None = None  # the not-a-digit check, as nnapp.predict.ood stores one
     origin: dict = field(default_factory=dict)  # what the bundle carried and what import found: Store.imported
+    labels: dict | None = None  # the run's name, notes and tags; None from a bundle made before them
 
 
 def import_bundle(store: Store, blob: bytes, limit: int = MAX_BUNDLE) -> Run:
@@ -68,6 +69,8 @@ def import_bundle(store: Store, blob: bytes, limit: int = MAX_BUNDLE) -> Run:
         from nnapp.predict import ood
 
         ood.save_stats(store, bundle.run.key, bundle.check)
+    if bundle.labels:
+        store.set_labels(bundle.run.key, **bundle.labels)
     return store.get(bundle.run.key)
 
 
@@ -92,7 +95,13 @@ def read_bundle(blob: bytes, limit: int = MAX_BUNDLE) -> Bundle:
     ]
     origin = {"version": manifest["version"], "carried": carried, "missing": missing, "notes": notes}
     return Bundle(
-        run, files["weights.safetensors"], read_metrics(files["metrics.csv"], config), predictions, **parts, origin=origin
+        run,
+        files["weights.safetensors"],
+        read_metrics(files["metrics.csv"], config),
+        predictions,
+        **parts,
+        origin=origin,
+        labels=_labels(manifest.get("labels")),
     )
 
 
@@ -104,6 +113,18 @@ def _parts(files: dict[str, bytes], config: RunConfig) -> dict:
         "steps": numbers.read_steps(files["steps.csv"], config) if "steps.csv" in files else [],
         "histograms": numbers.read_histograms(files["histograms.json"], config) if "histograms.json" in files else [],
         "check": numbers.read_check(files["not-a-digit.json"], config, CHECK_VERSION) if "not-a-digit.json" in files else None,
+    }
+
+
+def _labels(data) -> dict | None:
+    """A manifest's name, notes and tags as text (store.set_labels trims them); anything else is left out."""
+    if not isinstance(data, dict):
+        return None
+    tags = data.get("tags")
+    return {
+        "name": data["name"] if isinstance(data.get("name"), str) else "",
+        "notes": data["notes"] if isinstance(data.get("notes"), str) else "",
+        "tags": [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else [],
     }
 
 

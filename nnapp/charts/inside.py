@@ -7,32 +7,24 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
-from nnapp.charts.runs import TRAIN, VAL
+from nnapp.charts.runs import CLASS_COLOURS, TRAIN, VAL
 from nnapp.store.histograms import KINDS, on_grid
 
 GAP = 1  # pixels between tiles
-CLASS_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
 
 def tile_columns(count: int) -> int:
     return min(count, 16)
 
 
-def tile_of(x: float, y: float, shape: tuple[int, ...]) -> int | None:
-    """The channel under a point (x, y) of a tiles() figure of maps shaped `shape`; None in a gap."""
-    count, h, w = shape
-    col, row = int(x) // (w + GAP), int(y) // (h + GAP)
-    if int(x) % (w + GAP) >= w or int(y) % (h + GAP) >= h or col >= tile_columns(count):
-        return None
-    channel = row * tile_columns(count) + col
-    return channel if channel < count else None
-
-
-def tiles(maps: np.ndarray, title: str, diverging: bool = False, pixels: int = 44, selected: int | None = None) -> go.Figure:
+def tiles(
+    maps: np.ndarray, title: str, diverging: bool = False, pixels: int = 44, selected: int | None = None, clickable: bool = False
+) -> go.Figure:
     """Maps (C×H×W) side by side in rows, one colour scale for all, each numbered at its top-left corner.
 
     `diverging` centres a red-blue scale on 0 (weights); otherwise the scale runs from the layer's lowest
-    to its highest value (activations). `pixels` is the size of one tile on screen.
+    to its highest value (activations). `pixels` is the size of one tile on screen. `clickable`: a heatmap
+    gives a click no point to select, so each tile also carries a clear square marker (customdata: its channel).
     """
     count, h, w = maps.shape
     cols = tile_columns(count)
@@ -43,16 +35,40 @@ def tiles(maps: np.ndarray, title: str, diverging: bool = False, pixels: int = 4
         z[r * (h + GAP) : r * (h + GAP) + h, k * (w + GAP) : k * (w + GAP) + w] = maps[c]
     peak = float(np.nanmax(np.abs(maps))) if maps.size else 1.0
     scale = dict(colorscale="RdBu", zmid=0, zmin=-peak, zmax=peak) if diverging else dict(colorscale="Viridis")
-    traces = [go.Heatmap(z=z, hovertemplate="x %{x}, y %{y}: %{z:.3f}<extra></extra>", showscale=False, **scale)]
-    # each map numbered at its corner: dark on a light corner, white on a dark one, orange when selected.
-    # One text trace per colour: a list of colours would be validated one by one (slow on every stroke).
+    hover = dict(hoverinfo="skip") if clickable else dict(hovertemplate="x %{x}, y %{y}: %{z:.3f}<extra></extra>")
+    traces = [go.Heatmap(z=z, showscale=False, **hover, **scale)]
+    channel = np.arange(count)
+    row, col = np.divmod(channel, cols)
+    traces += _tile_numbers(maps, peak, diverging, selected, (row, col))
+    tile_px = max(pixels, 24)
+    if clickable:
+        traces.append(_tile_markers(maps, row, col, tile_px))
+    # one constructor call: plotly validates each update_* call over again, which costs more than the data
+    layout = dict(
+        title=dict(text=title, font=dict(size=14)),
+        margin=dict(l=0, r=0, t=30, b=0),
+        height=30 + rows * tile_px * (h + GAP) // max(h, 1),
+        width=cols * tile_px * (w + GAP) // max(w, 1),
+        plot_bgcolor="rgba(0,0,0,0)",  # the gaps between tiles: the page's own background, light or dark
+        hoverdistance=tile_px,
+        xaxis=dict(visible=False, range=[-0.5, z.shape[1] - 0.5]),
+        yaxis=dict(visible=False, autorange="reversed", scaleanchor="x"),
+    )
+    return go.Figure(data=traces, layout=layout)
+
+
+def _tile_numbers(maps: np.ndarray, peak: float, diverging: bool, selected: int | None, where) -> list[go.Scatter]:
+    """Each map's number at its corner: dark on a light corner, white on a dark one, orange when selected. One
+    text trace per colour: a list of colours would be validated one by one (slow on every stroke)."""
+    count, h, w = maps.shape
+    row, col = where
     channel = np.arange(count)
     corner = maps[:, 0, 0]
     if diverging:
         light = np.abs(corner) / max(peak, 1e-12) < 0.5
     else:
         light = (corner - np.nanmin(maps)) / max(float(np.nanmax(maps) - np.nanmin(maps)), 1e-12) > 0.6
-    row, col = np.divmod(channel, cols)
+    traces = []
     for colour, which in (
         ("black", light & (channel != selected)),
         ("white", ~light & (channel != selected)),
@@ -71,18 +87,24 @@ def tiles(maps: np.ndarray, title: str, diverging: bool = False, pixels: int = 4
                     showlegend=False,
                 )
             )
-    tile_px = max(pixels, 24)
-    # one constructor call: plotly validates each update_* call over again, which costs more than the data
-    layout = dict(
-        title=dict(text=title, font=dict(size=14)),
-        margin=dict(l=0, r=0, t=30, b=0),
-        height=30 + rows * tile_px * (h + GAP) // max(h, 1),
-        width=cols * tile_px * (w + GAP) // max(w, 1),
-        plot_bgcolor="white",
-        xaxis=dict(visible=False, range=[-0.5, z.shape[1] - 0.5]),
-        yaxis=dict(visible=False, autorange="reversed", scaleanchor="x"),
+    return traces
+
+
+def _tile_markers(maps: np.ndarray, row: np.ndarray, col: np.ndarray, tile_px: int) -> go.Scatter:
+    """A clear square over each tile, which a click selects: customdata is the tile's channel."""
+    count, h, w = maps.shape
+    return go.Scatter(
+        x=col * (w + GAP) + (w - 1) / 2,
+        y=row * (h + GAP) + (h - 1) / 2,
+        customdata=list(range(count)),  # a list: a click reports typed arrays as they were sent
+        text=[f"{v:.3f}" for v in maps.reshape(count, -1).max(1)],
+        mode="markers",
+        marker=dict(symbol="square", size=tile_px * 0.9, color="rgba(0,0,0,0)"),
+        selected=dict(marker=dict(color="rgba(0,0,0,0)")),
+        unselected=dict(marker=dict(opacity=0)),
+        hovertemplate="channel %{customdata}: strongest %{text}<extra>click to see it large</extra>",
+        showlegend=False,
     )
-    return go.Figure(data=traces, layout=layout)
 
 
 def image(z: np.ndarray, title: str, colorscale: str = "gray", size: int = 260) -> go.Figure:
@@ -204,7 +226,7 @@ def projection(
                 y=coords[idx, 1],
                 mode="markers",
                 name=name,
-                customdata=idx,
+                customdata=idx.tolist(),  # a list: a click reports typed arrays as they were sent
                 marker=dict(size=4, color=CLASS_COLOURS[c % 10], opacity=0.7),
                 hovertemplate=f"#%{{customdata}}: true {name}<extra></extra>",
             )
@@ -216,7 +238,7 @@ def projection(
             y=coords[wrong, 1],
             mode="markers",
             name=f"misclassified ({len(wrong)})",
-            customdata=wrong,
+            customdata=wrong.tolist(),
             marker=dict(size=8, color="rgba(0,0,0,0)", line=dict(color="black", width=1.2)),
             text=[f"true {names[labels[i]]}, predicted {names[preds[i]]}" for i in wrong],
             hovertemplate="#%{customdata}: %{text}<extra></extra>",
@@ -237,7 +259,8 @@ def projection(
         )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x")
-    fig.update_layout(height=620, margin=dict(l=10, r=10, t=10, b=10), legend=dict(itemsizing="constant"), dragmode="pan")
+    legend = dict(itemsizing="constant", y=0.92)  # below the chart's toolbar
+    fig.update_layout(height=620, margin=dict(l=10, r=10, t=40, b=10), legend=legend, dragmode="pan")
     return fig
 
 

@@ -10,9 +10,13 @@ from plotly.subplots import make_subplots
 
 from nnapp.store.comparable import train_loss
 
+# One colour per class or per run (Plotly's own ten): each reads on a light and on a dark page.
+CLASS_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+
 TRAIN = "#1f77b4"
 VAL = "#ff7f0e"
-LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2), height=330)
+# The legend below the x axis' title (anchored by its top): on a phone it wraps, and ran over the title.
+LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", yanchor="top", y=-0.3), height=330)
 
 
 def smooth(values: list[float | None], weight: float = 0.9) -> list[float | None]:
@@ -41,16 +45,17 @@ def curve_series(steps: list[dict], epochs: list[dict], steps_per_epoch: int, la
     losses = [train_loss(s, label_smoothing) for s in steps]
     comparable = all(same for _, same in losses)
     if label_smoothing and comparable:
-        loss_title = "loss (train without label smoothing, as validation)"
+        loss_definition = "the train loss without label smoothing, as validation's"
     elif label_smoothing:
-        loss_title = f"loss (train with label smoothing {label_smoothing:g}, validation without)"
+        loss_definition = f"the train loss with label smoothing {label_smoothing:g}, validation's without"
     else:
-        loss_title = "loss"
+        loss_definition = ""  # train and validation losses are alike: nothing to say
     # a mix (some steps with the unsmoothed loss, some without) is drawn as optimised throughout
     loss = [v for v, _ in losses] if comparable else [s["loss"] for s in steps]
     acc = [s["acc"] for s in steps]
     return {
-        "titles": [loss_title, "accuracy (train in training mode)"],
+        "titles": ["loss", "accuracy"],  # short: what they mean is in "definitions", shown beside the chart
+        "definitions": [loss_definition, "measured on the training batches in training mode (dropout on)"],
         "step_x": [s["step"] / max(steps_per_epoch, 1) for s in steps],
         "epoch_x": [e["epoch"] for e in epochs],
         "loss": {"raw": _finite(loss), "smoothed": _finite(smooth(loss)), "val": _finite([e["val_loss"] for e in epochs])},
@@ -70,7 +75,7 @@ def curves(steps: list[dict], epochs: list[dict], steps_per_epoch: int, label_sm
     fig = make_subplots(rows=1, cols=2, subplot_titles=series["titles"])
     x, ex = series["step_x"], series["epoch_x"]
     raw = dict(
-        mode="lines", line=dict(color=TRAIN, width=1), opacity=0.25, name="train (step)", legendgroup="raw", hoverinfo="skip"
+        mode="lines", line=dict(color=TRAIN, width=1), opacity=0.35, name="train (step)", legendgroup="raw", hoverinfo="skip"
     )
     smoothed = dict(mode="lines", line=dict(color=TRAIN, width=2), name="train (smoothed)", legendgroup="train")
     val = dict(mode="lines+markers", line=dict(color=VAL, width=2), name="validation", legendgroup="val")
@@ -91,8 +96,13 @@ def _acc_range(steps: list[dict], epochs: list[dict]) -> list[float]:
     return [max(0.0, low - 0.02), 1.0]
 
 
-def confusion(matrix: list[list[int]], labels: list[str], normalize: bool = False) -> go.Figure:
-    """Confusion matrix heatmap: rows are the true class, columns the predicted one, numbers in the cells."""
+def confusion(
+    matrix: list[list[int]], labels: list[str], normalize: bool = False, picked: tuple[int, int] | None = None
+) -> go.Figure:
+    """Confusion matrix: rows are the true class, columns the predicted one, numbers in the cells.
+
+    A heatmap gives a click no point to select, so each cell also carries a clear square marker (customdata:
+    true, predicted) that a click selects; `picked` (true, predicted) is outlined."""
     m = np.array(matrix, dtype=float)
     shown = m / np.maximum(m.sum(1, keepdims=True), 1) if normalize else m
     text = [[f"{v:.2f}" if normalize else f"{int(v)}" for v in row] for row in shown]
@@ -100,33 +110,79 @@ def confusion(matrix: list[list[int]], labels: list[str], normalize: bool = Fals
     off = shown.copy()
     np.fill_diagonal(off, 0)
     zmax = max(off.max(), 1e-9) * 1.2
-    fig = go.Figure(
-        go.Heatmap(
-            z=shown,
-            x=labels,
-            y=labels,
-            text=text,
-            texttemplate="%{text}",
-            colorscale="Blues",
-            zmin=0,
-            zmax=zmax,
-            hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>",
-            showscale=False,
-        )
+    n = len(labels)
+    true, pred = np.divmod(np.arange(n * n), n)
+    heat = go.Heatmap(
+        z=shown, x=labels, y=labels, text=text, texttemplate="%{text}", colorscale="Blues", zmin=0, zmax=zmax,
+        hoverinfo="skip", showscale=False,
+    )  # fmt: skip
+    cells = go.Scatter(
+        x=[labels[p] for p in pred],
+        y=[labels[t] for t in true],
+        customdata=np.stack([true, pred], 1).tolist(),  # a list: a click reports typed arrays as they were sent
+        text=[text[t][p] for t, p in zip(true, pred, strict=True)],
+        mode="markers",
+        marker=dict(symbol="square", size=34, color="rgba(0,0,0,0)"),
+        selected=dict(marker=dict(color="rgba(0,0,0,0)")),
+        unselected=dict(marker=dict(opacity=0)),
+        hovertemplate="true %{y}, predicted %{x}: %{text}<extra>click to show them</extra>",
+        showlegend=False,
     )
-    fig.update_xaxes(title_text="predicted", type="category", side="top")
-    fig.update_yaxes(title_text="true", type="category", autorange="reversed")
-    fig.update_layout(margin=dict(l=10, r=10, t=60, b=10), height=480)
+    fig = go.Figure([heat, cells])
+    if picked is not None and all(0 <= i < n for i in picked):
+        fig.add_shape(
+            type="rect", x0=picked[1] - 0.5, x1=picked[1] + 0.5, y0=picked[0] - 0.5, y1=picked[0] + 0.5,
+            line=dict(color=VAL, width=3),
+        )  # fmt: skip
+    fig.update_xaxes(title_text="predicted", type="category", side="top", showgrid=False)
+    fig.update_yaxes(title_text="true", type="category", autorange="reversed", showgrid=False)
+    fig.update_layout(margin=dict(l=10, r=10, t=60, b=10), height=480, clickmode="event+select", dragmode=False)
     return fig
 
 
-def overlay(series: dict[str, list[dict]], metric: str = "val_acc") -> go.Figure:
-    """One line per run of a per-epoch metric."""
+def overlay(runs: dict[str, dict], metric: str = "acc") -> go.Figure:
+    """Runs' curves on one chart, as the Train page draws one run's: per run one colour, its smoothed train
+    `metric` ("acc" or "loss") per step as a line and its validation per epoch as markers, x in epochs, one
+    legend entry per run (its name). `runs`: name -> {"series": curve_series(...), "stopped": text or None};
+    a stopped run's line ends where it stopped and its legend entry says so. Axes span the data."""
     fig = go.Figure()
-    for name, epochs in series.items():
-        fig.add_trace(go.Scatter(x=[e["epoch"] for e in epochs], y=[e[metric] for e in epochs], mode="lines+markers", name=name))
-    fig.update_layout(**{**LAYOUT, "height": 380}, xaxis_title="epoch", yaxis_title=metric.replace("_", " "))
+    for i, (name, run) in enumerate(runs.items()):
+        series, colour = run["series"], CLASS_COLOURS[i % len(CLASS_COLOURS)]
+        label = _text(f"{name} ({run['stopped']})" if run.get("stopped") else name)  # a name is user text
+        ys = series[metric]
+        fig.add_trace(
+            go.Scatter(
+                x=series["step_x"], y=ys["smoothed"], mode="lines", name=label, legendgroup=str(i),
+                line=dict(color=colour, width=2), hovertemplate=f"{_hover(name)}: %{{y:.3g}} at epoch %{{x:.2f}} (train)<extra></extra>",
+            )
+        )  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=series["epoch_x"], y=ys["val"], mode="markers", name=f"{label}: validation", legendgroup=str(i),
+                showlegend=False, marker=dict(color=colour, size=9, symbol="diamond"),
+                hovertemplate=f"{_hover(name)}: %{{y:.3g}} at epoch %{{x}} (validation)<extra></extra>",
+            )
+        )  # fmt: skip
+    fig.update_xaxes(title_text="epoch")
+    fig.update_yaxes(title_text=metric_title(metric), type="log" if metric == "loss" else "linear")
+    if metric == "acc":
+        fig.update_yaxes(tickformat=".0%")
+    fig.update_layout(**{**LAYOUT, "height": 400, "legend": dict(orientation="h", y=-0.25)})
     return fig
+
+
+def metric_title(metric: str) -> str:
+    return {"acc": "accuracy", "loss": "loss"}[metric]
+
+
+def _text(text: str) -> str:
+    """Text Plotly shows as it is: its own HTML-like tags (<b>, <br>, <a>) read as characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _hover(text: str) -> str:
+    """A name inside a hover template: Plotly's %{...} and HTML tags read as text."""
+    return _text(text).replace("%", "%%")
 
 
 def probabilities(probs: list[float], labels: list[str]) -> go.Figure:
@@ -169,5 +225,6 @@ def hyperparameters(rows: list[dict], dims: list[str], color: str = "test accura
     fig = go.Figure(
         go.Parcoords(line=dict(color=[r[color] for r in rows], colorscale="Viridis", showscale=True), dimensions=dimensions)
     )
-    fig.update_layout(margin=dict(l=60, r=60, t=40, b=20), height=380)
+    fig.data[0].update(labelangle=-20, labelside="top")  # labels that lean do not run into each other on a phone
+    fig.update_layout(margin=dict(l=60, r=60, t=70, b=20), height=400)
     return fig

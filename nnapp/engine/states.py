@@ -47,6 +47,12 @@ class Status(StrEnum):
         return (cls.FAILED, cls.CANCELLED, cls.DIVERGED, cls.INTERRUPTED, cls.UNREADABLE)
 
     @classmethod
+    def neutral(cls) -> tuple[Status, ...]:
+        """Stopped on purpose before its end (by a person, or a sweep's pruner): shown as a pause with what it
+        learned so far, not as something that went wrong."""
+        return (cls.CANCELLED, cls.PRUNED)
+
+    @classmethod
     def stopped(cls) -> tuple[Status, ...]:
         """Ended by a person or by a dead process rather than by the training itself: a sweep asks again."""
         return (cls.CANCELLED, cls.INTERRUPTED)

@@ -17,12 +17,13 @@ from nnapp.engine.config import RunConfig
 from nnapp.engine.fields import KEY, RUN_KEY
 from nnapp.engine.records import RETRAIN, FitResult, Run, base_key, retrain_key
 from nnapp.engine.states import Status
-from nnapp.store import comparable, histograms, imports
+from nnapp.store import comparable, histograms, imports, labels
 from nnapp.store.claims import RUN_TABLES, Claims, _promote, _reset
 from nnapp.store.comparable import ComparableLosses
 from nnapp.store.database import READ_ONLY, Database, can_fall_back
 from nnapp.store.drawings import Drawings
 from nnapp.store.histograms import Histograms
+from nnapp.store.labels import RunLabels
 from nnapp.store.owners import add_owner_columns
 from nnapp.store.rows import decode
 from nnapp.store.stops import stop_file
@@ -79,6 +80,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     + comparable.SCHEMA
     + histograms.SCHEMA
     + imports.SCHEMA
+    + labels.SCHEMA
 )
 STOPPED = "the process running it stopped before it finished"
 NOT_RETRAIN = f"key NOT LIKE '%{RETRAIN}'"  # retrains in progress are not listed as runs of their own
@@ -88,7 +90,7 @@ def default_home() -> Path:
     return Path(os.environ.get("NNAPP_HOME") or "runs")
 
 
-class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses, imports.Imports):
+class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses, imports.Imports, RunLabels):
     """All reads and writes of runs. Each call opens its own short connection, so threads can share a Store.
 
     Its tasks table is `tasks` (nnapp.store.tasks.TaskTable). A store whose folder cannot be written is opened read-only (`readonly`): runs can be listed and shown,
@@ -297,14 +299,14 @@ class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses, imports
         return np.frombuffer(row["pred"], dtype=np.uint8), np.frombuffer(row["prob"], dtype=np.float32)
 
     def delete(self, key: str) -> None:
-        """Remove a run, its metrics and its weights (an unreadable run too), with any retrain of it, in one
-        transaction. A training of either that is still going is asked to stop, and keeps nothing when it
+        """Remove a run, its metrics, its weights and its name, notes and tags (an unreadable run too), with any
+        retrain of it, in one transaction. A training of either that is still going is asked to stop, and keeps nothing when it
         ends (set_progress and finish find its row gone): deleting wins over training."""
         keys = (key, retrain_key(key))
         with self._transaction() as db:
             found = {k: db.execute("SELECT status, process, weights_file FROM runs WHERE key=?", (k,)).fetchone() for k in keys}
             for k in keys:
-                for table in ("runs", *RUN_TABLES):
+                for table in ("runs", *RUN_TABLES, *labels.TABLES):
                     db.execute(f"DELETE FROM {table} WHERE key=?", (k,))
         for k, row in found.items():
             if row is None:
