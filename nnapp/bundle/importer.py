@@ -24,6 +24,7 @@ from nnapp.engine.states import Status
 from nnapp.store.rows import Unreadable, read_config, read_test
 from nnapp.store.store import Store
 from nnapp.system.errors import BundleError
+from nnapp.system.zips import ZipProblem, read_member
 
 MAX_BUNDLE = 1 << 30  # bytes, packed or unpacked: 100M float parameters twice (safetensors and model.pt2), and change
 REQUIRED = ("manifest.json", "config.json", "weights.safetensors", "metrics.csv")
@@ -55,7 +56,7 @@ def read_bundle(blob: bytes, limit: int = MAX_BUNDLE) -> Bundle:
     _checksums(files, manifest["files"])
     try:
         config = read_config(files["config.json"].decode("utf-8", "replace"))
-        test = read_test(manifest.get("test"), config.dataset)
+        test = read_test(manifest.get("test"), config)
     except Unreadable as err:
         raise BundleError(f"the bundle's run cannot be read: {err}") from None
     _identity(manifest, config)
@@ -87,11 +88,10 @@ def _unzip(blob: bytes, limit: int) -> dict[str, bytes]:
 
 
 def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
-    with zf.open(info) as f:  # at most what the header declares, whatever the compressed stream holds
-        data = f.read(info.file_size + 1)
-    if len(data) != info.file_size:
-        raise BundleError(f"{info.filename} in the bundle is not the size its zip entry says")
-    return data
+    try:
+        return read_member(zf, info)  # at most what the header declares, whatever the compressed stream holds
+    except ZipProblem as err:
+        raise BundleError(f"the bundle {err}") from None
 
 
 def _manifest(files: dict[str, bytes]) -> dict:

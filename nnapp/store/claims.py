@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 
+from nnapp.engine import datasets
 from nnapp.engine.config import RunConfig
 from nnapp.engine.records import Claim, Run, retrain_key
 from nnapp.engine.states import ClaimState, Status
@@ -24,8 +25,11 @@ class Claims:
         'cached' when it finished before (and not `force`); 'attached' when a live process is training it
         (or, with `force`, retraining it); else 'claimed': a queued row now exists for this caller to train.
         A forced retrain of a finished run is claimed under retrain_key(key): the finished run stays
-        untouched until the retrain succeeds (see finish)."""
+        untouched until the retrain succeeds (see finish). A data set of yours is frozen first: the version
+        the config names gets its file of images (nnapp.store.datasets), or DataError if it has changed since."""
         key = config.key()
+        if datasets.is_ref(config.dataset):
+            self.freeze(config.dataset)
         with self._transaction() as db:
             run = _fetch(db, key)
             if run is not None and run.is_active() and pid_alive(run.pid):
