@@ -83,7 +83,7 @@ def cmd_lr_find(args: argparse.Namespace, store: Store) -> int:
     from nnapp.inside.lrfind import lr_find_payload, text_plot  # torch: only this command needs it
     from nnapp.tasks.run import run_or_follow
 
-    config = load_config(args).config
+    config = load_config(args, store).config
     set_threads(training_threads())
     key, payload = lr_find_payload(config, args.start, args.end, args.steps)
     print(f"learning-rate range test of {config.key()}: {config.describe()}", file=sys.stderr)
