@@ -16,7 +16,9 @@ import struct
 import zipfile
 from dataclasses import dataclass
 
+from nnapp.bundle import export
 from nnapp.bundle.export import FORMAT, METRICS, VERSION
+from nnapp.engine import datasets
 from nnapp.engine.config import ENGINE_VERSION, RunConfig
 from nnapp.engine.fields import KEY, loads, shown
 from nnapp.engine.records import Run
@@ -47,6 +49,8 @@ def import_bundle(store: Store, blob: bytes, limit: int = MAX_BUNDLE) -> Run:
     """
     bundle = read_bundle(blob, limit)
     store.add_run(bundle.run, bundle.weights, bundle.epochs, bundle.predictions)
+    if bundle.run.config.data_spec().own:  # the run's classes and image shape, kept here (its images are not)
+        store.write_description(export.own_description(bundle.run.config.data_spec()))
     return store.get(bundle.run.key)
 
 
@@ -54,6 +58,11 @@ def read_bundle(blob: bytes, limit: int = MAX_BUNDLE) -> Bundle:
     files = _unzip(blob, limit)
     manifest = _manifest(files)
     _checksums(files, manifest["files"])
+    if "dataset" in manifest:  # a data set of yours: known from its description from now on
+        try:
+            datasets.remember(manifest["dataset"])
+        except ValueError as err:
+            raise BundleError(f"the bundle's data set cannot be read: {err}") from None
     try:
         config = read_config(files["config.json"].decode("utf-8", "replace"))
         test = read_test(manifest.get("test"), config)

@@ -188,7 +188,7 @@ class DataSets:
         images = np.frombuffer(b"".join(r["pixels"] for r in rows), np.uint8).reshape(len(rows), *found.shape)
         buf = io.BytesIO()
         np.savez(buf, images=images, labels=np.array([r["label"] for r in rows], np.int64))
-        self._write_description(found.description())
+        self.write_description(found.description())
         atomic_write(path, buf.getvalue())
         return path
 
@@ -231,14 +231,15 @@ class DataSets:
         version = h.hexdigest()[:12]
         db.execute("UPDATE datasets SET version=?, changed=? WHERE name=?", (version, time.time(), name))
         made = _read(db, name)
-        self._write_description(made.description())
+        self.write_description(made.description())
         if previous and previous != version and not (self.datasets_folder / f"{previous}.npz").exists():
             named = db.execute("SELECT 1 FROM runs WHERE config LIKE ? LIMIT 1", (f'%@{previous}"%',)).fetchone()
             if not named:  # an imported run names a version whose images are elsewhere
                 (self.datasets_folder / f"{previous}.json").unlink(missing_ok=True)
         return made
 
-    def _write_description(self, description: dict) -> None:
+    def write_description(self, description: dict) -> None:
+        """A version's description in datasets/ (once: a version never changes)."""
         path = self.datasets_folder / f"{description['version']}.json"
         if not path.exists():
             self.datasets_folder.mkdir(exist_ok=True)
