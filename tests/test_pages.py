@@ -242,7 +242,7 @@ def test_delete_on_compare_removes_runs_and_their_weights(store, tiny):
 
 def test_playground_without_runs_explains(home):
     at = app("playground")
-    assert at.info[0].value.startswith("There is no finished MNIST model yet")
+    assert at.info[0].value.startswith("There is no finished model yet")
 
 
 def test_playground_with_a_run_shows_selector_and_hint(stored_run):

@@ -7,6 +7,7 @@ import streamlit as st
 
 import ui
 from nnapp.charts import runs as charts
+from nnapp.engine import datasets
 from nnapp.engine.states import Status
 from nnapp.store.comparable import on_validation_definition
 
@@ -34,7 +35,7 @@ def row(r) -> dict:
         "status": r.status,
         "test accuracy": r.accuracy,
         "train s": r.train_seconds,
-        "dataset": r.config.dataset,
+        "dataset": datasets.base_name(r.config.dataset),
         "model": r.config.model,
         "conv": "-".join(str(c[0]) for c in r.config.conv) if r.config.model == "cnn" else "",
         "hidden": "-".join(map(str, r.config.hidden)),

@@ -1,8 +1,10 @@
-"""Playground: draw or upload a digit, see what the model sees and what it thinks; teach it your handwriting."""
+"""Playground: draw or upload a digit (or anything of a data set of yours), see what the model sees and what
+it thinks; teach it your handwriting."""
 
 from __future__ import annotations
 
 import hashlib
+import html
 import time
 
 import numpy as np
@@ -11,6 +13,7 @@ import streamlit as st
 
 import ui
 from nnapp.charts import runs as charts
+from nnapp.data.examples import model_input
 from nnapp.engine.metrics import evaluate_on
 from nnapp.engine.states import ClaimState
 from nnapp.jobs.runs import finetune_config
@@ -35,7 +38,7 @@ def model_for(run):
     return cached_model(str(ui.store().home), run.key, run.weights_sha256)
 
 
-def drawing_ui() -> np.ndarray | None:
+def drawing_ui(what: str = "digit") -> np.ndarray | None:
     """The canvas or an upload; returns the raw RGBA image, or None."""
     draw_tab, upload_tab = st.tabs(["Draw", "Upload"])
     with draw_tab:
@@ -56,7 +59,7 @@ def drawing_ui() -> np.ndarray | None:
             st.rerun(scope="fragment")
         image = result.image_data if result is not None else None
     with upload_tab:
-        upload = st.file_uploader("A PNG or JPEG of one digit", type=["png", "jpg", "jpeg"], key="upload")
+        upload = st.file_uploader(f"A PNG or JPEG of one {what}", type=["png", "jpg", "jpeg"], key="upload")
         if upload is not None:
             decoded, problem = decode_upload(upload_digest(upload), upload.getvalue())
             if problem:
@@ -106,17 +109,23 @@ def prediction_ui(run, digit: np.ndarray) -> np.ndarray:
     model_ms = (time.perf_counter() - start) * 1000
     probs, names, best = verdict.probabilities, ui.class_names(run.config.dataset), verdict.digit
     left, right = st.columns([1, 2])
-    answer, size = (names[best], "6rem") if verdict.is_digit else ("not a digit?", "2.6rem")
+    answer, size = (names[best], answer_size(names[best])) if verdict.is_digit else ("not a digit?", "2.6rem")
     left.markdown(
-        f"<div style='font-size:{size};line-height:1;text-align:center' data-testid='predicted-digit'>{answer}</div>",
+        f"<div style='font-size:{size};line-height:1;text-align:center;overflow-wrap:anywhere' "
+        f"data-testid='predicted-digit'>{html.escape(answer)}</div>",
         unsafe_allow_html=True,
     )
-    guess = "" if verdict.is_digit else f"best guess <b>{names[best]}</b>, "
+    guess = "" if verdict.is_digit else f"best guess <b>{html.escape(names[best])}</b>, "
     left.markdown(f"<p style='text-align:center'>{guess}probability <b>{probs[best]:.1%}</b></p>", unsafe_allow_html=True)
     not_digit_caption(left, verdict, check)
     right.plotly_chart(charts.probabilities(probs.tolist(), names), key="probs")
     st.session_state["model_ms"] = model_ms
     return probs
+
+
+def answer_size(answer: str) -> str:
+    """A one-character answer (a digit) large; a class name smaller, as long as it is."""
+    return "6rem" if len(answer) <= 2 else "3rem" if len(answer) <= 10 else "1.8rem"
 
 
 def not_digit_caption(col, verdict: ood.Verdict, check) -> None:
@@ -132,10 +141,12 @@ def not_digit_caption(col, verdict: ood.Verdict, check) -> None:
 
 
 def compare_ui(runs, digit: np.ndarray, current) -> None:
-    others = [r for r in runs if r.key != current.key]
+    spec = current.config.data_spec()
+    same = lambda r: r.config.data_spec().classes == spec.classes and r.config.data_spec().input_shape == spec.input_shape  # noqa: E731
+    others = [r for r in runs if r.key != current.key and same(r)]
     if not others:
         return
-    with st.expander("Compare models on this drawing"):
+    with st.expander("Compare models of the same classes on this drawing"):
         by_key = {r.key: r for r in others}
         picked = st.multiselect(
             "Other runs", list(by_key), format_func=lambda k: by_key[k].label(), key="compare_models", max_selections=6
@@ -152,7 +163,9 @@ def compare_ui(runs, digit: np.ndarray, current) -> None:
             probs, names = verdict.probabilities, ui.class_names(run.config.dataset)
             answer = names[verdict.digit] if verdict.is_digit else "not a digit?"
             col.metric(run.key[:8], answer, f"{names[verdict.digit]}: {probs.max():.0%}", delta_color="off")
-            col.caption(run.config.describe() + ("" if verdict.score is None else f" · not-a-digit score {verdict.score:.1f}"))
+            col.caption(
+                ui.escaped(run.config.describe()) + ("" if verdict.score is None else f" · not-a-digit score {verdict.score:.1f}")
+            )
             col.plotly_chart(charts.probabilities(probs.tolist(), names), key=f"probs_{run.key}")
 
 
@@ -255,14 +268,15 @@ def finetune_status(parent, child, images, labels, before: dict) -> None:
 def main() -> None:
     st.title("Playground")
     store = ui.store()
-    runs = [r for r in store.runs() if r.has_weights() and r.config.dataset == "mnist"]
+    runs = [r for r in store.runs() if r.has_weights()]
     if not runs:
-        st.info("There is no finished MNIST model yet. Train one first: the default model takes under a minute on a CPU.")
+        st.info("There is no finished model yet. Train one first: the default model takes under a minute on a CPU.")
         ui.page_link("train")
         return
-    best = max(runs, key=lambda r: r.accuracy or 0)
+    mnist = [r for r in runs if r.config.dataset == "mnist"]
+    best = max(mnist or runs, key=lambda r: r.accuracy or 0)
     run = ui.pick_linked_run(
-        runs, "playground_pick", "playground_run", best.key, "Model", missing="Run {} is not a finished MNIST model to try here."
+        runs, "playground_pick", "playground_run", best.key, "Model", missing="Run {} is not a finished model to try here."
     )
     try:
         model_for(run)
@@ -271,36 +285,59 @@ def main() -> None:
         return
 
     drawing_view(run, runs)
-    personal_ui(run)
+    if run.config.dataset == "mnist":  # the personal set holds digits
+        personal_ui(run)
 
 
 @st.fragment
 def drawing_view(run, runs) -> None:
     """Everything that depends on the drawing. A fragment: a stroke reruns this alone, not the model list,
     the personal set or its evaluation below."""
+    spec = run.config.data_spec()
+    digits = spec.classes == tuple("0123456789")
     left, right = st.columns([1, 1.4])
     with left:
-        image = drawing_ui()
+        image = drawing_ui("digit" if digits else "image")
     with right:
         start = time.perf_counter()
-        stages = preprocess(image) if image is not None else None
+        stages = preprocess(image) if image is not None and spec.channels == 1 else None
+        shown = (
+            stages.digit if stages is not None else model_input(image, 3) if image is not None and spec.channels == 3 else None
+        )
         prep_ms = (time.perf_counter() - start) * 1000
-        if stages is None:
-            st.markdown("### Draw a digit")
-            st.caption("Draw one digit, 0–9, on the canvas: the prediction updates when you lift the pen.")
+        if shown is None:
+            ask_ui(run, digits)
             return
-        probs = prediction_ui(run, stages.digit)
-        st.caption("What the model sees: the drawing turned into an MNIST digit")
-        stages_ui(stages)
+        probs = prediction_ui(run, shown)
+        if stages is not None:
+            st.caption("What the model sees: the drawing turned into an MNIST-style image")
+            stages_ui(stages)
+        else:
+            st.image(shown, width=96, caption=f"what the model sees: {spec.image_size}×{spec.image_size} colour")
+        grey = shown if shown.ndim == 2 else shown.mean(2)
         if st.toggle("Saliency: which pixels drove this prediction", key="show_saliency"):
-            st.plotly_chart(charts.saliency(stages.digit, saliency(model_for(run), stages.digit)), key="saliency")
+            st.plotly_chart(charts.saliency(grey, saliency(model_for(run), shown)), key="saliency")
+        checked = " and not-a-digit check" if ood.available(run.config) else ""
         total = prep_ms + st.session_state["model_ms"]
         st.caption(
-            f"canvas → probabilities: {total:.2f} ms (preprocessing {prep_ms:.2f} ms, model and not-a-digit check {st.session_state['model_ms']:.2f} ms)"
+            f"canvas → probabilities: {total:.2f} ms (preprocessing {prep_ms:.2f} ms, model{checked} {st.session_state['model_ms']:.2f} ms)"
         )
-    activations_ui(run, stages.digit)
-    compare_ui(runs, stages.digit, run)
-    save_ui(stages.digit, int(np.argmax(probs)))
+    activations_ui(run, shown)
+    compare_ui(runs, shown, run)
+    if run.config.dataset == "mnist":
+        save_ui(shown, int(np.argmax(probs)))
+
+
+def ask_ui(run, digits: bool) -> None:
+    """What to draw, before anything is drawn: a digit, or one of the run's classes by name."""
+    if digits:
+        st.markdown("### Draw a digit")
+        st.caption("Draw one digit, 0–9, on the canvas: the prediction updates when you lift the pen.")
+        return
+    names = ui.class_names(run.config.dataset)
+    listed = ", ".join(ui.escaped(n) for n in names[:12]) + (" …" if len(names) > 12 else "")
+    st.markdown("### Draw one of its classes")
+    st.caption(f"This model knows {len(names)} classes: {listed}. The prediction updates when you lift the pen.")
 
 
 main()

@@ -13,8 +13,9 @@ import ui
 from nnapp.bundle import export
 from nnapp.bundle.importer import import_bundle
 from nnapp.charts import runs as charts
+from nnapp.store.lineage import joined
 from nnapp.store.store import Store
-from nnapp.system.errors import BundleError, StoreError
+from nnapp.system.errors import BundleError, DataError, StoreError
 from panels.inside import inside_ui
 from ui import CHART_STEPS
 
@@ -90,7 +91,11 @@ def gallery(run, store: Store) -> None:
         st.info("This run has no stored predictions.")
         return
     pred, prob = stored
-    images, labels = ui.test_images(run.config.dataset)
+    try:
+        images, labels = ui.test_images(run.config)
+    except DataError as err:  # a run imported without its data set's images, say
+        st.info(f"The test images cannot be shown: {err}")
+        return
     names = ui.class_names(run.config.dataset)
     if len(pred) != len(labels) or pred.max(initial=0) >= len(names):
         st.info("This run's stored predictions do not match the test set.")
@@ -98,12 +103,9 @@ def gallery(run, store: Store) -> None:
     wrong = np.flatnonzero(pred != labels)
     st.subheader(f"Misclassified test images ({len(wrong)} of {len(labels):,})")
     c1, c2, c3 = st.columns(3)
-    true_pick = c1.selectbox(
-        "True class", ["any", *range(10)], key="gallery_true", format_func=lambda v: v if v == "any" else names[v]
-    )
-    pred_pick = c2.selectbox(
-        "Predicted class", ["any", *range(10)], key="gallery_pred", format_func=lambda v: v if v == "any" else names[v]
-    )
+    classes = ["any", *range(len(names))]
+    true_pick = c1.selectbox("True class", classes, key="gallery_true", format_func=lambda v: v if v == "any" else names[v])
+    pred_pick = c2.selectbox("Predicted class", classes, key="gallery_pred", format_func=lambda v: v if v == "any" else names[v])
     order = c3.radio("Order", ["most confident first", "test-set order"], key="gallery_order", horizontal=True)
     if true_pick != "any":
         wrong = wrong[labels[wrong] == true_pick]
@@ -184,15 +186,17 @@ def main() -> None:
     if run.message:
         (st.error if run.is_problem() else st.info)(run.message)
     if run.parent:
-        st.caption(f"Fine-tuned from run `{run.parent[:8]}`.")
+        how = "Fine-tuned" if run.config.personal else "Continued"
+        st.caption(
+            f"{how} from run `{run.parent[:8]}`" + (": its curves are drawn before this run's." if how == "Continued" else ".")
+        )
     with st.expander("Config"):
         st.code(json.dumps(run.config.to_dict(), indent=2, sort_keys=True), language="json")
 
-    steps, epochs = store.steps(run.key, max_rows=CHART_STEPS), store.epochs(run.key)
+    steps, epochs, joins = joined(store, run, max_rows=CHART_STEPS)
     if steps:
-        st.plotly_chart(
-            charts.curves(steps, epochs, run.config.steps_per_epoch(), run.config.label_smoothing), key="results_curves"
-        )
+        figure = charts.curves(steps, epochs, run.config.steps_per_epoch(), run.config.label_smoothing, [x for x, _ in joins])
+        st.plotly_chart(figure, key="results_curves")
     if run.test:
         names = ui.class_names(run.config.dataset)
         left, right = st.columns([3, 2])
@@ -206,7 +210,7 @@ def main() -> None:
                 selection_mode="points",
             )
             pick_cell(event, names)
-            st.caption("Click a cell to show those digits below.")
+            st.caption("Click a cell to show those images below.")
         with right:
             st.subheader("Per class")
             table = pd.DataFrame(
@@ -223,6 +227,9 @@ def main() -> None:
             )
             if run.has_weights() and st.button("Try this model in the Playground", key="to_playground"):
                 ui.open_playground(run.key)
+            if run.has_weights() and st.button("Continue training it", key="to_continue", icon=":material/fast_forward:"):
+                st.session_state["continue_run"] = run.key
+                ui.open_train()
         gallery(run, store)
         not_digit_rates(run)
     if not run.is_active():

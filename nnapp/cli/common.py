@@ -10,7 +10,7 @@ from nnapp.engine import datasets
 from nnapp.engine.checks import Checked, checked
 from nnapp.engine.config import RunConfig
 from nnapp.engine.fields import loads
-from nnapp.engine.presets import DEFAULT_PRESET, PRESETS, SMALL_DATA
+from nnapp.engine.presets import DEFAULT_PRESET, PRESETS, small_data
 from nnapp.engine.records import Run
 from nnapp.store.comparable import number
 from nnapp.store.store import Store
@@ -63,7 +63,7 @@ def load_config(args: argparse.Namespace, store: Store | None = None, base: RunC
     config = config.with_overrides(args.set)
     ref = own_ref(store, config.dataset)
     if ref is not None and base is None and not args.config and not args.preset:
-        config = PRESETS[SMALL_DATA].with_overrides(args.set)
+        config = small_data(ref).with_overrides([s for s in args.set if not s.strip().startswith("dataset")])
     return checked(config.replace(dataset=ref) if ref else config)
 
 

@@ -93,6 +93,14 @@ SMALL_DATA_WHY = (
 )
 
 
+def small_data(dataset: str) -> RunConfig:
+    """The small-data preset on `dataset`, its batch no larger than half its training images (a data set at
+    its smallest, ten examples a class, still takes a few steps an epoch)."""
+    config = PRESETS[SMALL_DATA].replace(dataset=dataset)
+    half = max(config.train_images() // 2, 2)
+    return config.replace(batch_size=min(config.batch_size, 1 << (half.bit_length() - 1)))
+
+
 def preset(name: str) -> RunConfig:
     if name not in PRESETS:
         raise KeyError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
