@@ -14,7 +14,8 @@ SHOWN = 60  # examples a class's gallery shows, newest first
 def recent(images: np.ndarray, caption: str) -> None:
     """The newest examples of a class as one strip of thumbnails (one element: cheap to redraw)."""
     if len(images):
-        st.image(list(ui.shown_images(images)), width=42, caption=[caption] + [""] * (len(images) - 1))
+        st.caption(caption)
+        st.image(list(ui.shown_images(images)), width=42)
 
 
 def gallery_ui(name: str) -> None:

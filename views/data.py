@@ -135,7 +135,7 @@ def draw_ui(name: str) -> None:
         if preview is not None and not saved:
             st.image(preview, width=84, caption="what the network will see", clamp=True)
         _, newest, _ = store.examples(name, label=label, limit=10)
-        recent(newest, "newest first")
+        recent(newest, "its newest examples")
     if saved or cleared:
         st.session_state["data_canvas_version"] = version + 1
         st.rerun(scope="fragment")

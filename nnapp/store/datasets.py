@@ -181,9 +181,10 @@ class DataSets:
             return path
         with self._db() as db:
             found = _read(db, name)
-            if found is None or found.version != version:
-                now = f"it is {found.ref} now" if found else "it was deleted"
-                raise DataError(f"The data set {name} has changed since {ref} was chosen ({now}); choose it again.")
+            if found is None:
+                raise DataError(f"The images of data set {ref} are not in this run store (deleted, or a run imported without them).")
+            if found.version != version:
+                raise DataError(f"The data set {name} has changed since {ref} was chosen (it is {found.ref} now); choose it again.")
             rows = db.execute("SELECT label, pixels FROM examples WHERE dataset=? ORDER BY label, sha", (name,)).fetchall()
         images = np.frombuffer(b"".join(r["pixels"] for r in rows), np.uint8).reshape(len(rows), *found.shape)
         buf = io.BytesIO()
