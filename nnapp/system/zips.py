@@ -45,7 +45,7 @@ def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     except ZipProblem:
         raise
     except Exception as err:  # zlib.error, BadZipFile (a bad CRC), RuntimeError, EOFError, NotImplementedError...
-        raise ZipProblem(f"cannot unpack {info.filename[:60]!r} ({type(err).__name__})") from None
+        raise ZipProblem(f"holds {info.filename[:60]!r}, which cannot be unpacked ({type(err).__name__})") from None
     if len(data) != info.file_size:
         raise ZipProblem(f"holds {info.filename[:60]!r}, which is not the size its zip entry says")
     return data
