@@ -164,7 +164,7 @@ def test_classes_that_cannot_be_are_refused_naming_why(store, files, words):
     refused(store, zip_of(files), *words)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.text(max_size=70), max_size=55))
 def test_any_class_names_make_a_data_set_or_one_sentence(tmp_path_factory, names):
     store = Store(tmp_path_factory.mktemp("names"))
