@@ -9,6 +9,7 @@
     .venv/bin/python benchmarks/bench.py --only 12           # the not-a-digit check: families compared, its costs
     .venv/bin/python benchmarks/bench.py --only 13 14 15     # inside the network: histograms, t-SNE, activations
     .venv/bin/python benchmarks/bench.py --only 18           # what each workaround of a library's internals gains
+    .venv/bin/python benchmarks/bench.py --only 19           # a data set of your own: 3 drawn classes, its speed, saving a drawing
 
 Prints one table per comparison: medians over repeats, and the ratios.
 """
@@ -39,6 +40,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import app_timing  # noqa: E402
 import bench_compat  # noqa: E402  (section 18)
 import bench_inside  # noqa: E402  (sections 13-15, beside this file)
+import bench_owndata  # noqa: E402  (section 19)
 import bench_sweeps  # noqa: E402  (section 16)
 import notdigit  # noqa: E402
 import speed  # noqa: E402
@@ -357,13 +359,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one repeat, two seeds, skip the default and best presets")
     parser.add_argument("--best", action="store_true", help="also train the best preset (minutes)")
-    parser.add_argument("--only", nargs="*", type=int, help="run only these sections (1-18)")
+    parser.add_argument("--only", nargs="*", type=int, help="run only these sections (1-19)")
     args = parser.parse_args()
     keep_freed_memory()  # as nnapp's training processes do (its sections train in this process)
     device = pick_device()
     repeats = 1 if args.quick else 3
     seeds = [0, 1] if args.quick else [0, 1, 2]
-    only = set(args.only or range(1, 19))
+    only = set(args.only or range(1, 20))
     print(f"# nnapp benchmark, {time.strftime('%Y-%m-%d %H:%M')}")
     print(f"device: {device_label(device)} · torch {torch.__version__} · {platform.machine()}")
     print(f"CPU: {speed.cpu_description()}")
@@ -407,6 +409,8 @@ def main() -> None:
         app_timing.bench_poll_vs_rerun(table, rounds=2 if args.quick else 4)
     if 18 in only:
         bench_compat.bench_compat(table, rounds=2 if args.quick else 3)
+    if 19 in only:
+        bench_owndata.bench_owndata(table, seeds, rounds=3 if args.quick else 7, saves=10 if args.quick else 20)
     print(f"\nbenchmark took {time.perf_counter() - t0:.0f}s")
 
 

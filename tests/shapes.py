@@ -69,3 +69,14 @@ def drawings(names: list[str], per_class: int, seed: int = 0) -> tuple[list[np.n
             images.append(render(varied(name, rng), place(rng), int(rng.integers(12, 26))))
             labels.append(label)
     return images, labels
+
+
+def mouse_draw(page, canvas, strokes) -> None:
+    """A Playwright mouse along each stroke on `canvas`, point to point: pressed, moved, released."""
+    box = canvas.bounding_box()
+    for stroke in strokes:
+        page.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(box["x"] + x, box["y"] + y)
+        page.mouse.up()

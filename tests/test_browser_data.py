@@ -8,7 +8,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from nnapp.store.store import Store
 from tests.appserver import serve
 from tests.owndata import drawn_zip, zip_of
-from tests.shapes import canvas_path, place, varied
+from tests.shapes import canvas_path, mouse_draw, place, varied
 from tests.test_browser import ARTIFACTS, browser, canvas_of, draw, no_exception, predicted, settle  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -34,23 +34,12 @@ def counter(pg) -> int:
     return int(pg.locator(".st-key-draw_counter [data-testid=stMetricValue]").inner_text())
 
 
-def quick_draw(pg, canvas, strokes) -> None:
-    """The mouse along each stroke, point to point (pressed, moved, released)."""
-    box = canvas.bounding_box()
-    for stroke in strokes:
-        pg.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
-        pg.mouse.down()
-        for x, y in stroke[1:]:
-            pg.mouse.move(box["x"] + x, box["y"] + y)
-        pg.mouse.up()
-
-
 def save_drawing(pg, strokes) -> None:
     """Draw on the Data page's canvas, wait for what the network will see, click Save example, wait for the
     counter to move and a fresh canvas."""
     before, old = counter(pg), canvas_of(pg).element_handle()
     for attempt in range(3):  # a canvas that has just mounted may miss the first strokes a robot draws at once
-        quick_draw(pg, canvas_of(pg), strokes)
+        mouse_draw(pg, canvas_of(pg), strokes)
         try:
             pg.get_by_text("what the network will see").wait_for(timeout=3_000)  # the drawing reached the server
             break
@@ -98,7 +87,7 @@ def test_a_data_set_drawn_in_chromium_trains_and_the_playground_reads_each_class
     answers = {}
     for name in CLASSES:  # a new drawing of each class, never saved
         old = canvas_of(page).element_handle()
-        quick_draw(page, canvas_of(page), canvas_path(varied(name, rng), place(rng)))
+        mouse_draw(page, canvas_of(page), canvas_path(varied(name, rng), place(rng)))
         settle(page)
         answers[name] = predicted(page)
         page.get_by_role("button", name="Clear").click()

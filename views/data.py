@@ -8,9 +8,9 @@ import hashlib
 import streamlit as st
 
 import ui
-from nnapp.data.examples import model_input
+from nnapp.data.examples import as_example
 from nnapp.data.files import SourceError
-from nnapp.data.make import add_drawing, add_files, add_uploads, export_zip
+from nnapp.data.make import add_files, add_uploads, export_zip
 from nnapp.engine import datasets
 from nnapp.store.datasets import DataSet
 from nnapp.system.errors import DataError, StoreError
@@ -101,21 +101,28 @@ def summary_ui(data_set: DataSet) -> None:
 
 @st.fragment
 def draw_ui(name: str) -> None:
-    """Draw an example, save it to the chosen class: the counter moves without the rest of the page rerunning."""
-    store = ui.store()
-    data_set = store.data_set(name)
+    """Draw an example, save it to the chosen class: the counter moves without the rest of the page rerunning.
+
+    Each stroke's rerun makes the drawing an example (the preview shows it) and keeps it; Save stores that
+    one in its button's callback, so the run the click starts draws the new count and an empty canvas at
+    once instead of rerunning a second time to clear the canvas (benchmarks/bench_owndata.py section 19c)."""
+    state, data_set = st.session_state, ui.store().data_set(name)
     if data_set is None:
         return
     st.subheader("Draw examples")
     classes = list(range(len(data_set.classes)))
-    if st.session_state.get("draw_class") not in classes:
-        st.session_state["draw_class"] = 0
+    if state.get("draw_class") not in classes:
+        state["draw_class"] = 0
     label = st.radio("Class", classes, key="draw_class", horizontal=True, format_func=lambda i: ui.escaped(data_set.classes[i]))
     left, right = st.columns([1, 1.2])
+    with right:  # first: the new count reaches the browser before the new canvas it has to mount
+        if flash := state.pop("data_flash", None):
+            st.warning(flash)
+        counters(data_set, label)
     with left:
-        version = st.session_state.setdefault("data_canvas_version", 0)
+        version = state.setdefault("data_canvas_version", 0)
         result = st_canvas(
-            stroke_width=st.session_state.get("data_brush", 18),
+            stroke_width=18,
             stroke_color="#000000",
             background_color="#FFFFFF",
             width=CANVAS,
@@ -125,35 +132,39 @@ def draw_ui(name: str) -> None:
             key=f"data_canvas_{version}",
         )
         image = result.image_data if result is not None else None
+        example = as_example(image, data_set.channels) if image is not None else None
+        state["data_example"] = (version, example)  # what Save stores: the drawing as this run made it
         save_col, clear_col = st.columns(2)
-        saved = save_col.button("Save example", key="save_example", type="primary", icon=":material/add:")
-        cleared = clear_col.button("Clear", key="clear_example", icon=":material/ink_eraser:")
+        save_col.button(
+            "Save example", key="save_example", type="primary", icon=":material/add:", on_click=save_drawn, args=(name,)
+        )
+        clear_col.button("Clear", key="clear_example", icon=":material/ink_eraser:", on_click=new_canvas)
     with right:
-        data_set = _save(name, image, label) if saved else data_set
-        counters(data_set, label)
-        preview = model_input(image, data_set.channels) if image is not None else None
-        if preview is not None and not saved:
-            st.image(preview, width=84, caption="what the network will see", clamp=True)
-        _, newest, _ = store.examples(name, label=label, limit=10)
+        if example is not None:
+            st.image(ui.shown_images(example[None])[0], width=84, caption="what the network will see")
+        _, newest, _ = ui.store().examples(name, label=label, limit=10)
         recent(newest, "its newest examples")
-    if saved or cleared:
-        st.session_state["data_canvas_version"] = version + 1
-        st.rerun(scope="fragment")
 
 
-def _save(name: str, image, label: int) -> DataSet | None:
-    if image is None:
-        st.warning("Draw something first.")
-        return ui.store().data_set(name)
+def save_drawn(name: str) -> None:
+    """Save example's callback: store the drawing the last stroke's run made an example of, then a new canvas."""
+    state = st.session_state
+    version, example = state.get("data_example", (None, None))
+    if version != state.get("data_canvas_version", 0) or example is None:
+        state["data_flash"] = "Draw an example first: the canvas is empty."
+        return
     try:
-        made = add_drawing(ui.store(), name, image, label)
+        ui.store().add_examples(name, example[None], [state.get("draw_class", 0)])
     except (ValueError, DataError, StoreError) as err:
-        st.error(_sentence(err))
-        return ui.store().data_set(name)
-    if made is None:
-        st.warning("The canvas is empty: draw an example first.")
-        return ui.store().data_set(name)
-    return made
+        state["data_flash"] = _sentence(err)
+        return
+    new_canvas()
+
+
+def new_canvas() -> None:
+    """An empty canvas: a new key makes a new component."""
+    st.session_state["data_canvas_version"] = st.session_state.get("data_canvas_version", 0) + 1
+    st.session_state["data_example"] = (None, None)
 
 
 def counters(data_set: DataSet, label: int) -> None:

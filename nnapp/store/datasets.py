@@ -5,8 +5,9 @@ every version a run trains on frozen beside them as one file of arrays.
     datasets/     VERSION.json (what nnapp.engine.datasets reads to check a config) and VERSION.npz (the images)
 
 An edit (an example added or deleted, a class added) makes a new current version in the same transaction
-and writes its description; its images are written once a run (or a range test) claims it (freeze). A
-version stays while a run names it; one that nothing names is removed.
+and writes its description (again on a read, should a crash have lost it); its images are written once a
+run (or a range test) claims it (freeze). A version stays while a run names it; one that nothing names is
+removed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -107,14 +109,24 @@ class DataSets:
         return made
 
     def data_sets(self) -> list[DataSet]:
-        """Every data set of yours, by name."""
+        """Every data set of yours, by name (each current version described in datasets/)."""
         with self._db() as db:
             names = [r["name"] for r in db.execute("SELECT name FROM datasets ORDER BY name")]
-            return [found for name in names if (found := _read(db, name)) is not None]
+            found = [d for name in names if (d := _read(db, name)) is not None]
+        for d in found:
+            self._describe(d)
+        return found
 
     def data_set(self, name: str) -> DataSet | None:
+        """Data set `name` as it stands (its current version described in datasets/), or None."""
         with self._db() as db:
-            return _read(db, name)
+            found = _read(db, name)
+        return self._describe(found) if found is not None else None
+
+    def _describe(self, data_set: DataSet) -> DataSet:
+        if not self.readonly:
+            self.write_description(data_set.description())
+        return data_set
 
     def add_examples(self, name: str, images: np.ndarray, labels) -> DataSet:
         """Add images (uint8, each of the data set's shape) with their class indices, in one transaction."""
@@ -182,9 +194,13 @@ class DataSets:
         with self._db() as db:
             found = _read(db, name)
             if found is None:
-                raise DataError(f"The images of data set {ref} are not in this run store (deleted, or a run imported without them).")
+                raise DataError(
+                    f"The images of data set {ref} are not in this run store (deleted, or a run imported without them)."
+                )
             if found.version != version:
-                raise DataError(f"The data set {name} has changed since {ref} was chosen (it is {found.ref} now); choose it again.")
+                raise DataError(
+                    f"The data set {name} has changed since {ref} was chosen (it is {found.ref} now); choose it again."
+                )
             rows = db.execute("SELECT label, pixels FROM examples WHERE dataset=? ORDER BY label, sha", (name,)).fetchall()
         images = np.frombuffer(b"".join(r["pixels"] for r in rows), np.uint8).reshape(len(rows), *found.shape)
         buf = io.BytesIO()
@@ -232,19 +248,27 @@ class DataSets:
         version = h.hexdigest()[:12]
         db.execute("UPDATE datasets SET version=?, changed=? WHERE name=?", (version, time.time(), name))
         made = _read(db, name)
-        self.write_description(made.description())
+        self.write_description(made.description(), durable=False)
         if previous and previous != version and not (self.datasets_folder / f"{previous}.npz").exists():
             named = db.execute("SELECT 1 FROM runs WHERE config LIKE ? LIMIT 1", (f'%@{previous}"%',)).fetchone()
             if not named:  # an imported run names a version whose images are elsewhere
                 (self.datasets_folder / f"{previous}.json").unlink(missing_ok=True)
         return made
 
-    def write_description(self, description: dict) -> None:
-        """A version's description in datasets/ (once: a version never changes)."""
+    def write_description(self, description: dict, durable: bool = True) -> None:
+        """A version's description in datasets/ (once: a version never changes). Not `durable`: written whole
+        but not synced to the disk, as an edit writes it (the database can say it again: see _describe)."""
         path = self.datasets_folder / f"{description['version']}.json"
-        if not path.exists():
-            self.datasets_folder.mkdir(exist_ok=True)
-            atomic_write(path, json.dumps(description, indent=1).encode())
+        if path.is_file():
+            return
+        self.datasets_folder.mkdir(exist_ok=True)
+        blob = json.dumps(description, indent=1).encode()
+        if durable:
+            atomic_write(path, blob)
+            return
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")  # a killed writer's: see clean_temp_files
+        tmp.write_bytes(blob)
+        os.replace(tmp, path)
 
 
 def _read(db, name: str) -> DataSet | None:
