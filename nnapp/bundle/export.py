@@ -86,8 +86,7 @@ def input_form(spec) -> dict:
 def own_description(spec) -> dict:
     """A data set of yours as its version's description (nnapp.engine.datasets): the importing nnapp knows
     the run's classes and image shape from it, without its images."""
-    name, version = datasets.parts(spec.identity)
-    return datasets.description(name, version, list(spec.classes), spec.channels, list(spec.counts))
+    return datasets.description_of(spec)
 
 
 def bundle_name(key: str) -> str:

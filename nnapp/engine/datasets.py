@@ -132,6 +132,12 @@ def description(name: str, version: str, classes: list[str], channels: int, coun
     }
 
 
+def description_of(spec: DatasetSpec) -> dict:
+    """The description a spec of a version was made from (own_spec's inverse)."""
+    name, version = parts(spec.identity)
+    return description(name, version, list(spec.classes), spec.channels, list(spec.counts))
+
+
 def own_spec(info: Any) -> DatasetSpec:
     """The DatasetSpec a version's description makes; ValueError with a sentence for one that does not hold."""
     if not isinstance(info, dict) or info.get("format") != 1:
