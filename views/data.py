@@ -141,9 +141,10 @@ def draw_ui(name: str) -> None:
         clear_col.button("Clear", key="clear_example", icon=":material/ink_eraser:", on_click=new_canvas)
     with right:
         if example is not None:
-            st.image(ui.shown_images(example[None])[0], width=84, caption="what the network will see")
-        _, newest, _ = ui.store().examples(name, label=label, limit=10)
-        recent(newest, "its newest examples")
+            st.caption("What the network will see:")
+            st.image(ui.shown_images(example[None])[0], width=84)
+        _, newest, _ = ui.store().examples(name, label=label, limit=8)
+        recent(newest, "Its newest examples:")
 
 
 def save_drawn(name: str) -> None:
