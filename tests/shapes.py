@@ -72,13 +72,13 @@ def drawings(names: list[str], per_class: int, seed: int = 0) -> tuple[list[np.n
 
 
 def mouse_draw(page, canvas, strokes) -> None:
-    """A Playwright mouse along each stroke on `canvas`: pressed, moved through a point every 15 px or so (the
+    """A Playwright mouse along each stroke on `canvas`: pressed, moved through a point every 25 px or so (the
     canvas's pen keeps only some of the moves between two far-apart points), released."""
     box = canvas.bounding_box()
     for stroke in strokes:
         page.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
         page.mouse.down()
         for (x0, y0), (x, y) in zip(stroke, stroke[1:], strict=False):
-            steps = max(1, int(math.hypot(x - x0, y - y0) // 15))
+            steps = max(1, int(math.hypot(x - x0, y - y0) // 25))
             page.mouse.move(box["x"] + x, box["y"] + y, steps=steps)
         page.mouse.up()

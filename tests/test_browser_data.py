@@ -50,7 +50,6 @@ def save_drawing(pg, strokes) -> None:
     pg.wait_for_function(moved, arg=before + 1, timeout=30_000)
     old.wait_for_element_state("hidden", timeout=30_000)
     canvas_of(pg).wait_for(state="visible", timeout=30_000)
-    pg.wait_for_timeout(300)  # a new canvas is a new component: its handlers attach just after it shows
 
 
 def test_a_data_set_drawn_in_chromium_trains_and_the_playground_reads_each_class(data_server, page):
