@@ -159,7 +159,7 @@ def test_continuing_a_run_records_its_parent_and_joins_the_curves(home, capsys):
     assert main(["train", "--continue", parent.key, "--preset", "fast"]) == 2
 
 
-def test_a_colour_data_set_from_files_trains_end_to_end(home, tmp_path):
+def test_a_colour_data_set_from_files_trains_end_to_end(home, tmp_path, capsys):
     store = Store(home)
     made, gathered = add_files(store, "colours", colour_zip(per_class=15))
     assert made.channels == 3 and made.counts == (15, 15, 15) and gathered.channels == 3
@@ -171,6 +171,13 @@ def test_a_colour_data_set_from_files_trains_end_to_end(home, tmp_path):
     read = lambda picture: made.classes[int(np.argmax(probabilities(model, model_input(picture, 3))))]  # noqa: E731
     right = [read(colour_picture(c, rng)) == c for c in COLOURS for _ in range(5)]
     assert sum(right) >= 13, right
+    pictures = {f"{i}.png": png(colour_picture(c, rng)) for i, c in enumerate(COLOURS)}
+    for name, data in pictures.items():
+        (tmp_path / name).write_bytes(data)
+    capsys.readouterr()
+    assert main(["predict", run.key, *(str(tmp_path / n) for n in pictures)]) == 0  # the CLI reads pictures as the Playground
+    said = capsys.readouterr().out
+    assert [line.split(": ")[1].split("  [")[0] for line in said.splitlines()] == list(COLOURS) and "digit" not in said
     blob = bundle_bytes(store, run.key)  # its bundle round-trips, and its predict.py names the class of a picture
     imported = import_bundle(Store(tmp_path / "other"), blob)
     assert imported.config.data_spec().classes == tuple(sorted(COLOURS)) and imported.config.data_spec().channels == 3

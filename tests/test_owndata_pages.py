@@ -140,3 +140,41 @@ def test_an_imported_run_without_its_images_says_so_on_results(own_run, tmp_path
     assert any("test images cannot be shown" in i.value for i in at.info)
     assert list(at.dataframe[0].value["class"]) == NAMES
     assert json.loads(at.code[0].value)["dataset"] == run.config.dataset
+
+
+def test_a_bad_example_is_deleted_from_its_gallery(own_run):
+    store, run = own_run
+    before = store.data_set("shapes")
+    at = app("data")
+    (first,) = [b for b in at.button if b.key and b.key.startswith("delete_example_")][:1]
+    first.click().run()
+    after = store.data_set("shapes")
+    assert not at.exception and after.total == before.total - 1 and after.ref != before.ref
+    assert store.get(run.key).config.dataset == before.ref  # the run keeps the version it trained on
+
+
+@pytest.fixture(scope="module")
+def colour_run(tmp_path_factory):
+    """A store with a run on a generated colour data set (32×32 pictures, three classes), made once."""
+    from nnapp.data.make import add_files
+    from tests.owndata import colour_zip
+
+    home = tmp_path_factory.mktemp("colour")
+    store = Store(home)
+    made, _ = add_files(store, "colours", colour_zip(per_class=12))
+    return home, train_or_load(small_data(made.ref).replace(epochs=4, patience=0), store).key
+
+
+def test_every_page_and_inside_view_works_on_a_colour_run(home, colour_run):
+    shutil.copytree(colour_run[0], home)
+    at = app()
+    at.query_params["run"] = colour_run[1]
+    at.switch_page(PAGES["results"].path).run()
+    assert not at.exception and at.selectbox(key="results_pick").value == colour_run[1]
+    assert image_captions(at) or any("No misclassified" in i.value for i in at.info)
+    for view in ("Filters", "Weights and gradients", "Dead units", "Embedding projector"):
+        at.radio(key="inside_view").set_value(view).run()
+        assert not at.exception, view
+    for page in ("playground", "compare", "train", "data", "home"):
+        at.switch_page(PAGES[page].path).run()
+        assert not at.exception, page
