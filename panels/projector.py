@@ -95,4 +95,4 @@ def _picked_ui(event, run, pca: dict, names: list[str]) -> None:
     left, right = st.columns([1, 4])
     left.image(images[index], width=112, caption=f"test digit #{index}")
     verdict = "correct" if true == pred else "misclassified"
-    right.markdown(f"**True class {names[true]}, predicted {names[pred]}** ({verdict})")
+    right.markdown(f"**True class {ui.escaped(names[true])}, predicted {ui.escaped(names[pred])}** ({verdict})")

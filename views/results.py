@@ -119,7 +119,7 @@ def gallery(run, store: Store) -> None:
     shown = wrong[:GALLERY_MAX]
     st.image(
         [images[i] for i in shown],
-        caption=[f"#{i}: {names[labels[i]]} → {names[pred[i]]} ({prob[i]:.0%})" for i in shown],
+        caption=[f"#{i}: {ui.escaped(names[labels[i]])} → {ui.escaped(names[pred[i]])} ({prob[i]:.0%})" for i in shown],
         width=84,
     )
     if len(wrong) > GALLERY_MAX:
