@@ -37,7 +37,7 @@ def main() -> None:
     wanted = st.session_state.pop("data_name", None)
     if wanted in names:
         st.session_state["data_pick"] = wanted
-    pick = st.selectbox("Data set", [*names, NEW], key="data_pick", format_func=lambda n: n if n == NEW else n)
+    pick = st.selectbox("Data set", [*names, NEW], key="data_pick")
     if pick == NEW:
         new_ui()
         return

@@ -79,9 +79,9 @@ def choose_dataset(name: str) -> None:
 
 
 def on_dataset() -> None:
-    """Switching to a data set of yours from one of nnapp's brings the small-data preset with it."""
+    """Switching to a data set of yours brings the small-data preset with it, fitted to its size."""
     name, before = st.session_state["cfg_dataset"], st.session_state["form"]["dataset"]
-    if name in own_names() and before not in own_names():
+    if name != before and name in own_names():
         choose_dataset(name)
 
 

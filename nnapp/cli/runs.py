@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 
 from nnapp.cli.common import CLIError, config_arguments, find, load_config, print_run
+from nnapp.engine import datasets
 from nnapp.engine.config import choices_help
+from nnapp.engine.presets import SMALL_DATA_WHY
 from nnapp.engine.records import Claim
 from nnapp.engine.states import ClaimState, Status
 from nnapp.store.comparable import epoch_line
@@ -79,6 +81,8 @@ def cmd_train(args: argparse.Namespace, store: Store) -> int:
 
     checked = continued_config(args, store) if args.continue_from else load_config(args, store)
     config = checked.config
+    if datasets.is_ref(config.dataset) and not (args.preset or args.config or args.continue_from):
+        print(SMALL_DATA_WHY.split(". ")[0] + ".", file=sys.stderr)
     set_threads(training_threads())
     claims = []
 
