@@ -97,6 +97,13 @@ def test_a_data_set_drawn_in_chromium_trains_and_the_playground_reads_each_class
     no_exception(page)
 
 
+def upload(page, path) -> None:
+    """Choose a file in the page's uploader and wait until the page has it (its name shown, the rerun done)."""
+    page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(str(path))
+    page.locator("[data-testid=stFileChipName]", has_text=path.name).wait_for(timeout=30_000)
+    settle(page)
+
+
 def test_a_zip_of_class_folders_through_the_data_page(data_server, page, tmp_path):
     url, home = data_server
     (tmp_path / "hostile.zip").write_bytes(zip_of({"a/0.png": b"x", "../../evil.png": b"x"}))
@@ -108,12 +115,12 @@ def test_a_zip_of_class_folders_through_the_data_page(data_server, page, tmp_pat
     page.get_by_role("option", name="＋ New data set").click()
     settle(page)
     page.get_by_role("textbox", name="Name of the data set the zip makes").fill("hostile")
-    page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(str(tmp_path / "hostile.zip"))
+    upload(page, tmp_path / "hostile.zip")
     page.get_by_role("button", name="Make the data set from the zip").click()
     page.get_by_text("leads outside it").wait_for(timeout=30_000)
     assert Store(home).data_set("hostile") is None
     page.get_by_role("textbox", name="Name of the data set the zip makes").fill("doodles")
-    page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(str(tmp_path / "drawn.zip"))
+    upload(page, tmp_path / "drawn.zip")
     page.get_by_role("button", name="Make the data set from the zip").click()
     page.get_by_text("Ready to train").wait_for(timeout=60_000)
     settle(page)
