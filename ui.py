@@ -10,14 +10,16 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 
+import numpy as np
 import streamlit as st
 
-from nnapp.engine.data import load
+from nnapp.engine import datasets
+from nnapp.engine.config import RunConfig
+from nnapp.engine.data import test_set
 from nnapp.engine.device import set_threads
 from nnapp.engine.names import default_name
 from nnapp.engine.people import NAME_MAX, BadName, clean_name, machine_user, usable
 from nnapp.engine.records import Run
-from nnapp.engine.registry import DATASETS
 from nnapp.engine.states import TaskKind
 from nnapp.jobs.manager import JobManager
 from nnapp.predict import ood
@@ -45,6 +47,7 @@ class PageSpec:
 PAGES = {
     "home": PageSpec("views/home.py", "Home", ":material/home:", default=True),
     "train": PageSpec("views/train.py", "Train", ":material/model_training:"),
+    "data": PageSpec("views/data.py", "Data", ":material/category:"),
     "sweep": PageSpec("views/sweep.py", "Sweep", ":material/tune:"),
     "results": PageSpec("views/results.py", "Results", ":material/monitoring:"),
     "compare": PageSpec("views/compare.py", "Compare", ":material/compare_arrows:"),
@@ -290,10 +293,22 @@ def sweeps() -> JobManager:
 
 
 @st.cache_data(show_spinner="Loading the data set…", max_entries=3)
-def test_images(dataset: str):
-    """Test images (uint8 N×28×28) and labels as numpy arrays, for galleries."""
-    images = load(dataset)
-    return images.test_x.numpy(), images.test_y.numpy()
+def _test_images(dataset: str, val_fraction: float, seed: int, subset: int) -> tuple[np.ndarray, np.ndarray]:
+    x, y = test_set(dataset, val_fraction, seed, subset)
+    return shown_images(x.numpy()), y.numpy()
+
+
+def test_images(config: RunConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The test images a run was scored on (uint8, as st.image shows them) and their labels, for galleries:
+    a data set's own test set, or the share of one of yours its split held out."""
+    if datasets.find(config.dataset) is None or not datasets.find(config.dataset).own:
+        return _test_images(config.dataset, 0.1, 0, 0)  # the same test set whatever the split: cached once
+    return _test_images(config.dataset, config.val_fraction, config.seed, config.train_subset)
+
+
+def shown_images(x: np.ndarray) -> np.ndarray:
+    """uint8 images in the store's layout (N×H×W grey, N×3×H×W colour) as st.image takes them (N×H×W×3)."""
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if x.ndim == 4 else x
 
 
 def runs_or_hint(hint: str) -> list[Run]:
@@ -306,7 +321,8 @@ def runs_or_hint(hint: str) -> list[Run]:
 
 
 def class_names(dataset: str) -> list[str]:
-    return list(DATASETS[dataset].classes) if dataset in DATASETS else [str(i) for i in range(10)]
+    spec = datasets.find(dataset)
+    return list(spec.classes) if spec is not None else [str(i) for i in range(10)]
 
 
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&])")

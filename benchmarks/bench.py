@@ -12,6 +12,7 @@
     .venv/bin/python benchmarks/bench.py --only 19           # a room: 1, 8, 30 sessions drawing at once, and a training
     .venv/bin/python benchmarks/bench.py --only 20           # what a stranger's uploads leave in a shared server
     .venv/bin/python benchmarks/bench.py --only 21           # a newcomer's first walk: one click to a test accuracy
+    .venv/bin/python benchmarks/bench.py --only 22           # a data set of your own: 3 drawn classes, its speed, saving a drawing
 
 Prints one table per comparison: medians over repeats, and the ratios.
 """
@@ -42,6 +43,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import app_timing  # noqa: E402
 import bench_compat  # noqa: E402  (section 18)
 import bench_inside  # noqa: E402  (sections 13-15, beside this file)
+import bench_owndata  # noqa: E402  (section 22)
 import bench_room  # noqa: E402  (section 19)
 import bench_sweeps  # noqa: E402  (section 16)
 import bench_walk  # noqa: E402  (section 21)
@@ -362,13 +364,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one repeat, two seeds, skip the default and best presets")
     parser.add_argument("--best", action="store_true", help="also train the best preset (minutes)")
-    parser.add_argument("--only", nargs="*", type=int, help="run only these sections (1-21)")
+    parser.add_argument("--only", nargs="*", type=int, help="run only these sections (1-22)")
     args = parser.parse_args()
     keep_freed_memory()  # as nnapp's training processes do (its sections train in this process)
     device = pick_device()
     repeats = 1 if args.quick else 3
     seeds = [0, 1] if args.quick else [0, 1, 2]
-    only = set(args.only or range(1, 22))
+    only = set(args.only or range(1, 23))
     print(f"# nnapp benchmark, {time.strftime('%Y-%m-%d %H:%M')}")
     print(f"device: {device_label(device)} · torch {torch.__version__} · {platform.machine()}")
     print(f"CPU: {speed.cpu_description()}")
@@ -418,6 +420,8 @@ def main() -> None:
         bench_compat.bench_upload_guard(table)
     if 21 in only:
         bench_walk.bench_first_contact(table, repeats=1 if args.quick else 3)
+    if 22 in only:
+        bench_owndata.bench_owndata(table, seeds, rounds=3 if args.quick else 7, saves=10 if args.quick else 20)
     print(f"\nbenchmark took {time.perf_counter() - t0:.0f}s")
 
 

@@ -37,7 +37,8 @@ def _clicked_channel(event, shape: tuple[int, ...]) -> int | None:
 
 
 def activations_ui(run, digit: np.ndarray) -> None:
-    """Feature maps of every conv block and the activations of every dense layer for `digit` (28×28 in [0, 1])."""
+    """Feature maps of every conv block and the activations of every dense layer for `digit` (28×28 in [0, 1],
+    or a colour picture H×W×3)."""
     st.subheader("Inside the network")
     layers = outputs(str(ui.store().home), run.key, run.weights_sha256, np.ascontiguousarray(digit, np.float32))
     conv = [(name, values) for name, kind, values in layers if kind == "conv"]
@@ -83,8 +84,10 @@ def _zoom_ui(digit: np.ndarray, maps: dict[str, np.ndarray]) -> tuple[str, int]:
     channel = pick_col.number_input(f"Channel (0–{channels - 1})", 0, channels - 1, step=1, key="act_channel")
     fmap = maps[layer][channel]
     pick_col.caption(f"strongest value {fmap.max():.3f} · active (above 0) on {np.mean(fmap > 0):.0%} of the map")
+    grey = digit if digit.ndim == 2 else digit.mean(2)  # a colour input shown by its brightness
+    side = grey.shape[0]
     input_col.plotly_chart(
-        charts_inside.image(digit, "input, 28×28", size=230),
+        charts_inside.image(grey, f"input, {side}×{side}", size=230),
         key="act_input",
         alt="The drawing as the network sees it.",
         config=ui.QUIET,

@@ -41,14 +41,15 @@ def inside_ui(run) -> None:
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def first_layer(home: str, key: str, sha: str) -> tuple[str, np.ndarray]:
-    """The first weighted layer's name and its units' weights as images: k×k kernels, or 28×28 for an MLP."""
+    """The first weighted layer's name and its units' weights as images: k×k kernels, or 28×28 for an MLP;
+    a colour input's channels summed (what a unit adds for a grey pixel)."""
     model, config = network(home, key, sha)
     position, name = weighted(config)[0]
     weight = model[position].weight.detach().float()
     if weight.dim() == 4:
-        return name, weight[:, 0].numpy()  # the first convolution sees one grey channel
-    size = config.data_spec().image_size
-    return name, weight.reshape(len(weight), size, size).numpy()
+        return name, weight.sum(1).numpy()
+    channels, size, _ = config.data_spec().input_shape
+    return name, weight.reshape(len(weight), channels, size, size).sum(1).numpy()
 
 
 def filters_ui(run) -> None:

@@ -6,6 +6,7 @@ import streamlit as st
 
 import ui
 from nnapp.charts import inside as charts_inside
+from nnapp.engine import datasets
 from nnapp.engine.config import RunConfig
 from nnapp.engine.states import TaskKind
 from nnapp.inside.lrfind import lr_find_payload
@@ -28,6 +29,8 @@ def lr_finder_ui(config: RunConfig, disabled: bool = False) -> None:
             st.error(f"The learning-rate finder {task.status}: {ui.escaped(task.message or 'no details')}")
         help_text = "Train about 100 steps while the rate grows from 1e-7 to 10, and suggest where the loss falls fastest."
         if st.button("Find a learning rate", key="lr_find", icon=":material/search_insights:", disabled=disabled, help=help_text):
+            if datasets.is_ref(config.dataset):
+                store.freeze(config.dataset)  # the version the form shows, whatever is drawn meanwhile
             ui.jobs().submit_task(TaskKind.LR_FIND, key, payload, force=task is not None, owner=ui.who())
             st.rerun()
         return

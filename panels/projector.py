@@ -15,7 +15,7 @@ from panels.activations import network
 from panels.tasks import task_progress
 
 
-@st.cache_data(max_entries=4, show_spinner="Running the 10,000 test digits through the network…")
+@st.cache_data(max_entries=4, show_spinner="Running the test images through the network…")
 def space(home: str, key: str, sha: str) -> dict[str, np.ndarray]:
     """The PCA of the test digits' penultimate features, with their labels and predictions."""
     features, labels, preds = projector.features(Store(home), key)
@@ -56,7 +56,7 @@ def projector_ui(run) -> None:
     home, names = str(ui.store().home), ui.class_names(run.config.dataset)
     c1, c2 = st.columns([2, 3])
     method = c1.radio("Projection", ["PCA", "t-SNE"], key="proj_method", horizontal=True)
-    images, labels, _ = ui.store().drawings()
+    images, labels, _ = ui.store().drawings() if run.config.dataset == "mnist" else (None, [], None)  # digits
     mine = c2.checkbox(f"Show my {len(labels)} saved drawings", key="proj_drawings", disabled=not len(labels))
     pca = space(home, run.key, run.weights_sha256)
     coords = pca["coords"][:, :2] if method == "PCA" else tsne_ui(run)
@@ -91,9 +91,9 @@ def _picked_ui(event, run, pca: dict, names: list[str]) -> None:
     if not points:
         return
     index = int(np.ravel(points[0]["customdata"])[0])
-    images, _ = ui.test_images(run.config.dataset)
+    images, _ = ui.test_images(run.config)
     true, pred = int(pca["labels"][index]), int(pca["preds"][index])
     left, right = st.columns([1, 4])
     left.image(images[index], width=112, caption=f"test digit #{index}")
     verdict = "correct" if true == pred else "misclassified"
-    right.markdown(f"**True class {names[true]}, predicted {names[pred]}** ({verdict})")
+    right.markdown(f"**True class {ui.escaped(names[true])}, predicted {ui.escaped(names[pred])}** ({verdict})")

@@ -234,7 +234,7 @@ def test_compare_lists_runs_by_name_with_the_differing_settings_first(store, tin
 
 def test_playground_without_runs_explains(home):
     at = app("playground")
-    assert at.info[0].value.startswith("There is no finished MNIST model to draw for yet")
+    assert at.info[0].value.startswith("There is no finished model to draw for yet")
 
 
 def test_playground_with_a_run_shows_selector_and_hint(stored_run):

@@ -10,6 +10,7 @@ import torch
 
 from nnapp.engine.config import RunConfig
 from nnapp.engine.data import load
+from nnapp.engine.models import build_model
 from nnapp.engine.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES, UnknownName, resolve
 from nnapp.engine.train import fit, make_optimizer, make_schedule
 
@@ -66,9 +67,12 @@ def test_every_loss_is_small_for_right_answers_and_large_for_wrong_ones(tiny, na
 @pytest.mark.parametrize("name", DATASETS.names())
 def test_every_data_set_is_described_whole(name):
     spec = DATASETS[name]
-    assert len(spec.classes) == 10 and 0 < spec.mean < 1 and 0 < spec.std < 1
+    means, stds = (spec.mean, spec.std) if spec.channels > 1 else ((spec.mean,), (spec.std,))
+    assert len(spec.classes) == 10 and len(means) == len(stds) == spec.channels in (1, 3)
+    assert all(0 < v < 1 for v in (*means, *stds))
     assert spec.source.partition(":")[0] in ("bundled", "torchvision")
     assert RunConfig(dataset=name).train_images() == spec.train_size - spec.train_size // 10
+    assert build_model(RunConfig(dataset=name))(torch.zeros(2, *spec.input_shape)).shape == (2, 10)
     if not spec.downloads:
         images = load(name)
         assert images.train_x.shape == (spec.train_size, spec.image_size, spec.image_size)

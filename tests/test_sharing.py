@@ -127,7 +127,7 @@ def test_a_link_to_a_missing_run_says_so(runs):
     at = app("results", link="ffffffffffffffff")
     assert at.warning[0].value == "There is no run `ffffffffffffffff` here."
     at = app("playground", link="ffffffffffffffff")
-    assert at.warning[0].value == "Run `ffffffffffffffff` is not a finished MNIST model to try here."
+    assert at.warning[0].value == "Run `ffffffffffffffff` is not a finished model to try here."
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -10,7 +10,7 @@ VIEWS = sorted((ROOT / "views").glob("*.py"))
 PRODUCT = [*CORE, *VIEWS, *sorted((ROOT / "panels").glob("*.py")), ROOT / "ui.py", ROOT / "app.py", ROOT / "serve.py"]
 MAX_FUNCTION_LINES = 60
 # nnapp's packages, lowest first: each may import those before it, never one after it (nnapp/__init__.py says what each owns).
-LAYERS = ("system", "engine", "store", "jobs", "predict", "inside", "charts", "sweep", "bundle", "tasks", "cli")
+LAYERS = ("system", "engine", "store", "jobs", "predict", "data", "inside", "charts", "sweep", "bundle", "tasks", "cli")
 STATES = ROOT / "nnapp" / "engine" / "states.py"
 
 

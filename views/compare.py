@@ -10,6 +10,7 @@ import streamlit as st
 
 import ui
 from nnapp.charts import runs as charts
+from nnapp.engine import datasets
 from nnapp.engine.names import differing, sig3
 from nnapp.engine.states import Status
 from ui import CHART_STEPS
@@ -52,6 +53,7 @@ def row(r, labels) -> dict:
         "conv": "-".join(str(b[0]) for b in c.conv) if c.model == "cnn" else "",
         "hidden": "-".join(map(str, c.hidden)),
         "tags": ", ".join(labels[r.key].tags) if r.key in labels else "",
+        "dataset": datasets.base_name(c.dataset),
         "created": pd.to_datetime(r.created, unit="s", errors="coerce"),
     }
 

@@ -1,4 +1,5 @@
-"""Playground: draw or upload a digit, see what the model sees and what it thinks; teach it your handwriting."""
+"""Playground: draw or upload a digit (or anything of a data set of yours), see what the model sees and what
+it thinks; teach it your handwriting."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import streamlit as st
 
 import ui
 from nnapp.charts import runs as charts
+from nnapp.data.examples import model_input
 from nnapp.engine.metrics import evaluate_on
 from nnapp.engine.states import ClaimState
 from nnapp.jobs.runs import finetune_config
@@ -36,7 +38,7 @@ def model_for(run):
     return cached_model(str(ui.store().home), run.key, run.weights_sha256)
 
 
-def drawing_ui() -> np.ndarray | None:
+def drawing_ui(what: str = "digit") -> np.ndarray | None:
     """The canvas or an upload; returns the raw RGBA image, or None."""
     draw_tab, upload_tab = st.tabs(["Draw", "Upload"])
     with draw_tab:
@@ -57,7 +59,7 @@ def drawing_ui() -> np.ndarray | None:
         width.slider("Brush width", 4, 40, 18, key="brush", help="How thick the pen draws; MNIST's digits have thick strokes.")
         image = result.image_data if result is not None else None
     with upload_tab:
-        upload = st.file_uploader("A PNG or JPEG of one digit", type=["png", "jpg", "jpeg"], key="upload")
+        upload = st.file_uploader(f"A PNG or JPEG of one {what}", type=["png", "jpg", "jpeg"], key="upload")
         if upload is not None:
             decoded, problem = decode_upload(upload_digest(upload), upload.getvalue())
             if problem:
@@ -127,13 +129,13 @@ def answer_ui(col, verdict: ood.Verdict, names: list[str]) -> None:
     best, probs = verdict.digit, verdict.probabilities
     name = html.escape(names[best])  # a class name may be a person's text (a data set of their own)
     if verdict.is_digit:
-        answer, size = name, "6rem"
+        answer, size = name, answer_size(names[best])
         below = f"It reads a <b>{name}</b>, {probs[best]:.1%} sure."
     else:
         answer, size = "This doesn't look like a digit", "1.6rem"
         below = f"If it is one, its best guess is <b>{name}</b> ({probs[best]:.1%})."
     col.markdown(
-        f"<div style='font-size:{size};line-height:1.1;text-align:center' data-testid='predicted-digit' role='status'>{answer}</div>",
+        f"<div style='font-size:{size};line-height:1.1;text-align:center;overflow-wrap:anywhere' data-testid='predicted-digit' role='status'>{answer}</div>",
         unsafe_allow_html=True,
     )
     col.markdown(f"<p style='text-align:center'>{below}</p>", unsafe_allow_html=True)
@@ -154,6 +156,11 @@ def probability_bars(probs: np.ndarray, names: list[str], best: int) -> str:
     return f"<div data-testid='probabilities' role='list' aria-label='How sure the model is of each class'>{''.join(rows)}</div>"
 
 
+def answer_size(answer: str) -> str:
+    """A one-character answer (a digit) large; a class name smaller, as long as it is."""
+    return "6rem" if len(answer) <= 2 else "3rem" if len(answer) <= 10 else "1.8rem"
+
+
 def not_digit_details(col, verdict: ood.Verdict, check) -> None:
     """The not-a-digit score against its threshold, behind a details expander; or why there is no check yet."""
     if isinstance(check, str):
@@ -170,10 +177,12 @@ def not_digit_details(col, verdict: ood.Verdict, check) -> None:
 
 
 def compare_ui(runs, digit: np.ndarray, current) -> None:
-    others = [r for r in runs if r.key != current.key]
+    spec = current.config.data_spec()
+    same = lambda r: r.config.data_spec().classes == spec.classes and r.config.data_spec().input_shape == spec.input_shape  # noqa: E731
+    others = [r for r in runs if r.key != current.key and same(r)]
     if not others:
         return
-    folded = st.expander("Compare models on this drawing", key="compare_open", on_change="rerun")
+    folded = st.expander("Compare models of the same classes on this drawing", key="compare_open", on_change="rerun")
     if not folded.open:  # worked out only while open: a drawing costs the server little otherwise
         return
     with folded:
@@ -346,14 +355,15 @@ def finetune_status(parent, child, images, labels, before: dict) -> None:
 def main() -> None:
     st.title("Playground", anchor=False)
     store = ui.store()
-    runs = [r for r in store.runs() if r.has_weights() and r.config.dataset == "mnist"]
+    runs = [r for r in store.runs() if r.has_weights()]
     if not runs:
-        st.info("There is no finished MNIST model to draw for yet. Home trains a first one in one click, in seconds on a CPU.")
+        st.info("There is no finished model to draw for yet. Home trains a first one in one click, in seconds on a CPU.")
         ui.page_link("home")
         return
-    best = max(runs, key=lambda r: r.accuracy or 0)
+    mnist = [r for r in runs if r.config.dataset == "mnist"]
+    best = max(mnist or runs, key=lambda r: r.accuracy or 0)
     run = ui.pick_linked_run(
-        runs, "playground_pick", "playground_run", best.key, "Model", missing="Run {} is not a finished MNIST model to try here."
+        runs, "playground_pick", "playground_run", best.key, "Model", missing="Run {} is not a finished model to try here."
     )
     try:
         model_for(run)
@@ -362,7 +372,8 @@ def main() -> None:
         return
 
     drawing_view(run, runs)
-    personal_ui(run)
+    if run.config.dataset == "mnist":  # the personal set holds digits
+        personal_ui(run)
 
 
 @st.fragment
@@ -370,46 +381,70 @@ def drawing_view(run, runs) -> None:
     """Everything that depends on the drawing. A fragment: a stroke reruns this alone, not the model list,
     the personal set or its evaluation below; and within it only the answer unless a fold is open (what the
     model sees, inside the network, other models), so that a drawing costs the server little CPU."""
+    spec = run.config.data_spec()
+    digits = spec.classes == tuple("0123456789")
     left, right = st.columns([1, 1.4])
     with left:
-        image = drawing_ui()
+        image = drawing_ui("digit" if digits else "image")
     with right:
         start = time.perf_counter()
-        stages = preprocess(image) if image is not None else None
+        stages = preprocess(image) if image is not None and spec.channels == 1 else None
+        shown = (
+            stages.digit if stages is not None else model_input(image, 3) if image is not None and spec.channels == 3 else None
+        )
         prep_ms = (time.perf_counter() - start) * 1000
-        if stages is None:
-            st.markdown("### Draw a digit")
-            st.caption("Draw one digit, 0–9, in the drawing area: the model's answer shows here when you lift the pen.")
+        if shown is None:
+            ask_ui(run, digits)
             return
-        verdict = prediction_ui(run, stages.digit)
+        verdict = prediction_ui(run, shown)
+        checked = " and not-a-digit check" if ood.available(run.config) else ""
         total = prep_ms + st.session_state["model_ms"]
         st.caption(
-            f"Answered in {total:.2f} ms (preprocessing {prep_ms:.2f} ms, model and not-a-digit check {st.session_state['model_ms']:.2f} ms)."
+            f"Answered in {total:.2f} ms (preprocessing {prep_ms:.2f} ms, model{checked} {st.session_state['model_ms']:.2f} ms)."
         )
-        seen_ui(run, stages)
-    save_ui(stages.digit, verdict)
+        seen_ui(run, stages, shown)
+    if run.config.dataset == "mnist":
+        save_ui(shown, verdict)
     inside = st.expander("Inside the network: each layer's activations", key="inside_open", on_change="rerun")
     if inside.open:  # worked out only while open, as below
         with inside:
-            activations_ui(run, stages.digit)
-    compare_ui(runs, stages.digit, run)
+            activations_ui(run, shown)
+    compare_ui(runs, shown, run)
 
 
-def seen_ui(run, stages) -> None:
-    """The preprocessing's stages and the saliency map, in a fold worked out only while it is open."""
-    seen = st.expander("What the model sees: the drawing turned into an MNIST digit", key="seen_open", on_change="rerun")
+def seen_ui(run, stages, shown: np.ndarray) -> None:
+    """The preprocessing's stages (or the colour picture the model takes) and the saliency map, in a fold
+    worked out only while it is open."""
+    seen = st.expander("What the model sees: the drawing as the network's input", key="seen_open", on_change="rerun")
     if not seen.open:
         return
     with seen:
-        stages_ui(stages)
+        if stages is not None:
+            stages_ui(stages)
+        else:
+            size = run.config.data_spec().image_size
+            st.image(shown, width=96, caption=f"{size}×{size} colour", alt="the picture as the model takes it")
         if st.toggle("Saliency: which pixels drove this prediction", key="show_saliency"):
+            grey = shown if shown.ndim == 2 else shown.mean(2)
             st.plotly_chart(
-                charts.saliency(stages.digit, saliency(model_for(run), stages.digit)),
+                charts.saliency(grey, saliency(model_for(run), shown)),
                 key="saliency",
                 alt="The drawing with the pixels that moved the answer most glowing brightest.",
                 config=ui.QUIET,
             )
             st.caption("The brighter a pixel glows, the more a small change there would change the answer.")
+
+
+def ask_ui(run, digits: bool) -> None:
+    """What to draw, before anything is drawn: a digit, or one of the run's classes by name."""
+    if digits:
+        st.markdown("### Draw a digit")
+        st.caption("Draw one digit, 0–9, in the drawing area: the model's answer shows here when you lift the pen.")
+        return
+    names = ui.class_names(run.config.dataset)
+    listed = ", ".join(ui.escaped(n) for n in names[:12]) + (" …" if len(names) > 12 else "")
+    st.markdown("### Draw one of its classes")
+    st.caption(f"This model knows {len(names)} classes: {listed}. Its answer shows here when you lift the pen.")
 
 
 main()

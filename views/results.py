@@ -14,8 +14,9 @@ from nnapp.bundle.importer import import_bundle
 from nnapp.charts import runs as charts
 from nnapp.engine.names import sig3
 from nnapp.engine.states import Status
+from nnapp.store.lineage import joined
 from nnapp.store.store import Store
-from nnapp.system.errors import BundleError, StoreError
+from nnapp.system.errors import BundleError, DataError, StoreError
 from panels.inside import inside_ui
 from ui import CHART_STEPS
 
@@ -119,7 +120,11 @@ def gallery(run, store: Store) -> None:
         st.info("This run has no stored predictions.")
         return
     pred, prob = stored
-    images, labels = ui.test_images(run.config.dataset)
+    try:
+        images, labels = ui.test_images(run.config)
+    except DataError as err:  # a run imported without its data set's images, say
+        st.info(f"The test images cannot be shown: {err}")
+        return
     names = ui.class_names(run.config.dataset)
     if len(pred) != len(labels) or pred.max(initial=0) >= len(names):
         st.info("This run's stored predictions do not match the test set.")
@@ -127,12 +132,9 @@ def gallery(run, store: Store) -> None:
     wrong = np.flatnonzero(pred != labels)
     st.subheader(f"Misclassified test images ({len(wrong)} of {len(labels):,})")
     c1, c2, c3 = st.columns(3)
-    true_pick = c1.selectbox(
-        "True class", ["any", *range(10)], key="gallery_true", format_func=lambda v: v if v == "any" else names[v]
-    )
-    pred_pick = c2.selectbox(
-        "Predicted class", ["any", *range(10)], key="gallery_pred", format_func=lambda v: v if v == "any" else names[v]
-    )
+    classes = ["any", *range(len(names))]
+    true_pick = c1.selectbox("True class", classes, key="gallery_true", format_func=lambda v: v if v == "any" else names[v])
+    pred_pick = c2.selectbox("Predicted class", classes, key="gallery_pred", format_func=lambda v: v if v == "any" else names[v])
     order = c3.radio("Order", ["most confident first", "test-set order"], key="gallery_order", horizontal=True)
     if true_pick != "any":
         wrong = wrong[labels[wrong] == true_pick]
@@ -146,8 +148,8 @@ def gallery(run, store: Store) -> None:
     shown = wrong[:GALLERY_MAX]
     st.image(
         [images[i] for i in shown],
-        caption=[f"#{i}: {names[labels[i]]} → {names[pred[i]]} ({prob[i]:.0%})" for i in shown],
-        alt=[f"test digit {i}: a {names[labels[i]]} read as {names[pred[i]]}" for i in shown],
+        caption=[f"#{i}: {ui.escaped(names[labels[i]])} → {ui.escaped(names[pred[i]])} ({prob[i]:.0%})" for i in shown],
+        alt=[f"test image {i}: a {names[labels[i]]} read as {names[pred[i]]}" for i in shown],
         width=84,
     )
     if len(wrong) > GALLERY_MAX:
@@ -205,7 +207,7 @@ def confusion_ui(run, names: list[str]) -> None:
     picked = picked if picked is not None and wanted == tuple(picked) else None  # the pickers changed since
     off = matrix - np.diag(np.diag(matrix))
     true, pred = np.unravel_index(int(off.argmax()), off.shape)
-    worst = f"the most common mistake: a {names[true]} read as {names[pred]} ({off[true, pred]} times)"
+    worst = ui.escaped(f"the most common mistake: a {names[true]} read as {names[pred]} ({off[true, pred]} times)")
     st.plotly_chart(
         charts.confusion(run.test["confusion"], names, normalize, picked),
         key="confusion",
@@ -214,7 +216,7 @@ def confusion_ui(run, names: list[str]) -> None:
         alt=f"Confusion matrix of the {matrix.sum():,} test images: true class in rows, predicted in columns; {worst}.",
         config=ui.QUIET,
     )
-    st.caption(f"Rows: the true class; columns: what the model answered. Click a cell to show those digits below. Here {worst}.")
+    st.caption(f"Rows: the true class; columns: what the model answered. Click a cell to show those images below. Here {worst}.")
 
 
 def labels_ui(store: Store, run) -> None:
@@ -253,7 +255,10 @@ def summary_ui(store: Store, run) -> dict | None:
         (st.error if run.is_problem() else st.info)(ui.escaped(run.message))
     origin = origin_ui(store, run)
     if run.parent:
-        st.caption(f"Fine-tuned from run `{run.parent[:8]}`.")
+        how = "Fine-tuned" if run.config.personal else "Continued"
+        st.caption(
+            f"{how} from run `{run.parent[:8]}`" + (": its curves are drawn before this run's." if how == "Continued" else ".")
+        )
     labels_ui(store, run)
     with st.expander("Details: key and config"):
         st.markdown(f"Key `{run.key}` · trained on {ui.escaped(run.device or '-')} in {run.precision or '-'}")
@@ -262,7 +267,7 @@ def summary_ui(store: Store, run) -> dict | None:
 
 
 def curves_ui(store: Store, run, origin: dict | None) -> None:
-    steps, epochs = store.steps(run.key, max_rows=CHART_STEPS), store.epochs(run.key)
+    steps, epochs, joins = joined(store, run, max_rows=CHART_STEPS)  # a continued run's parent's curves first
     if not steps and not (origin and epochs):  # an older bundle's run: its epochs, without the per-step curves
         return
     config = run.config
@@ -274,7 +279,7 @@ def curves_ui(store: Store, run, origin: dict | None) -> None:
         else "no epoch ended"
     )
     st.plotly_chart(
-        charts.curves(steps, epochs, config.steps_per_epoch(), config.label_smoothing),
+        charts.curves(steps, epochs, config.steps_per_epoch(), config.label_smoothing, [x for x, _ in joins]),
         key="results_curves",
         alt=f"Loss and accuracy over {len(steps)} training steps; {numbers}.",
         config=ui.QUIET,
@@ -339,6 +344,9 @@ def per_class_ui(run, names: list[str]) -> None:
         ui.open_playground(run.key)
     if right.button("Train a variant", key="to_train", help="open the Train page with this run's settings in the form"):
         ui.open_train(watch=run.key)
+    if run.has_weights() and st.button("Continue training it", key="to_continue", icon=":material/fast_forward:"):
+        st.session_state["continue_run"] = run.key
+        ui.open_train()
 
 
 main()

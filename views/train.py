@@ -8,19 +8,21 @@ import pandas as pd
 import streamlit as st
 
 import ui
+from nnapp.engine import datasets
 from nnapp.engine.arch import summary
 from nnapp.engine.checks import check
 from nnapp.engine.config import MODEL_KINDS, PADDINGS, PRECISIONS, RunConfig
 from nnapp.engine.explain import FIELD_HELP
 from nnapp.engine.limits import estimate, size_text
 from nnapp.engine.names import default_name, sig3
-from nnapp.engine.presets import DEFAULT_PRESET, PRESETS
+from nnapp.engine.presets import DEFAULT_PRESET, PRESETS, SMALL_DATA, SMALL_DATA_WHY, small_data
 from nnapp.engine.records import Run
 from nnapp.engine.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES
 from nnapp.engine.states import ClaimState, Status
 from nnapp.jobs.runs import wait_for_run
 from nnapp.system.errors import StoreError
 from panels import live
+from panels.continuing import continue_ui
 from panels.curves import curves_chart
 from panels.layers import edited_rows, table_frame
 from panels.lrfind import lr_finder_ui
@@ -45,7 +47,8 @@ FORM = "configure"  # the Configure expander's key: whether the form is open
 
 
 def apply_config(config: RunConfig) -> None:
-    """Put a config's values into the widgets."""
+    """Put a config's values into the widgets (a data set of yours by its name: the form names its current version)."""
+    config = config.replace(dataset=datasets.base_name(config.dataset))
     st.session_state["form"] = {name: getattr(config, name) for name in SIMPLE}
     for name in SIMPLE:
         st.session_state[f"cfg_{name}"] = getattr(config, name)
@@ -55,9 +58,33 @@ def apply_config(config: RunConfig) -> None:
 
 
 def on_preset() -> None:
-    name = st.session_state["preset"]
-    if name in PRESETS:
-        apply_config(PRESETS[name])
+    """A preset's values, on the data set chosen."""
+    name, dataset = st.session_state["preset"], st.session_state.get("cfg_dataset", "mnist")
+    if name == SMALL_DATA and (mine := ui.store().data_set(dataset)) is not None:
+        apply_config(small_data(mine.ref))  # its batch fitted to the data set's size
+    elif name in PRESETS:
+        apply_config(PRESETS[name].replace(dataset=dataset))
+
+
+def own_names() -> list[str]:
+    """The names of your data sets, as the Data set choice offers them."""
+    return [d.name for d in ui.store().data_sets()]
+
+
+def choose_dataset(name: str) -> None:
+    """Train on data set `name`: one of yours starts from the small-data preset (the page says why)."""
+    if (mine := ui.store().data_set(name)) is not None:
+        st.session_state["preset"] = SMALL_DATA
+        apply_config(small_data(mine.ref))
+    else:
+        st.session_state["cfg_dataset"] = st.session_state["form"]["dataset"] = name
+
+
+def on_dataset() -> None:
+    """Switching to a data set of yours brings the small-data preset with it, fitted to its size."""
+    name, before = st.session_state["cfg_dataset"], st.session_state["form"]["dataset"]
+    if name != before and name in own_names():
+        choose_dataset(name)
 
 
 def closest_preset(config: RunConfig) -> str:
@@ -143,7 +170,15 @@ def registry_help(registry) -> str:
 
 def data_ui(slots: Slots) -> None:
     st.subheader("Data")
-    slots.widget("dataset", "selectbox", "Data set", DATASETS.names(), format_func=lambda n: DATASETS[n].title)
+    mine = {d.name: d for d in ui.store().data_sets()}
+    titles = {n: spec.title for n, spec in DATASETS.items()}
+    titles |= {n: f"{n} (yours: {len(d.classes)} classes, {d.total:,} examples)" for n, d in mine.items()}
+    dataset = slots.widget("dataset", "selectbox", "Data set", list(titles), format_func=titles.get, on_change=on_dataset)
+    if dataset in mine:
+        st.caption(SMALL_DATA_WHY)
+        if st.button("Open it on the Data page", key="open_data", icon=":material/category:"):
+            st.session_state["data_name"] = dataset
+            st.switch_page(ui.PAGES["data"].path)
     slots.widget("val_fraction", "slider", "Validation share", 0.01, 0.49, step=0.01)
     slots.widget("train_subset", "number_input", "Training images (0 = all)", step=1000)
     slots.widget("augment", "checkbox", "Augmentation (random affine)")
@@ -198,6 +233,8 @@ def form_config() -> RunConfig:
     values = {name: state.get(f"cfg_{name}", state["form"][name]) for name in SIMPLE}
     if not LOSSES[values["loss"]].smoothing:
         values["label_smoothing"] = 0.0
+    if values["dataset"] not in DATASETS and (mine := ui.store().data_set(values["dataset"])) is not None:
+        values["dataset"] = mine.ref  # the version the form shows now: drawing more makes a new one
     conv, hidden = form_layers(values["model"])
     return RunConfig.from_dict({**values, "conv": [list(c) for c in conv], "hidden": hidden})
 
@@ -403,6 +440,7 @@ def form_ui() -> None:
         with st.expander("Layer summary"):
             st.dataframe(pd.DataFrame(summary(config)), hide_index=True, width="stretch")
     lr_finder_ui(config, disabled=bool(problems))
+    continue_ui()
 
 
 def launch_bar() -> None:
@@ -451,6 +489,12 @@ def main() -> None:
     if "layers_version" not in state:
         apply_config(PRESETS[DEFAULT_PRESET])
         state["preset"] = DEFAULT_PRESET
+    if wanted := state.pop("train_dataset", None):  # the Data page's "Train on it"
+        choose_dataset(wanted)
+        state[FORM] = True
+        state.pop("watch_run", None)
+    elif state.get("continue_run"):  # the Results page's "Continue training"
+        state[FORM] = True
     key = state.get("watch_run")
     if key is None and (active := ui.jobs().active()):
         key = state["watch_run"] = active[0]  # after a reload: attach to what is training

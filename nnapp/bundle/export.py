@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from nnapp.engine import datasets
 from nnapp.engine.config import ENGINE_VERSION
 from nnapp.predict import ood
 from nnapp.store.comparable import train_loss
@@ -33,7 +34,7 @@ STEPS = ["step", "epoch", "loss", "loss_unsmoothed", "acc", "lr", "samples_per_s
 SCRIPT = Path(__file__).with_name("script.py")
 README = """\
 An nnapp run: {describe}
-  predict.py IMAGE...   predicts digits in image files (needs torch, numpy and Pillow, not nnapp)
+  predict.py IMAGE...   names the class of each image file: {classes} (needs torch, numpy and Pillow, not nnapp)
   model.pt2             the network as a torch.export program: torch.export.load("model.pt2").module()
                         (with not-a-digit.json beside it, it returns (logits, features): the check reads both)
   weights.safetensors   the weights; config.json describes the network they belong to
@@ -57,9 +58,8 @@ def program_bytes(store: Store, key: str, with_features: bool = False) -> bytes:
     `with_features`: it returns (logits, the features of the not-a-digit check) instead of logits."""
     model, config = store.load_model(key)
     model = ood.WithFeatures(model) if with_features else model
-    size = config.data_spec().image_size
     batch = torch.export.Dim("batch", min=1, max=65536)
-    program = torch.export.export(model, (torch.zeros(2, 1, size, size),), dynamic_shapes=({0: batch},))
+    program = torch.export.export(model, (torch.zeros(2, *config.data_spec().input_shape),), dynamic_shapes=({0: batch},))
     buf = io.BytesIO()
     torch.export.save(program, buf)
     return buf.getvalue()
@@ -96,6 +96,18 @@ def histograms_json(store: Store, key: str) -> bytes:
     return json.dumps(store.histograms(key)).encode()
 
 
+def input_form(spec) -> dict:
+    """What predict.py makes of an image for this network: a grey digit as the canvas's (ink cropped, boxed
+    and centred) or a small colour picture (the middle square, scaled)."""
+    return {"channels": spec.channels, "size": spec.image_size, "form": "picture" if spec.channels == 3 else "digit"}
+
+
+def own_description(spec) -> dict:
+    """A data set of yours as its version's description (nnapp.engine.datasets): the importing nnapp knows
+    the run's classes and image shape from it, without its images."""
+    return datasets.description_of(spec)
+
+
 def bundle_name(key: str) -> str:
     return f"nnapp-{key}.zip"
 
@@ -110,7 +122,9 @@ def bundle_bytes(store: Store, key: str) -> bytes:
         "metrics.csv": metrics_csv(store, key),
         "model.pt2": program_bytes(store, key, with_features=bool(check)),
         "predict.py": SCRIPT.read_bytes(),
-        "README.txt": README.format(describe=run.config.describe(), name=bundle_name(key)).encode(),
+        "README.txt": README.format(
+            describe=run.config.describe(), classes=", ".join(run.config.data_spec().classes)[:200], name=bundle_name(key)
+        ).encode(),
     }
     if check:
         files["not-a-digit.json"] = json.dumps(check).encode()
@@ -129,6 +143,8 @@ def bundle_bytes(store: Store, key: str) -> bytes:
         "engine": ENGINE_VERSION,
         "data": spec.identity,
         "classes": list(spec.classes),
+        "input": input_form(spec),
+        **({"dataset": own_description(spec)} if spec.own else {}),
         "run": {name: getattr(run, name) for name in ("status", "created", "started", "finished", "device", "precision")}
         | {"train_seconds": run.train_seconds, "message": run.message, "parent": run.parent},
         "test": run.test,

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnapp.bundle import numbers
+from nnapp.bundle import export, numbers
 from nnapp.bundle.export import FORMAT, METRICS, READS
+from nnapp.engine import datasets
 from nnapp.engine.config import ENGINE_VERSION, PRECISIONS, RunConfig
 from nnapp.engine.fields import KEY, loads, shown
 from nnapp.engine.records import Run
@@ -28,6 +29,7 @@ from nnapp.store.rows import Unreadable, read_config, read_test
 from nnapp.store.store import Store
 from nnapp.store.weights import safetensors_header
 from nnapp.system.errors import BundleError
+from nnapp.system.zips import ZipProblem, read_member
 
 MAX_BUNDLE = 1 << 30  # bytes, packed or unpacked: 100M float parameters twice (safetensors and model.pt2), and change
 REQUIRED = ("manifest.json", "config.json", "weights.safetensors", "metrics.csv")
@@ -71,6 +73,8 @@ def import_bundle(store: Store, blob: bytes, limit: int = MAX_BUNDLE) -> Run:
         ood.save_stats(store, bundle.run.key, bundle.check)
     if bundle.labels:
         store.set_labels(bundle.run.key, **bundle.labels)
+    if bundle.run.config.data_spec().own:  # the run's classes and image shape, kept here (its images are not)
+        store.write_description(export.own_description(bundle.run.config.data_spec()))
     return store.get(bundle.run.key)
 
 
@@ -78,9 +82,14 @@ def read_bundle(blob: bytes, limit: int = MAX_BUNDLE) -> Bundle:
     files = _unzip(blob, limit)
     manifest = _manifest(files)
     _checksums(files, manifest["files"])
+    if "dataset" in manifest:  # a data set of yours: known from its description from now on
+        try:
+            datasets.remember(manifest["dataset"])
+        except ValueError as err:
+            raise BundleError(f"the bundle's data set cannot be read: {err}") from None
     try:
         config = read_config(files["config.json"].decode("utf-8", "replace"))
-        test = read_test(manifest.get("test"), config.dataset)
+        test = read_test(manifest.get("test"), config)
     except Unreadable as err:
         raise BundleError(f"the bundle's run cannot be read: {err}") from None
     _identity(manifest, config)
@@ -151,11 +160,10 @@ def _unzip(blob: bytes, limit: int) -> dict[str, bytes]:
 
 
 def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
-    with zf.open(info) as f:  # at most what the header declares, whatever the compressed stream holds
-        data = f.read(info.file_size + 1)
-    if len(data) != info.file_size:
-        raise BundleError(f"{info.filename} in the bundle is not the size its zip entry says")
-    return data
+    try:
+        return read_member(zf, info)  # at most what the header declares, whatever the compressed stream holds
+    except ZipProblem as err:
+        raise BundleError(f"the bundle {err}") from None
 
 
 def _manifest(files: dict[str, bytes]) -> dict:

@@ -1,10 +1,11 @@
-"""Predict the digit in image files with the model of this bundle (written by nnapp's export).
+"""Name the class of image files with the model of this bundle (written by nnapp's export).
 
     python predict.py digit.png [another.jpg ...]
 
 Needs Python 3.10+ with torch, numpy and Pillow; not nnapp. nnapp copies this file into every bundle as
 predict.py and never imports it. Each step is a function of its own (load the model, read an image, make
-it an MNIST-style digit, predict, report), so a step can be added without touching the others.
+it an MNIST-style digit or a small colour picture, predict, report), so a step can be added without
+touching the others.
 """
 
 from __future__ import annotations
@@ -22,12 +23,32 @@ BOX, SIZE = 20, 28  # MNIST fits a digit's bounding box into 20×20, then centre
 
 
 def load_model(folder: Path = HERE) -> torch.nn.Module:
-    """The network as saved by torch.export (model.pt2): (N, 1, 28, 28) pixels in [0, 1] -> (N, classes) logits."""
+    """The network as saved by torch.export (model.pt2): (N, channels, size, size) pixels in [0, 1] -> (N, classes) logits."""
     return torch.export.load(str(folder / "model.pt2")).module()
 
 
 def class_names(folder: Path = HERE) -> list[str]:
-    return json.loads((folder / "manifest.json").read_text())["classes"]
+    return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["classes"]
+
+
+def input_form(folder: Path = HERE) -> dict:
+    """What the network reads: a grey digit (as MNIST's), or a colour picture of size×size (a bundle from
+    before colour networks says nothing: a digit)."""
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    return manifest.get("input", {"channels": 1, "size": SIZE, "form": "digit"})
+
+
+def to_picture(path: Path, size: int) -> np.ndarray:
+    """A colour image as the network reads it: transparent parts on white, its middle square scaled to
+    size×size, channels first, in [0, 1]."""
+    with Image.open(path) as img:
+        img = ImageOps.exif_transpose(img).convert("RGBA")
+    ground = Image.new("RGBA", img.size, (255, 255, 255, 255))
+    img = Image.alpha_composite(ground, img).convert("RGB")
+    side = min(img.size)
+    left, top = (img.width - side) // 2, (img.height - side) // 2
+    img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.LANCZOS)
+    return np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / 255
 
 
 def load_check(folder: Path = HERE) -> dict | None:
@@ -71,9 +92,9 @@ def to_digit(ink: np.ndarray) -> np.ndarray | None:
 
 @torch.inference_mode()
 def predict(model: torch.nn.Module, digit: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """Class probabilities for one 28×28 digit, and the features the not-a-digit check reads (if the
-    program returns them)."""
-    out = model(torch.from_numpy(digit).reshape(1, 1, SIZE, SIZE))
+    """Class probabilities for one image (a 28×28 digit, or a channels-first picture), and the features the
+    not-a-digit check reads (if the program returns them)."""
+    out = model(torch.from_numpy(np.ascontiguousarray(digit)).reshape(1, -1, *digit.shape[-2:]))
     logits, features = out if isinstance(out, tuple) else (out, None)
     return logits.softmax(1)[0].numpy(), None if features is None else features.numpy()
 
@@ -94,11 +115,14 @@ def main(argv: list[str]) -> int:
     if not argv:
         print("usage: python predict.py IMAGE [IMAGE ...]", file=sys.stderr)
         return 2
-    model, names, check = load_model(), class_names(), load_check()
+    model, names, check, form = load_model(), class_names(), load_check(), input_form()
     failed = 0
     for path in argv:
         try:
-            digit = to_digit(read_image(Path(path)))
+            if form["form"] == "picture":
+                digit = to_picture(Path(path), form["size"])
+            else:
+                digit = to_digit(read_image(Path(path)))
         except (OSError, ValueError) as err:  # missing, unreadable or not an image
             print(f"{path}: cannot read it ({err})", file=sys.stderr)
             failed = 1

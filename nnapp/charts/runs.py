@@ -68,9 +68,11 @@ def _finite(values: list) -> list[float | None]:
     return [float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None for v in values]
 
 
-def curves(steps: list[dict], epochs: list[dict], steps_per_epoch: int, label_smoothing: float = 0.0) -> go.Figure:
+def curves(
+    steps: list[dict], epochs: list[dict], steps_per_epoch: int, label_smoothing: float = 0.0, joins: list[float] = ()
+) -> go.Figure:
     """Loss and accuracy side by side (curve_series): train per step (raw, faint, and smoothed),
-    validation per epoch."""
+    validation per epoch; a dotted line at each epoch in `joins` (where a continued run starts)."""
     series = curve_series(steps, epochs, steps_per_epoch, label_smoothing)
     fig = make_subplots(rows=1, cols=2, subplot_titles=series["titles"])
     x, ex = series["step_x"], series["epoch_x"]
@@ -83,6 +85,9 @@ def curves(steps: list[dict], epochs: list[dict], steps_per_epoch: int, label_sm
         ys = series[metric]
         for tx, ty, style in ((x, ys["raw"], raw), (x, ys["smoothed"], smoothed), (ex, ys["val"], val)):
             fig.add_trace(go.Scatter(x=tx, y=ty, showlegend=col == 1, **style), 1, col)
+    for x in joins:
+        for col in (1, 2):
+            fig.add_vline(x=x, line_dash="dot", line_color="#888", row=1, col=col)
     fig.update_xaxes(title_text="epoch", rangemode="tozero")
     fig.update_yaxes(type="log", dtick=1, row=1, col=1)  # ticks at powers of ten only: readable
     fig.update_yaxes(range=series["acc_range"], row=1, col=2)

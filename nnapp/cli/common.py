@@ -6,10 +6,11 @@ import argparse
 import json
 from pathlib import Path
 
+from nnapp.engine import datasets
 from nnapp.engine.checks import Checked, checked
 from nnapp.engine.config import RunConfig
 from nnapp.engine.fields import loads
-from nnapp.engine.presets import DEFAULT_PRESET, PRESETS
+from nnapp.engine.presets import DEFAULT_PRESET, PRESETS, small_data
 from nnapp.engine.records import Run
 from nnapp.store.comparable import number
 from nnapp.store.store import Store
@@ -62,11 +63,25 @@ def read_file(path: Path, limit: int, what: str) -> bytes:
         raise CLIError(f"cannot read {os_error_text(err, path)}") from None
 
 
-def load_config(args: argparse.Namespace, store: Store | None = None) -> Checked:
+def load_config(args: argparse.Namespace, store: Store | None = None, base: RunConfig | None = None) -> Checked:
     """The config the arguments name, checked (ConfigError when it cannot be trained here; with `store`, also
-    when the run its init_from names is not there to start from)."""
-    config = read_config_file(args.config) if args.config else PRESETS[args.preset or DEFAULT_PRESET]
-    return checked(config.with_overrides(args.set), store.get if store is not None else None)
+    when the run its init_from names is not there to start from). A data set of
+    yours named by its name is its current version in `store`; without --preset or --config it starts from
+    the small-data preset. `base`: the config --set changes instead (a run being continued)."""
+    config = base or (read_config_file(args.config) if args.config else PRESETS[args.preset or DEFAULT_PRESET])
+    config = config.with_overrides(args.set)
+    ref = own_ref(store, config.dataset)
+    if ref is not None and base is None and not args.config and not args.preset:
+        config = small_data(ref).with_overrides([s for s in args.set if not s.strip().startswith("dataset")])
+    return checked(config.replace(dataset=ref) if ref else config, store.get if store is not None else None)
+
+
+def own_ref(store: Store | None, dataset: str) -> str | None:
+    """NAME@VERSION of the current version of data set `dataset` of yours, when it names one by its name."""
+    if store is None or datasets.is_ref(dataset) or dataset in datasets.DATASETS:
+        return None
+    found = store.data_set(dataset)
+    return found.ref if found is not None else None
 
 
 def find(store: Store, prefix: str) -> Run:

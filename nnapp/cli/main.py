@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
+from nnapp.cli import data as cli_data
 from nnapp.cli import runs as cli_runs
 from nnapp.cli import sweep as sweep_cli
 from nnapp.cli import tools as cli_tools
@@ -18,7 +19,7 @@ from nnapp.system.errors import BundleError, DataError, StoreError
 from nnapp.system.files import os_error_text
 from nnapp.system.process import reader_gone
 
-MODULES = (cli_runs, sweep_cli, cli_tools)
+MODULES = (cli_runs, sweep_cli, cli_tools, cli_data)
 COMMANDS = {name: fn for module in MODULES for name, fn in module.COMMANDS.items()}
 WRITES = {name for module in MODULES for name in module.WRITES}
 

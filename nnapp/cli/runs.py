@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 
 from nnapp.cli.common import CLIError, config_arguments, find, load_config, print_run, printable, read_file
+from nnapp.engine import datasets
 from nnapp.engine.config import choices_help
+from nnapp.engine.presets import SMALL_DATA_WHY
 from nnapp.engine.records import Claim
 from nnapp.engine.states import ClaimState, Status
 from nnapp.store.comparable import epoch_line
@@ -26,6 +28,12 @@ def add_parsers(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     config_arguments(train)
+    train.add_argument(
+        "--continue",
+        dest="continue_from",
+        metavar="KEY",
+        help="continue a finished run for more epochs (--set epochs=N) as a new run that records it as its parent",
+    )
     train.add_argument("--force", action="store_true", help="retrain even if a finished run exists")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_parser("list", help="list stored runs")
@@ -70,8 +78,10 @@ def cmd_train(args: argparse.Namespace, store: Store) -> int:
     from nnapp.engine.device import device_label, set_threads, training_threads
     from nnapp.jobs.runs import train_or_load
 
-    checked = load_config(args, store)
+    checked = continued_config(args, store) if args.continue_from else load_config(args, store)
     config = checked.config
+    if datasets.is_ref(config.dataset) and not (args.preset or args.config or args.continue_from):
+        print(SMALL_DATA_WHY.split(". ")[0] + ".", file=sys.stderr)
     set_threads(training_threads())
     claims = []
 
@@ -95,6 +105,21 @@ def cmd_train(args: argparse.Namespace, store: Store) -> int:
     if run.is_retrain():
         print("note      the retrain did not finish; the stored run is unchanged")
     return 0 if run.status == Status.DONE else 1
+
+
+def continued_config(args: argparse.Namespace, store: Store):
+    """--continue KEY: the run's config from its weights, for --set epochs=N more (its own count by default)."""
+    from nnapp.jobs.runs import continue_config, continue_problem
+
+    if args.preset or args.config:
+        raise CLIError("--continue trains the run's own config: change it with --set, not --preset or --config")
+    parent = find(store, args.continue_from)
+    if not parent.has_weights():
+        raise CLIError(f"run {parent.key} has no weights to continue from (status {parent.status})")
+    checked = load_config(args, store, base=continue_config(parent.config, parent.key, parent.config.epochs))
+    if problem := continue_problem(parent.config, checked.config):
+        raise CLIError(problem)
+    return checked
 
 
 def cmd_list(args: argparse.Namespace, store: Store) -> int:

@@ -102,7 +102,7 @@ def ray_address(args: argparse.Namespace) -> str:
 def cmd_sweep_args(args: argparse.Namespace, store: Store) -> int:
     from nnapp.cli.common import load_config
 
-    return cmd_sweep(args, store, None if args.resume else load_config(args).config)
+    return cmd_sweep(args, store, None if args.resume else load_config(args, store).config)
 
 
 def cmd_sweep(args: argparse.Namespace, store: Store, base: RunConfig | None) -> int:

@@ -43,6 +43,7 @@ def read_images(paths: list[Path]) -> list:
 
 
 def cmd_predict(args: argparse.Namespace, store: Store) -> int:
+    from nnapp.data.examples import model_input
     from nnapp.engine.device import set_threads
     from nnapp.predict import ood
     from nnapp.predict.images import preprocess
@@ -57,17 +58,18 @@ def cmd_predict(args: argparse.Namespace, store: Store) -> int:
     stats = ood.ensure(store, run.key)
     set_threads(1)  # one digit at a time: one thread is the fastest
     model = for_inference(store.load_model(run.key)[0])
-    names = run.config.data_spec().classes
+    spec = run.config.data_spec()
     for path, image in zip(args.images, images, strict=True):
-        stages = preprocess(image)
-        if stages is None:
+        stages = preprocess(image) if spec.channels == 1 else None  # as the Playground: a digit, or a colour picture
+        seen = stages.digit if stages is not None else model_input(image, 3) if spec.channels == 3 else None
+        if seen is None:
             print(f"{path}: empty (no ink)")
             continue
-        v = ood.judge(model, stages.digit, stats)
+        v = ood.judge(model, seen, stats)
         guess = f"probability {v.probabilities[v.digit]:.1%}"
         check = f"not-a-digit score {v.score:.2f}, threshold {v.threshold:.2f}" if stats else "no not-a-digit check"
-        answer = names[v.digit] if v.is_digit else f"not a digit (best guess {names[v.digit]})"
-        print(f"{path}: {answer}  [{guess}; {check}]")
+        answer = spec.classes[v.digit] if v.is_digit else f"not a digit (best guess {spec.classes[v.digit]})"
+        print(f"{path}: {answer}  [{guess}; {check}]" if ood.available(run.config) else f"{path}: {answer}  [{guess}]")
     return 0
 
 

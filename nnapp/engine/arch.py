@@ -48,8 +48,9 @@ class Layer:
         return _product(self.shape)
 
 
-def plan(config: RunConfig, classes: int = 10) -> list[Layer]:
-    """The layers of `config`'s network; input (1, size, size) pixels in [0, 1], output `classes` logits.
+def plan(config: RunConfig, classes: int | None = None) -> list[Layer]:
+    """The layers of `config`'s network; input (channels, size, size) pixels in [0, 1] as its data set has them,
+    output `classes` logits (one per class of the data set by default).
 
     A CNN block is conv, max-pool, batch norm, activation: pooling straight after the convolution means
     batch norm and the activation touch a quarter of the values (faster training on a CPU), and
@@ -57,7 +58,8 @@ def plan(config: RunConfig, classes: int = 10) -> list[Layer]:
     with monotonic activations.
     """
     spec = config.data_spec()
-    shape: tuple[int, ...] = (1, spec.image_size, spec.image_size)
+    classes = len(spec.classes) if classes is None else classes
+    shape: tuple[int, ...] = spec.input_shape
     layers = [Layer("normalize", (spec.mean, spec.std), shape, 0)]
     bn = config.batch_norm
     if config.model == "cnn":

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any
 
+from nnapp.engine import datasets
 from nnapp.engine.fields import canonical, coerce, field_problems
 from nnapp.engine.fields import parse_value as parse_value  # the CLI's --set reader, long imported from here
 from nnapp.engine.registry import ACTIVATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULES, DatasetSpec, Registry
@@ -33,7 +34,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class RunConfig:
     # data
-    dataset: str = "mnist"  # a name in nnapp.registry.DATASETS
+    dataset: str = "mnist"  # a name in nnapp.registry.DATASETS, or NAME@VERSION of a data set of yours
     val_fraction: float = 0.1  # share of the training images held out for validation
     train_subset: int = 0  # use only this many training images (0: all); for quick demos and tests
     # model
@@ -139,9 +140,11 @@ class RunConfig:
             p["label_smoothing"] = f"applies to {', '.join(n for n, s in LOSSES.items() if s.smoothing)} only"
         if ok("model", "hidden") and self.model == "mlp" and not self.hidden:
             p["hidden"] = "an MLP needs at least one hidden layer"
+        spec = self.data_spec()
+        if ok("dataset") and spec.own and (problem := _too_few(spec)):
+            p["dataset"] = problem
         if ok("model", "conv", "padding", "dataset") and self.model == "cnn" and (problem := self._conv_problem()):
             p["conv"] = problem
-        spec = self.data_spec()
         if ok("dataset", "train_subset") and self.train_subset > spec.train_size:
             p["train_subset"] = f"is more than the {spec.train_size:,} training images of {spec.title}"
         if not ok("dataset", "train_subset", "val_fraction"):
@@ -167,8 +170,8 @@ class RunConfig:
         return None
 
     def data_spec(self) -> DatasetSpec:
-        """The data set's registry entry (MNIST's shape for a name that is not there: validate() names it)."""
-        return DATASETS[self.dataset] if self.dataset in DATASETS else DATASETS["mnist"]
+        """The data set's spec (MNIST's shape for a name that is not known: validate() names it)."""
+        return datasets.find(self.dataset) or DATASETS["mnist"]
 
     def train_images(self) -> int:
         """How many images the training split holds after the validation share is taken."""
@@ -180,7 +183,8 @@ class RunConfig:
 
     def key(self) -> str:
         """Stable cache key: this config, the data set's identity and the engine version."""
-        identity = DATASETS[self.dataset].identity if self.dataset in DATASETS else self.dataset
+        found = datasets.find(self.dataset)
+        identity = found.identity if found is not None else self.dataset
         payload = json.dumps(
             {"config": self.to_dict(), "data": identity, "engine": ENGINE_VERSION},
             sort_keys=True,
@@ -193,11 +197,36 @@ class RunConfig:
             arch = "cnn " + "-".join(str(c[0]) for c in self.conv)
         else:
             arch = "mlp " + "-".join(str(w) for w in self.hidden)
-        return f"{self.dataset} {arch} | {self.optimizer} {self.lr:g} | {self.epochs} ep"
+        more = " (continued)" if self.init_from and not self.personal else ""
+        return f"{datasets.base_name(self.dataset)} {arch} | {self.optimizer} {self.lr:g} | {self.epochs} ep{more}"
 
 
-CHOICES: dict[str, tuple[str, ...] | Registry] = {
-    "dataset": DATASETS,
+def _too_few(spec: DatasetSpec) -> str | None:
+    """Why a data set of yours cannot train yet: a class with too few examples to share out."""
+    short = [(name, n) for name, n in zip(spec.classes, spec.counts, strict=True) if n < datasets.MIN_PER_CLASS]
+    if not short:
+        return None
+    name, n = short[0]
+    more = f" (and {len(short) - 1} more)" if len(short) > 1 else ""
+    return (
+        f"class {name[:40]!r} has {n} examples{more}; each class needs at least {datasets.MIN_PER_CLASS}, "
+        "so that some are left to learn from after validation and test take theirs"
+    )
+
+
+class DataSetNames:
+    """What `dataset` takes: a registry name, or NAME@VERSION of a data set of yours this process knows.
+    Iterated (for messages and help), the registry's names and where yours are listed."""
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and datasets.find(name) is not None
+
+    def __iter__(self):
+        return iter([*DATASETS, "a data set of yours (python -m nnapp data list)"])
+
+
+CHOICES: dict[str, tuple[str, ...] | Registry | DataSetNames] = {
+    "dataset": DataSetNames(),
     "model": MODEL_KINDS,
     "padding": PADDINGS,
     "activation": ACTIVATIONS,

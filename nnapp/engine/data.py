@@ -1,4 +1,5 @@
-"""Data sets as in-memory uint8 tensors: the bundled MNIST first, torchvision's downloads when online."""
+"""Data sets as in-memory uint8 tensors: the bundled MNIST first, torchvision's downloads when online, and
+the versions of data sets people make (nnapp.engine.datasets finds them in the run stores' folders)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nnapp.engine.registry import DATASETS
+from nnapp.engine import datasets
+from nnapp.engine.registry import UnknownName
 from nnapp.system.errors import DataError
 from nnapp.system.files import check_regular, read_regular
 
@@ -31,12 +33,13 @@ IDX_FILES = {
 
 @dataclass(frozen=True)
 class Images:
-    """The four arrays of one data set, uint8 images N×28×28 and int64 labels."""
+    """The four arrays of one data set: uint8 images (N×size×size grey, N×3×size×size colour), int64 labels."""
 
     train_x: torch.Tensor
     train_y: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
+    test_share: float = 0.0  # above 0: the test arrays are empty and split() holds this share of train_x out, by class
 
 
 @dataclass(frozen=True)
@@ -105,15 +108,35 @@ def read_idx_cached(path: Path) -> np.ndarray:
 
 @functools.lru_cache(maxsize=4)
 def load(name: str = "mnist") -> Images:
-    """Load a whole data set into memory once per process."""
-    if name not in DATASETS:
-        raise DataError(f"Unknown data set {name!r}; choose from {', '.join(DATASETS)}.")
-    spec = DATASETS[name]
+    """Load a whole data set into memory once per process (a version of one of yours never changes)."""
+    try:
+        spec = datasets.spec(name)
+    except UnknownName as err:
+        raise DataError(f"{str(err)[:1].upper()}{str(err)[1:]}.") from None
     kind, _, where = spec.source.partition(":")
-    images = _load_idx(ROOT / where) if kind == "bundled" else _load_torchvision(where)
-    if tuple(images.train_x.shape[1:]) != (spec.image_size, spec.image_size):
-        raise DataError(f"{spec.title} holds {tuple(images.train_x.shape[1:])} images, not {spec.image_size}×{spec.image_size}.")
+    loaders = {"bundled": lambda: _load_idx(ROOT / where), "torchvision": lambda: _load_torchvision(where)}
+    images = _load_own(name, spec.test_share) if spec.own else loaders[kind]()
+    shape = spec.input_shape if spec.channels > 1 else spec.input_shape[1:]
+    if tuple(images.train_x.shape[1:]) != shape:
+        raise DataError(f"{spec.title} holds {tuple(images.train_x.shape[1:])} images, not {'×'.join(map(str, shape))}.")
     return images
+
+
+def _load_own(ref: str, test_share: float) -> Images:
+    """A version of a data set of yours: its images and labels, one array each (nnapp.store writes them)."""
+    path = datasets.arrays_path(ref)
+    if path is None:
+        raise DataError(f"The images of data set {ref} are not in this run store (a run imported without them, or deleted).")
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            x, y = arrays["images"], arrays["labels"]
+    except (OSError, ValueError, KeyError) as err:
+        raise DataError(f"The images of data set {ref} cannot be read ({type(err).__name__}): {path.name} is damaged.") from None
+    if x.dtype != np.uint8 or y.ndim != 1 or len(x) != len(y):
+        raise DataError(f"The images of data set {ref} are damaged: {path.name} does not hold one label per image.")
+    images = torch.from_numpy(np.require(x, requirements="W"))
+    no_test = torch.zeros((0, *x.shape[1:]), dtype=torch.uint8), torch.zeros(0, dtype=torch.long)
+    return Images(images, torch.from_numpy(y.astype(np.int64)), *no_test, test_share=test_share)
 
 
 def _load_idx(folder: Path) -> Images:
@@ -147,15 +170,24 @@ def _load_torchvision(class_name: str) -> Images:
             f"connect to the internet once, or put its files in {root}."
         ) from err
     return Images(
-        train_x=train.data.to(torch.uint8),
+        train_x=_channels_first(train.data),
         train_y=torch.as_tensor(train.targets).long(),
-        test_x=test.data.to(torch.uint8),
+        test_x=_channels_first(test.data),
         test_y=torch.as_tensor(test.targets).long(),
     )
 
 
+def _channels_first(data) -> torch.Tensor:
+    """torchvision's images as uint8 tensors: grey N×H×W as they come, colour (numpy N×H×W×3) as N×3×H×W."""
+    x = torch.as_tensor(data).to(torch.uint8)
+    return x.permute(0, 3, 1, 2).contiguous() if x.dim() == 4 else x
+
+
 def split(images: Images, val_fraction: float, seed: int, subset: int = 0) -> Split:
-    """Deterministic train/validation split from the seed; `subset` keeps only that many training images."""
+    """Deterministic train/validation split from the seed; `subset` keeps only that many training images.
+    A data set without a test set of its own (images.test_share) is split three ways, by class (stratified)."""
+    if images.test_share:
+        return _stratified(images, val_fraction, seed, subset)
     n = len(images.train_x)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     if subset:
@@ -171,6 +203,44 @@ def split(images: Images, val_fraction: float, seed: int, subset: int = 0) -> Sp
         test_x=images.test_x,
         test_y=images.test_y,
     )
+
+
+def stratified_order(labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A shuffled order of the images in which every prefix holds each class in its share of the whole: each
+    image is ranked by its position within its class (shuffled), as a fraction of the class."""
+    order = torch.randperm(len(labels), generator=generator)
+    shuffled = labels[order]
+    rank = torch.zeros(len(labels), dtype=torch.float64)
+    for c in torch.unique(shuffled).tolist():
+        where = torch.nonzero(shuffled == c).flatten()
+        rank[where] = (torch.arange(len(where), dtype=torch.float64) + 0.5) / len(where)
+    return order[torch.sort(rank, stable=True).indices]
+
+
+def _stratified(images: Images, val_fraction: float, seed: int, subset: int) -> Split:
+    """Test, validation and training images by class, fixed by the seed: the test share of every class first,
+    then of what is left the validation share, the rest (or `subset` of it) for training."""
+    x, y = images.train_x, images.train_y
+    generator = torch.Generator().manual_seed(seed)
+    order = stratified_order(y, generator)
+    n_test = datasets.test_count(len(order))
+    test_idx, rest = order[:n_test], order[n_test:]
+    rest = rest[stratified_order(y.index_select(0, rest), generator)][: subset or None]  # any prefix is stratified
+    n_val = max(1, round(len(rest) * val_fraction))
+    val_idx, train_idx = rest[:n_val], rest[n_val:]
+    pick = lambda idx: (x.index_select(0, idx), y.index_select(0, idx))  # noqa: E731
+    (train_x, train_y), (val_x, val_y), (test_x, test_y) = pick(train_idx), pick(val_idx), pick(test_idx)
+    return Split(train_x, train_y, val_x, val_y, test_x, test_y)
+
+
+def test_set(dataset: str, val_fraction: float, seed: int, subset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The test images and labels a run with these settings is scored on: the data set's own test set, or the
+    share its split holds out (a data set of yours)."""
+    images = load(dataset)
+    if not images.test_share:
+        return images.test_x, images.test_y
+    data = split(images, val_fraction, seed, subset)
+    return data.test_x, data.test_y
 
 
 def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:

@@ -81,7 +81,7 @@ def estimate(config: RunConfig) -> Estimate:
     layers = plan(config)
     params = sum(layer.params for layer in layers)
     spec = config.data_spec()
-    pixels = spec.image_size**2
+    pixels = spec.channels * spec.image_size**2
     biggest = max(layer.outputs for layer in layers)
     saved = pixels + sum(_saved(layer) for layer in layers)
     train = config.batch_size * FLOAT * (saved + 2 * biggest)  # forward's saved tensors, then two gradients at once

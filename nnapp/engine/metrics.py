@@ -13,8 +13,9 @@ from nnapp.engine.registry import LOSSES
 
 
 def to_pixels(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """uint8 N×28×28 -> float N×1×28×28 in [0, 1] on `device`."""
-    return x.to(device).unsqueeze(1).float().div_(255)
+    """uint8 N×H×W (grey) or N×C×H×W -> float N×C×H×W in [0, 1] on `device`."""
+    x = x.to(device)
+    return (x.unsqueeze(1) if x.dim() == 3 else x).float().div_(255)
 
 
 def eval_batch(device: torch.device) -> int:
@@ -64,4 +65,10 @@ def evaluate_on(model: nn.Module, config: RunConfig, images: np.ndarray, labels:
     """Accuracy, loss and confusion matrix of a model on a small labelled set (e.g. personal drawings)."""
     x, y = torch.from_numpy(np.asarray(images, np.uint8)), torch.from_numpy(np.asarray(labels, np.int64))
     result = evaluate(config, model, x, y, torch.device("cpu"))
-    return {"accuracy": result["accuracy"], "loss": result["loss"], "pred": result["pred"].numpy(), **report(y, result["pred"])}
+    classes = len(config.data_spec().classes)
+    return {
+        "accuracy": result["accuracy"],
+        "loss": result["loss"],
+        "pred": result["pred"].numpy(),
+        **report(y, result["pred"], classes),
+    }

@@ -11,13 +11,19 @@ from nnapp.engine.registry import ACTIVATIONS
 
 
 class Normalize(nn.Module):
-    """Inputs are pixels in [0, 1]; the model owns its normalisation so every caller feeds the same thing."""
+    """Inputs are pixels in [0, 1]; the model owns its normalisation so every caller feeds the same thing.
+    One mean and deviation for grey images, or one per channel (kept as buffers outside the state dict)."""
 
-    def __init__(self, mean: float, std: float):
+    def __init__(self, mean: float | tuple[float, ...], std: float | tuple[float, ...]):
         super().__init__()
         self.mean, self.std = mean, std
+        if isinstance(mean, tuple):
+            self.register_buffer("shift", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+            self.register_buffer("scale", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.mean, tuple):
+            return (x - self.shift) / self.scale
         return (x - self.mean) / self.std
 
     def extra_repr(self) -> str:
@@ -43,8 +49,9 @@ def module(layer: Layer) -> nn.Module:
     return MODULES[layer.kind](*layer.args)
 
 
-def build_model(config: RunConfig, classes: int = 10) -> nn.Sequential:
-    """The network for `config`; input (N, 1, 28, 28) pixels in [0, 1], output (N, classes) logits."""
+def build_model(config: RunConfig, classes: int | None = None) -> nn.Sequential:
+    """The network for `config`; input (N, channels, size, size) pixels in [0, 1], output (N, classes) logits
+    (one per class of its data set by default)."""
     return nn.Sequential(*(module(layer) for layer in plan(config, classes)))
 
 

@@ -64,8 +64,41 @@ PRESETS: dict[str, RunConfig] = {
         augment=True,
         label_smoothing=0.1,
     ),
+    # For a data set of yours, tens to hundreds of examples a class: augmentation on, many short epochs with
+    # early stopping, small batches (benchmarks/bench_owndata.py section 22 trains it on 3 drawn classes).
+    "small-data": RunConfig(
+        model="cnn",
+        conv=((16, 3, 2), (32, 3, 2)),
+        hidden=(64,),
+        batch_norm=True,
+        dropout=0.2,
+        optimizer="adamw",
+        lr=3e-3,
+        weight_decay=1e-2,
+        schedule="onecycle",
+        batch_size=32,
+        epochs=40,
+        label_smoothing=0.1,
+        patience=8,
+        augment=True,
+        val_fraction=0.15,
+    ),
 }
 DEFAULT_PRESET = "default"
+SMALL_DATA = "small-data"  # the preset a data set of yours starts from
+SMALL_DATA_WHY = (
+    "Small-data defaults (preset small-data): augmentation on, up to 40 epochs with early stopping after 8 "
+    "without a better validation loss, batches of 32. A few hundred images need many passes, each a little "
+    "different, and stopping when validation stops improving keeps the network from learning the examples by heart."
+)
+
+
+def small_data(dataset: str) -> RunConfig:
+    """The small-data preset on `dataset`, its batch no larger than half its training images (a data set at
+    its smallest, ten examples a class, still takes a few steps an epoch)."""
+    config = PRESETS[SMALL_DATA].replace(dataset=dataset)
+    half = max(config.train_images() // 2, 2)
+    return config.replace(batch_size=min(config.batch_size, 1 << (half.bit_length() - 1)))
 
 
 def preset(name: str) -> RunConfig:

@@ -1,8 +1,8 @@
 """The tables the rest of nnapp reads: optimisers, learning-rate schedules, activations, losses, data sets.
 
 Config validation, the model and optimiser builders, the CLI's help and the Train page's choices all
-ask these tables; nobody keeps a list of their own. Adding an optimiser or a 28×28 data set is one
-entry here (and its test). This module imports no torch, so the CLI can check a config and print its
+ask these tables; nobody keeps a list of their own. Adding an optimiser or a data set is one entry here
+(and its test); the data sets people make are looked up beside this table (nnapp.engine.datasets). This module imports no torch, so the CLI can check a config and print its
 help without it: torch classes are named by their dotted path and imported when first built.
 """
 
@@ -116,21 +116,34 @@ class LossSpec:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """Everything nnapp knows of a data set of small grey images: who it is, what it holds, how to load it."""
+    """Everything nnapp knows of a data set of small images: who it is, what it holds, how to load it."""
 
     title: str
     identity: str  # part of every run key: change it when the files change, and old runs stop matching
     classes: tuple[str, ...]
-    mean: float  # of the training pixels in [0, 1]; the model's first layer normalises with these
-    std: float
-    source: str  # "bundled:<folder of gzipped IDX files>" or "torchvision:<class in torchvision.datasets>"
+    mean: float | tuple[float, ...]  # of the training pixels in [0, 1] (one per channel for colour); the
+    std: float | tuple[float, ...]  # model's first layer normalises with these
+    source: str  # "bundled:<IDX folder>", "torchvision:<class in torchvision.datasets>" or "own:<version>"
     image_size: int = 28
     train_size: int = 60_000
     test_size: int = 10_000
+    channels: int = 1  # 1: grey, 3: colour (RGB)
+    test_share: float = 0.0  # above 0: no test set of its own; each run holds this share out, by class and seed
+    counts: tuple[int, ...] = ()  # images per class, where known (the data sets people make)
 
     @property
     def downloads(self) -> bool:
         return self.source.startswith("torchvision:")
+
+    @property
+    def own(self) -> bool:
+        """Made by a person (nnapp.data): a version of their drawings or files."""
+        return self.source.startswith("own:")
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of one image as the network reads it."""
+        return (self.channels, self.image_size, self.image_size)
 
 
 OPTIMIZERS: Registry[OptimizerSpec] = Registry(
@@ -191,6 +204,17 @@ DATASETS: Registry[DatasetSpec] = Registry(
             0.1918,
             0.3483,
             "torchvision:KMNIST",
+        ),
+        "cifar10": DatasetSpec(
+            "CIFAR-10 (downloaded, colour)",
+            "cifar10-60000",
+            ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+            (0.4914, 0.4822, 0.4465),
+            (0.2470, 0.2435, 0.2616),
+            "torchvision:CIFAR10",
+            image_size=32,
+            train_size=50_000,
+            channels=3,
         ),
     },
 )

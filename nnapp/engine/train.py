@@ -237,7 +237,8 @@ def test_report(loop: Loop, result: FitResult) -> None:
     """Evaluate on the test set: accuracy, loss, confusion matrix, per-class scores and every prediction."""
     loop.report(loop.config.epochs, phase="testing")
     test = evaluate(loop.config, loop.model, loop.data.test_x, loop.data.test_y, loop.device, loop.bf16)
-    result.test = {"accuracy": test["accuracy"], "loss": test["loss"], **report(loop.data.test_y, test["pred"])}
+    classes = len(loop.config.data_spec().classes)
+    result.test = {"accuracy": test["accuracy"], "loss": test["loss"], **report(loop.data.test_y, test["pred"], classes)}
     result.predictions = test["pred"].numpy().astype(np.uint8)
     result.probabilities = test["prob"].numpy().astype(np.float32)
 

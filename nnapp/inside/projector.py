@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from nnapp.engine.data import load
+from nnapp.engine.data import test_set
 from nnapp.inside.activations import penultimate
 
 if TYPE_CHECKING:
@@ -39,11 +39,11 @@ def tsne_key(run: Run, points: int = TSNE_POINTS) -> str:
 
 
 def features(store: Store, key: str, points: int = TSNE_POINTS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Penultimate features, true labels and predictions of the first `points` test digits."""
+    """Penultimate features, true labels and predictions of the first `points` test images the run was scored on."""
     model, config = store.load_model(key)
-    images = load(config.dataset)
-    features, preds = penultimate(model, images.test_x[:points])
-    return features, images.test_y[:points].numpy(), preds
+    test_x, test_y = test_set(config.dataset, config.val_fraction, config.seed, config.train_subset)
+    features, preds = penultimate(model, test_x[:points])
+    return features, test_y[:points].numpy(), preds
 
 
 def pca(features: np.ndarray, components: int = COMPONENTS) -> dict[str, np.ndarray]:

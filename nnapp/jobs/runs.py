@@ -9,6 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from nnapp.engine import datasets
 from nnapp.engine.checks import Checked, trainable
 from nnapp.engine.config import ConfigError, RunConfig
 from nnapp.engine.data import Split, load, split
@@ -24,6 +25,8 @@ from nnapp.store.weights import RunDeleted
 
 def prepare(config: RunConfig, store: Store) -> tuple[Split, dict[str, torch.Tensor] | None]:
     """The data split for `config`, with the personal drawings it names, and its starting weights."""
+    if datasets.is_ref(config.dataset):
+        store.freeze(config.dataset)  # done when it was claimed; a range test is not claimed as a run
     data = split(load(config.dataset), config.val_fraction, config.seed, config.train_subset)
     init_state = store.load_weights(config.init_from) if config.init_from else None
     if config.personal:
@@ -171,3 +174,33 @@ def finetune_config(parent: RunConfig, parent_key: str, images: np.ndarray, labe
         schedule="cosine",
         patience=0,
     )
+
+
+def continue_config(parent: RunConfig, parent_key: str, epochs: int) -> RunConfig:
+    """A run that continues `parent` for `epochs` more: its network, data and settings, starting from its
+    weights (the optimiser starts afresh). A schedule that anneals would warm up to the full rate again and
+    undo what the run settled on, so it goes on from a tenth of the rate, annealed by cosine (a run that was
+    itself continued goes on at its own rate)."""
+    anneals = parent.schedule != "constant" and not parent.init_from
+    return parent.replace(
+        init_from=parent_key,
+        epochs=epochs,
+        lr=parent.lr / 10 if anneals else parent.lr,
+        schedule="cosine" if anneals else parent.schedule,
+    )
+
+
+SHAPING = ("model", "conv", "padding", "hidden", "batch_norm")  # fields that decide the weights' shapes
+
+
+def continue_problem(parent: RunConfig, config: RunConfig) -> str | None:
+    """Why `config` cannot start from `parent`'s weights: another network, or a data set with other classes
+    or images of another shape (a newer version of the same data set is fine)."""
+    changed = [name for name in SHAPING if getattr(parent, name) != getattr(config, name)]
+    if changed:
+        verb = "differs" if len(changed) == 1 else "differ"
+        return f"a continued run keeps the network of the run it continues; its {', '.join(changed)} {verb}"
+    old, new = parent.data_spec(), config.data_spec()
+    if old.classes != new.classes or old.input_shape != new.input_shape:
+        return f"a continued run needs a data set with the same classes and images as {datasets.base_name(parent.dataset)}"
+    return None

@@ -1,4 +1,4 @@
-"""Canvas or photo -> an MNIST-style 28×28 image (every stage kept for display)."""
+"""Canvas or photo -> an MNIST-style 28×28 image (every stage kept for display), or a small colour picture."""
 
 from __future__ import annotations
 
@@ -159,6 +159,38 @@ def preprocess(image: np.ndarray) -> Stages | None:
     digit = np.zeros((SIZE, SIZE), np.float32)
     digit[top : top + new_h, left : left + new_w] = box
     return Stages(grey=grey, lut=lut, cropped=cropped, boxed=boxed, digit=digit)
+
+
+COLOUR_SIZE = 32  # a colour data set's side, as CIFAR-10's
+
+
+def colour_image(image: np.ndarray, size: int = COLOUR_SIZE) -> np.ndarray:
+    """An RGB or RGBA image (or a grey one) as a colour data set holds it: transparent parts on white, the
+    middle square of the image, scaled to size×size. uint8 size×size×3."""
+    a = np.ascontiguousarray(image, dtype=np.uint8)
+    img = Image.fromarray(a)
+    if img.mode == "RGBA":
+        ground = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(ground, img)
+    img = img.convert("RGB")
+    w, h = img.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    img = img.crop((left, top, left + side, top + side))
+    if side != size:
+        img = img.resize((size, size), Image.Resampling.BOX if side >= 2 * size else Image.Resampling.LANCZOS)
+    return np.asarray(img)
+
+
+def is_colour(image: np.ndarray, tolerance: int = 8) -> bool:
+    """Whether an RGB(A) image has colour: its channels differ by more than `tolerance` somewhere it is opaque."""
+    a = np.asarray(image)
+    if a.ndim != 3 or a.shape[2] < 3:
+        return False
+    rgb = a[..., :3].astype(np.int16)
+    spread = rgb.max(2) - rgb.min(2)
+    opaque = a[..., 3] > 0 if a.shape[2] == 4 else True
+    return bool(np.any((spread > tolerance) & opaque))
 
 
 def load_image(data: bytes) -> np.ndarray:

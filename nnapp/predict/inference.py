@@ -14,10 +14,13 @@ from nnapp.predict.images import SIZE, Stages, preprocess
 
 
 def to_input(digit: np.ndarray) -> torch.Tensor:
-    """A 28×28 digit, float in [0, 1] or uint8, as the model's input batch of one."""
-    x = torch.as_tensor(digit)
+    """One image, float in [0, 1] or uint8, as the model's input batch of one: a grey H×W one (a 28×28 digit),
+    or a colour H×W×3 one (as pictures are held for display) made channels-first."""
+    x = torch.as_tensor(np.asarray(digit))
     x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
-    return x.reshape(1, 1, SIZE, SIZE)
+    if x.dim() == 3:
+        return x.permute(2, 0, 1).unsqueeze(0).contiguous()
+    return x.reshape(1, 1, *x.shape) if x.dim() == 2 else x.reshape(1, 1, SIZE, SIZE)
 
 
 class Inference(nn.Module):
@@ -100,7 +103,8 @@ def probabilities(model: nn.Module, digit: np.ndarray) -> np.ndarray:
 
 
 def saliency(model: nn.Module, digit: np.ndarray, target: int | None = None) -> np.ndarray:
-    """|gradient × input| of the target class's logit (default: the predicted one), scaled to [0, 1].
+    """|gradient × input| of the target class's logit (default: the predicted one), scaled to [0, 1]; summed
+    over a colour image's channels.
 
     Pixels that are ink and that move the score most light up.
     """
@@ -109,7 +113,7 @@ def saliency(model: nn.Module, digit: np.ndarray, target: int | None = None) -> 
         logits = model(x)
         cls = int(logits.argmax(1)) if target is None else target
         logits[0, cls].backward()
-    heat = (x.grad * x).abs()[0, 0] + 0.25 * x.grad.abs()[0, 0]  # background pixels that matter show faintly
+    heat = ((x.grad * x).abs() + 0.25 * x.grad.abs())[0].sum(0)  # background pixels that matter show faintly
     heat = heat.detach().numpy()
     return heat / heat.max() if heat.max() > 0 else heat
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 
+from nnapp.engine import datasets
 from nnapp.engine.config import RunConfig
 from nnapp.engine.people import machine_user
 from nnapp.engine.records import Claim, Run, retrain_key
@@ -27,9 +28,13 @@ class Claims:
         (or, with `force`, retraining it); else 'claimed': a queued row now exists for this caller to train.
         A forced retrain of a finished run is claimed under retrain_key(key): the finished run stays
         untouched until the retrain succeeds (see finish). A new row records `owner` (the machine's user by
-        default) as who launched it; a cached or attached claim leaves the first launcher's name as it is."""
+        default) as who launched it; a cached or attached claim leaves the first launcher's name as it is.
+        A data set of yours is frozen first: the version the config names gets its file of images
+        (nnapp.store.datasets), or DataError if it has changed since."""
         owner = owner or machine_user()
         key = config.key()
+        if datasets.is_ref(config.dataset):
+            self.freeze(config.dataset)
         with self._transaction() as db:
             run = _fetch(db, key)
             if run is not None and run.is_live():

@@ -1,11 +1,11 @@
-"""Who made what: an `owner` column (a display name, nnapp.engine.people) on runs, tasks (sweeps among them)
-and drawings. A new store has it; one from before names were kept gets it when it is opened (its rows have none)."""
+"""Who made what: an `owner` column (a display name, nnapp.engine.people) on runs, tasks (sweeps among them),
+drawings and data sets. A new store has it; one from before names were kept gets it when it is opened (its rows have none)."""
 
 from __future__ import annotations
 
 import sqlite3
 
-OWNED = ("runs", "tasks", "drawings")  # tables whose rows say who made them (a data sets table joins here)
+OWNED = ("runs", "tasks", "drawings", "datasets")  # tables whose rows say who made them
 
 
 def add_owner_columns(db) -> None:

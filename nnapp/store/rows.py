@@ -15,7 +15,6 @@ from typing import Any
 from nnapp.engine.config import ConfigError, RunConfig
 from nnapp.engine.fields import KEY, RUN_KEY, loads, shown
 from nnapp.engine.records import Run
-from nnapp.engine.registry import DATASETS
 from nnapp.engine.states import Status
 from nnapp.store.owners import owner_of
 
@@ -35,7 +34,7 @@ def decode(row: sqlite3.Row) -> Run:
         values["key"] = _key(_column(row, "key"))
         values["config"] = read_config(_column(row, "config"))
         values.update(_columns(row))
-        classes = len(DATASETS[values["config"].dataset].classes)
+        classes = len(values["config"].data_spec().classes)
         values["progress"] = _checked(row, "progress", _progress)
         values["test"] = _checked(row, "test", lambda v: _test(v, classes))
         return Run(**values)
@@ -59,9 +58,9 @@ def read_config(text: Any) -> RunConfig:
     return config
 
 
-def read_test(data: Any, dataset: str) -> dict:
+def read_test(data: Any, config: RunConfig) -> dict:
     """Test results read from anywhere (the store, an imported bundle): checked as the store's are."""
-    return _test(data, len(DATASETS[dataset].classes))
+    return _test(data, len(config.data_spec().classes))
 
 
 def _column(row: sqlite3.Row, name: str) -> Any:

@@ -13,14 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
+from nnapp.engine import datasets as catalogue
 from nnapp.engine.config import RunConfig
 from nnapp.engine.fields import KEY, RUN_KEY
 from nnapp.engine.records import RETRAIN, FitResult, Run, base_key, retrain_key
 from nnapp.engine.states import Status
 from nnapp.store import comparable, histograms, imports, labels
+from nnapp.store import datasets as own_datasets
 from nnapp.store.claims import RUN_TABLES, Claims, _promote, _reset
 from nnapp.store.comparable import ComparableLosses
 from nnapp.store.database import READ_ONLY, Database, can_fall_back
+from nnapp.store.datasets import DataSets
 from nnapp.store.drawings import Drawings
 from nnapp.store.histograms import Histograms
 from nnapp.store.labels import RunLabels
@@ -81,6 +84,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     + histograms.SCHEMA
     + imports.SCHEMA
     + labels.SCHEMA
+    + own_datasets.SCHEMA
 )
 STOPPED = "the process running it stopped before it finished"
 NOT_RETRAIN = f"key NOT LIKE '%{RETRAIN}'"  # retrains in progress are not listed as runs of their own
@@ -90,8 +94,11 @@ def default_home() -> Path:
     return Path(os.environ.get("NNAPP_HOME") or "runs")
 
 
-class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses, imports.Imports, RunLabels):
+class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses, imports.Imports, RunLabels, DataSets):
     """All reads and writes of runs. Each call opens its own short connection, so threads can share a Store.
+
+    The data sets people make live here too (nnapp.store.datasets); opening a store lets this process find
+    their versions (nnapp.engine.datasets).
 
     Its tasks table is `tasks` (nnapp.store.tasks.TaskTable). A store whose folder cannot be written is opened read-only (`readonly`): runs can be listed and shown,
     and a write says so in one sentence. Every SQLite or file-system failure is a StoreError.
@@ -100,6 +107,7 @@ class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses, imports
     def __init__(self, home: Path | str | None = None):
         self.home = Path(home) if home is not None else default_home()
         self.db_path = self.home / "runs.sqlite"
+        catalogue.add_folder(self.home / "datasets")
         self.database = Database(self.db_path)
         self.tasks = TaskTable(self.database)
         try:
@@ -319,6 +327,8 @@ class Store(Claims, WeightFiles, Drawings, Histograms, ComparableLosses, imports
         if RUN_KEY.fullmatch(key):
             for extra in (self.home / "ood").glob(f"{key}.*"):  # its not-a-digit check (nnapp.ood)
                 extra.unlink(missing_ok=True)
+        if not self.readonly:
+            self.prune_versions()  # the data set version it alone named
 
     def remove_unused_weights(self, name: str) -> bool:
         """Remove weights/NAME unless a run still points at it (a retrain that came out the same to the bit)."""

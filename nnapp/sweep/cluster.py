@@ -22,8 +22,10 @@ from pathlib import Path
 
 import ray
 
+from nnapp.engine import datasets
 from nnapp.engine.checks import Checked
 from nnapp.engine.config import RunConfig
+from nnapp.engine.data import load
 from nnapp.engine.records import FitResult, Progress
 from nnapp.engine.states import ClaimState, Status
 from nnapp.jobs.manager import Submission
@@ -66,8 +68,10 @@ class Mailbox:
 
 
 @ray.remote(max_retries=0)
-def train_trial(config: dict, key: str, mailbox, threads: int, pruning: bool) -> FitResult:
-    """One trial on whichever node Ray picked: train, stream progress, return the result with its weights."""
+def train_trial(config: dict, key: str, mailbox, threads: int, pruning: bool, own: dict | None = None) -> FitResult:
+    """One trial on whichever node Ray picked: train, stream progress, return the result with its weights.
+    `own`: a data set of yours, which the nodes have no store to read: its description and its images."""
+    from nnapp.engine.data import split
     from nnapp.engine.device import set_threads
     from nnapp.engine.train import fit
     from nnapp.sweep.pruning import Pruning
@@ -89,8 +93,13 @@ def train_trial(config: dict, key: str, mailbox, threads: int, pruning: bool) ->
         return False  # stopped (or the driver went away): no pruning, the loop ends the run as cancelled
 
     callbacks = [Pruning(verdict)] if pruning else []
+    if own is not None:
+        datasets.remember(own["description"])
+    run = RunConfig.from_dict(config)
+    data = split(ray.get(own["images"]), run.val_fraction, run.seed, run.train_subset) if own is not None else None
     result = fit(
-        RunConfig.from_dict(config),
+        run,
+        data,
         on_progress=lambda p: mailbox.put.remote(key, p),
         should_stop=stopped.is_set,
         callbacks=callbacks,
@@ -147,6 +156,7 @@ class RayExecutor:
         self.resources = trial_resources(min(spec.parallel, to_go(spec, store.home)))
         self.refs: dict[str, ray.ObjectRef] = {}
         self.nodes: dict[str, str] = {}
+        self.own: dict[str, dict] = {}  # data sets of yours the trials need, by version
 
     def __repr__(self) -> str:
         return f"RayExecutor(running={sorted(self.refs)}, resources={self.resources})"
@@ -157,8 +167,18 @@ class RayExecutor:
         if claim.state != ClaimState.CLAIMED:
             return Submission(claim.key, claim.state)
         task = train_trial.options(**self.resources)
-        self.refs[claim.key] = task.remote(config.to_dict(), claim.key, self.mailbox, self.resources["num_cpus"], pruning)
+        own = self._own(config)
+        self.refs[claim.key] = task.remote(config.to_dict(), claim.key, self.mailbox, self.resources["num_cpus"], pruning, own)
         return Submission(claim.key, ClaimState.QUEUED)
+
+    def _own(self, config: RunConfig) -> dict | None:
+        """A data set of yours travels with its trials (its images put in Ray's object store once per version)."""
+        if not datasets.is_ref(config.dataset):
+            return None
+        if config.dataset not in self.own:
+            spec = config.data_spec()
+            self.own[config.dataset] = {"description": datasets.description_of(spec), "images": ray.put(load(config.dataset))}
+        return self.own[config.dataset]
 
     def pump(self) -> None:
         """What the tasks sent, into the store; the results of those that ended, with their weights."""
