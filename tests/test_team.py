@@ -72,7 +72,7 @@ def test_the_job_manager_trains_three_peoples_queues_in_turn(store, tiny):
         jobs.shutdown()
 
 
-def test_names_are_recorded_on_runs_tasks_and_drawings(store, tiny):
+def test_names_are_recorded_on_runs_tasks_drawings_and_data_sets(store, tiny):
     from nnapp.jobs.runs import train_or_load
 
     config = tiny.replace(epochs=1, train_subset=200)
@@ -87,6 +87,10 @@ def test_names_are_recorded_on_runs_tasks_and_drawings(store, tiny):
     drawing = store.add_drawing(np.zeros((28, 28), np.uint8), 3, owner="Carol <b>")
     assert store.drawing_owners()[drawing] == "Carol <b>"
     assert "Ada Lovelace" in store.get(claim.key).label()
+    store.create_dataset("shapes", ["circle", "square"], owner="Dana")
+    assert store.data_set("shapes").owner == "Dana" and [d.owner for d in store.data_sets()] == ["Dana"]
+    store.create_dataset("mine", ["a", "b"])  # from the CLI's side: the machine's user
+    assert store.data_set("mine").owner == run.owner
 
 
 def test_a_sweeps_trials_are_its_owners_runs(store, tiny):
