@@ -360,10 +360,10 @@ def open_a_trial_then_train_the_best_on_all_data(page, url):
     page.get_by_text("2 of 2 trials ended").wait_for(timeout=30_000)
     settle(page)
     page.get_by_role("button", name="Train the best config on all data").click()
-    page.get_by_role("button", name="Cancel").wait_for(timeout=60_000)
+    page.locator(".st-key-cancel").get_by_role("button", name="Cancel").wait_for(timeout=60_000)
     shown = page.get_by_role("combobox", name="Start from a preset").input_value()
     assert re.fullmatch(r"fast(, edited)?", shown), shown  # the config of the run on screen, not the default preset
-    page.get_by_role("button", name="Cancel").click()
+    page.locator(".st-key-cancel").get_by_role("button", name="Cancel").click()
     page.get_by_role("button", name="Launch again").wait_for(timeout=60_000)
     settle(page)
     no_exception(page)

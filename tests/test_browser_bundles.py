@@ -164,7 +164,7 @@ def upload(page, path: Path) -> None:
 
 
 def delete_on_compare(page) -> None:
-    """Tick the run's row in Compare's table, open the delete fold, confirm, click Delete."""
+    """Tick the run's row in Compare's table, click Delete…, then Delete in the dialog that asks."""
     page.get_by_role("link", name="Compare").first.click()
     page.get_by_role("heading", name="Compare").first.wait_for(timeout=60_000)
     settle(page)
@@ -172,9 +172,9 @@ def delete_on_compare(page) -> None:
     box = grid.bounding_box()
     page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first row's selection box, left of its first cell
     settle(page)
-    page.get_by_text("Delete 1 selected run").click()
-    page.get_by_text("Yes, delete them").click()
-    settle(page)
-    page.get_by_role("button", name="Delete", exact=True).click()
+    page.get_by_role("button", name="Delete 1 selected run…").click()
+    dialog = page.get_by_role("dialog")
+    dialog.wait_for(timeout=30_000)
+    dialog.get_by_role("button", name="Delete", exact=True).click()
     page.get_by_text("No runs yet").first.wait_for(timeout=60_000)
     settle(page)
