@@ -207,13 +207,13 @@ def tabs_to(page, name: str, limit: int = 30, skip: bool = False) -> int:
     page.evaluate(  # the focus on an unfocusable mark at the top of the page: the next Tab starts there
         "() => { const top = document.createElement('div'); top.tabIndex = -1; document.body.prepend(top); top.focus(); }"
     )
-    presses = 0
+    start = 0
     if skip:
         page.keyboard.press("Tab")
         assert page.evaluate("() => document.activeElement.innerText.trim()") == "Skip to main content"
         page.keyboard.press("Enter")
-        presses = 2
-    for presses in range(presses + 1, limit + 1):
+        start = 2
+    for presses in range(start + 1, limit + 1):
         page.keyboard.press("Tab")
         if page.evaluate("() => document.activeElement && document.activeElement.innerText.trim()") == name:
             return presses
