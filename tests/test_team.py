@@ -189,7 +189,7 @@ def test_signing_in_with_a_name_that_cannot_be_shown_says_why(home, monkeypatch)
     at.text_input(key="password").input(PASSWORD)
     at.text_input(key="sign_in_name").input("bell\x07")
     at.button[0].click().run()
-    assert [e.value for e in at.error] == ["A name cannot hold control or invisible formatting characters."]
+    assert [e.value for e in at.error] == ["A name cannot hold control or invisible formatting characters (a line break, a tab)."]
     assert at.text_input(key="password")  # still signing in
     at.text_input(key="sign_in_name").input("")  # no name: a guest's
     at.button[0].click().run()

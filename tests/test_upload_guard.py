@@ -49,7 +49,7 @@ class Stranger:
     def sign_in(self) -> None:
         self.page.get_by_label("Password", exact=True).fill(PASSWORD)
         self.page.get_by_role("button", name="Sign in").click()
-        self.page.get_by_role("button", name="Train the default model").wait_for(timeout=60_000)
+        self.page.get_by_role("button", name="Train my first model").wait_for(timeout=60_000)
 
 
 def held(page, url: str) -> int:
