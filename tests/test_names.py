@@ -2,6 +2,8 @@
 
 import sqlite3
 
+import pytest
+
 from nnapp.engine.config import RunConfig
 from nnapp.engine.names import default_name, differing, sig3
 from nnapp.engine.presets import PRESETS
@@ -33,7 +35,7 @@ def test_differing_columns_come_first():
 def test_names_notes_and_tags_are_stored_beside_the_run_not_in_its_key(store, tiny):
     key = store.create(tiny)
     assert store.labels(key) == Labels()
-    stored = store.set_labels(key, name="  my\nfirst  run ", notes="tried *bold*", tags="demo, Demo,  cpu ,")
+    stored = store.set_labels(key, name="  my  first  run ", notes="tried *bold*", tags="demo, Demo,  cpu\u200b ,")
     assert stored == Labels("my first run", "tried *bold*", ("demo", "cpu"))
     assert store.all_labels() == {key: stored}
     assert store.set_labels(key, name="x" * 500).name == "x" * MAX_NAME
@@ -42,6 +44,19 @@ def test_names_notes_and_tags_are_stored_beside_the_run_not_in_its_key(store, ti
     assert Labels("my run", "", ("demo",)).matches("DEMO my") and not Labels("my run").matches("other")
     store.delete(key)
     assert store.all_labels() == {}
+
+
+@pytest.mark.parametrize("name", ["first\n", "tab\tname", "nul\x00", "rtl\u202erun", "zero\u200bwidth", "line\u2028break"])
+def test_a_run_name_with_control_characters_is_refused_and_a_bundles_is_left_out(store, tiny, name):
+    key = store.create(tiny)
+    store.set_labels(key, name="kept")
+    with pytest.raises(ValueError, match="control or invisible formatting"):
+        store.set_labels(key, name=name)
+    assert store.labels(key).name == "kept"
+    from nnapp.bundle.importer import _labels
+
+    assert _labels({"name": name, "tags": ["a\u202e"]}) == {"name": "", "notes": "", "tags": ["a\u202e"]}
+    assert store.set_labels(key, tags=["a\u202e", "b"]).tags == ("a", "b")  # tags lose what cannot be shown
 
 
 def test_a_store_from_before_labels_opens_and_gets_the_table(tmp_path, tiny):

@@ -383,3 +383,13 @@ def test_the_train_form_holds_the_run_on_screen_and_says_when_it_is_edited(store
     at.button(key="preset_reset").click().run()
     assert at.number_input(key="cfg_train_subset").value == PRESETS["seed-cnn"].train_subset
     assert "preset_reset" not in [b.key for b in at.button]
+
+
+def test_a_run_name_with_a_control_character_is_not_saved_and_says_why(stored_run, store):
+    store.set_labels(stored_run.key, name="baseline")
+    at = app("results")
+    at.text_input(key=f"run_name_{stored_run.key}").input("base\u202eline")
+    at.button(key=f"FormSubmitter:labels_{stored_run.key}-Save name, notes and tags").click().run()
+    assert not at.exception, at.exception
+    assert plain(at.error[0].value).startswith("Not saved: a run's name cannot hold control or invisible formatting")
+    assert store.labels(stored_run.key).name == "baseline"

@@ -229,7 +229,11 @@ def labels_ui(store: Store, run) -> None:
             tags = st.text_input("Tags (comma-separated)", ", ".join(labels.tags), key=f"run_tags_{run.key}")
             saved = st.form_submit_button("Save name, notes and tags")
         if saved:
-            new = store.set_labels(run.key, name=name if name.strip() != ui.run_name(run, {}) else "", notes=notes, tags=tags)
+            try:
+                new = store.set_labels(run.key, name=name if name.strip() != ui.run_name(run, {}) else "", notes=notes, tags=tags)
+            except ValueError as err:  # a control character in the name
+                st.error(ui.escaped(f"Not saved: {err}."))
+                return
             st.session_state["results_flash"] = f"Saved: this run is now called “{new.name or ui.run_name(run, {})}”."
             st.rerun()  # the page says it was saved (main)
 

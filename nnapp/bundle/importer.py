@@ -25,6 +25,7 @@ from nnapp.engine.config import ENGINE_VERSION, PRECISIONS, RunConfig
 from nnapp.engine.fields import KEY, loads, shown
 from nnapp.engine.records import Run
 from nnapp.engine.states import Status
+from nnapp.store import labels
 from nnapp.store.rows import Unreadable, read_config, read_test
 from nnapp.store.store import Store
 from nnapp.store.weights import safetensors_header
@@ -129,9 +130,9 @@ def _labels(data) -> dict | None:
     """A manifest's name, notes and tags as text (store.set_labels trims them); anything else is left out."""
     if not isinstance(data, dict):
         return None
-    tags = data.get("tags")
+    tags, name = data.get("tags"), data.get("name")
     return {
-        "name": data["name"] if isinstance(data.get("name"), str) else "",
+        "name": name if isinstance(name, str) and labels.name_problem(name) is None else "",  # else its default name
         "notes": data["notes"] if isinstance(data.get("notes"), str) else "",
         "tags": [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else [],
     }

@@ -7,6 +7,7 @@ All three are user text: pages show them as text (ui.escaped), never as Markdown
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 SCHEMA = """
@@ -33,6 +34,13 @@ class Labels:
         return all(word in text for word in words.casefold().split())
 
 
+def name_problem(text: str) -> str | None:
+    """Why `text` cannot name a run (a line break, a tab, a right-to-left override or another control or
+    invisible formatting character), or None; an empty name is the run's default name."""
+    odd = next((c for c in text if unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp")), None)
+    return None if odd is None else f"a run's name cannot hold control or invisible formatting characters (here {odd!r})"
+
+
 def clean_name(text: object) -> str:
     """A name on one line, without surrounding spaces, at most MAX_NAME characters."""
     return " ".join(str(text).split())[:MAX_NAME]
@@ -42,7 +50,7 @@ def parse_tags(text: object) -> tuple[str, ...]:
     """Tags from 'a, b,c': each on one line, trimmed, without repeats, at most MAX_TAGS of MAX_TAG characters."""
     tags = []
     for part in str(text).split(","):
-        tag = " ".join(part.split())[:MAX_TAG]
+        tag = " ".join("".join(c for c in part if unicodedata.category(c)[0] != "C").split())[:MAX_TAG]
         if tag and tag.casefold() not in {t.casefold() for t in tags}:
             tags.append(tag)
     return tuple(tags[:MAX_TAGS])
@@ -74,7 +82,10 @@ class RunLabels:
         return _labels(row) if row else Labels()
 
     def set_labels(self, key: str, name: str | None = None, notes: str | None = None, tags=None) -> Labels:
-        """Change any of a run's name, notes and tags (None leaves one as it is); returns them as stored."""
+        """Change any of a run's name, notes and tags (None leaves one as it is); returns them as stored.
+        ValueError with a sentence for a name that holds control characters (name_problem)."""
+        if name is not None and (problem := name_problem(str(name))):
+            raise ValueError(problem)
         old = self.labels(key)
         new = Labels(
             clean_name(name) if name is not None else old.name,
