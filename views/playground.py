@@ -42,7 +42,8 @@ def drawing_ui(what: str = "digit") -> np.ndarray | None:
     """The canvas or an upload; returns the raw RGBA image, or None."""
     draw_tab, upload_tab = st.tabs(["Draw", "Upload"])
     with draw_tab:
-        st.caption("Drawing area: draw one digit, 0 to 9, with the mouse, a pen or a finger.")
+        shape = "one digit, 0 to 9" if what == "digit" else "one of the model's classes"
+        st.caption(f"Drawing area: draw {shape}, with the mouse, a pen or a finger.")
         version = st.session_state.setdefault("canvas_version", 0)
         result = st_canvas(
             stroke_width=st.session_state.get("brush", 18),

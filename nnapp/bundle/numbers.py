@@ -236,14 +236,18 @@ def _pairs(test: dict, pred: np.ndarray | None, config: RunConfig, classes: int)
     without either, the pairs the bundle's confusion matrix counts (checked against its predictions)."""
     import torch
 
-    from nnapp.engine.data import load
+    from nnapp.engine.data import test_set
 
     if pred is not None:
-        try:
-            labels = load(config.dataset).test_y
-            return labels.long(), torch.from_numpy(pred.astype(np.int64)), []
+        try:  # the images the run was scored on: a data set's own test set, or the share its split holds out
+            labels = test_set(config.dataset, config.val_fraction, config.seed, config.train_subset)[1]
         except DataError:
+            labels = None
             note = f"its test results could not be checked against {config.dataset}'s test labels, which are not on this machine"
+        if labels is not None and len(labels) != len(pred):
+            raise BundleError(f"the bundle has {len(pred):,} predictions for {len(labels):,} test images")
+        if labels is not None:
+            return labels.long(), torch.from_numpy(pred.astype(np.int64)), []
     else:
         note = "it carried no predictions: its scores were worked out from its confusion matrix"
     confusion = torch.tensor(test["confusion"], dtype=torch.long)

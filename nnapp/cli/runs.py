@@ -116,10 +116,10 @@ def continued_config(args: argparse.Namespace, store: Store):
     parent = find(store, args.continue_from)
     if not parent.has_weights():
         raise CLIError(f"run {parent.key} has no weights to continue from (status {parent.status})")
-    checked = load_config(args, store, base=continue_config(parent.config, parent.key, parent.config.epochs))
-    if problem := continue_problem(parent.config, checked.config):
+    base = continue_config(parent.config, parent.key, parent.config.epochs)
+    if problem := continue_problem(parent.config, base.with_overrides(args.set)):  # before the check's own words
         raise CLIError(problem)
-    return checked
+    return load_config(args, store, base=base)
 
 
 def cmd_list(args: argparse.Namespace, store: Store) -> int:
