@@ -15,8 +15,6 @@ from nnapp.predict.inference import for_inference
 from nnapp.predict.room import NOT_A_DIGIT, Entry, Room, Tally
 from nnapp.store.store import Store
 
-CANVAS = 280  # px: fits a phone's screen
-
 
 @st.cache_resource
 def room() -> Room:

@@ -10,7 +10,7 @@ import pytest
 
 from nnapp.engine.names import default_name
 from nnapp.engine.presets import PRESETS
-from tests.appserver import ARGS, CHROMIUM, serve
+from tests.appserver import CHROMIUM, serve
 from tests.digits import canvas_path
 from tests.gestures import table_rows, tick_row
 from tests.nondigits import SHAPES
@@ -32,24 +32,6 @@ def server(fast_run, fast_check):
     store, run = fast_run
     with serve(store.home) as url:
         yield url, run
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    pg = context.new_page()
-    yield pg
-    context.close()
 
 
 def settle(pg, timeout=30_000):

@@ -14,7 +14,7 @@ import pytest
 
 from nnapp.bundle.export import bundle_bytes
 from nnapp.store.store import Store
-from tests.appserver import ARGS, CHROMIUM, serve
+from tests.appserver import CHROMIUM, serve
 from tests.test_browser import no_exception, settle
 
 pytestmark = pytest.mark.browser
@@ -51,16 +51,6 @@ def hostile(blob: bytes) -> bytes:
         for name, data in parts.items():
             zf.writestr(name, data)
     return buf.getvalue()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def made_by_the_text(page) -> dict:

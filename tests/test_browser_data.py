@@ -9,7 +9,7 @@ from nnapp.store.store import Store
 from tests.appserver import serve
 from tests.owndata import drawn_zip, zip_of
 from tests.shapes import canvas_path, mouse_draw, place, varied
-from tests.test_browser import ARTIFACTS, browser, canvas_of, draw, no_exception, predicted, settle  # noqa: F401
+from tests.test_browser import ARTIFACTS, canvas_of, no_exception, predicted, settle
 
 pytestmark = pytest.mark.browser
 CLASSES = ["circle", "triangle", "arrow"]
@@ -20,14 +20,6 @@ def data_server(tmp_path_factory):
     home = tmp_path_factory.mktemp("data-runs")
     with serve(home) as url:
         yield url, home
-
-
-@pytest.fixture
-def page(browser):  # noqa: F811
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    pg = context.new_page()
-    yield pg
-    context.close()
 
 
 def counter(pg) -> int:

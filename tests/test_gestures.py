@@ -18,7 +18,7 @@ from nnapp.engine.presets import PRESETS
 from nnapp.engine.states import Status
 from nnapp.jobs.runs import train_or_load
 from nnapp.store.store import Store
-from tests.appserver import ARGS, CHROMIUM, serve
+from tests.appserver import CHROMIUM, serve
 from tests.gestures import (
     answer,
     click_point,
@@ -61,23 +61,6 @@ def served(fast_run, fast_check, tmp_path_factory):
     assert small["cancelled"].status == Status.CANCELLED
     with serve(home) as url:
         yield url, copy, run, small
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    yield context.new_page()
-    context.close()
 
 
 def test_a_click_on_a_confusion_cell_shows_those_digits(served, page):

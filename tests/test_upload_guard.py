@@ -10,7 +10,7 @@ import re
 import pytest
 
 from panels.guard import RECORD, Ledger
-from tests.appserver import ARGS, CHROMIUM, serve
+from tests.appserver import serve
 
 PASSWORD = "correct horse battery staple"
 MIB = 1 << 20
@@ -60,18 +60,6 @@ def held(page, url: str) -> int:
     text = page.request.get(f"{url}/_stcore/metrics", headers={"Authorization": auth}).text()
     found = re.search(r'cache_memory_bytes\{cache_type="UploadedFileManager",cache=""\} (\d+)', text)
     return int(found[1]) if found else 0
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,10 @@ from nnapp.data.make import add_files, add_uploads, export_zip
 from nnapp.engine import datasets
 from nnapp.store.datasets import DataSet
 from nnapp.system.errors import DataError, StoreError
-from panels.canvas import st_canvas
+from panels.canvas import drawing_area
 from panels.gallery import gallery_ui, recent
 
 NEW = "＋ New data set"
-CANVAS = 280
 UPLOAD_LIMIT = 200 << 20  # bytes of a zip uploaded here; larger ones: python -m nnapp data add NAME --from FILE.zip
 WHY_TEN = (
     f"Each class needs at least {datasets.MIN_PER_CLASS} examples before it can train: a run keeps a fifth of them "
@@ -124,16 +123,7 @@ def draw_ui(name: str) -> None:
         counters(data_set, label)
     with left:
         version = state.setdefault("data_canvas_version", 0)
-        result = st_canvas(
-            stroke_width=18,
-            stroke_color="#000000",
-            background_color="#FFFFFF",
-            width=CANVAS,
-            height=CANVAS,
-            drawing_mode="freedraw",
-            return_image_data=True,
-            key=f"data_canvas_{version}",
-        )
+        result = drawing_area(f"data_canvas_{version}")
         image = result.image_data if result is not None else None
         example = as_example(image, data_set.channels) if image is not None else None
         state["data_example"] = (version, example)  # what Save stores: the drawing as this run made it

@@ -10,8 +10,8 @@ import streamlit as st
 
 import ui
 from nnapp.predict.images import preprocess
-from panels.canvas import st_canvas
-from panels.room import CANVAS, answer, answering, room, shown
+from panels.canvas import drawing_area
+from panels.room import answer, answering, room, shown
 
 
 def clear_canvas() -> None:
@@ -27,16 +27,7 @@ def canvas_view(run) -> None:
     if room().run_key not in (None, run.key):  # the presenter picked another model since the page opened
         run = answering()
     version = state.setdefault("room_canvas", 0)
-    result = st_canvas(
-        stroke_width=18,
-        stroke_color="#000000",
-        background_color="#FFFFFF",
-        width=CANVAS,
-        height=CANVAS,
-        drawing_mode="freedraw",
-        return_image_data=True,
-        key=f"room_canvas_{version}",
-    )
+    result = drawing_area(f"room_canvas_{version}")
     st.button("Clear", key="room_clear", icon=":material/ink_eraser:", on_click=clear_canvas)
     png = result.image_bytes
     stages = preprocess(result.image_data) if png else None

@@ -23,9 +23,7 @@ from nnapp.predict.inference import for_inference, saliency
 from nnapp.store.store import Store
 from nnapp.system.errors import StoreError
 from panels.activations import activations_ui
-from panels.canvas import st_canvas
-
-CANVAS = 280
+from panels.canvas import drawing_area
 
 
 @st.cache_resource(max_entries=16)
@@ -45,16 +43,7 @@ def drawing_ui(what: str = "digit") -> np.ndarray | None:
         shape = "one digit, 0 to 9" if what == "digit" else "one of the model's classes"
         st.caption(f"Drawing area: draw {shape}, with the mouse, a pen or a finger.")
         version = st.session_state.setdefault("canvas_version", 0)
-        result = st_canvas(
-            stroke_width=st.session_state.get("brush", 18),
-            stroke_color="#000000",
-            background_color="#FFFFFF",
-            width=CANVAS,
-            height=CANVAS,
-            drawing_mode="freedraw",
-            return_image_data=True,
-            key=f"canvas_{version}",
-        )
+        result = drawing_area(f"canvas_{version}", st.session_state.get("brush", 18))
         clear, width = st.columns([1, 2], vertical_alignment="bottom")
         clear.button("Clear", key="clear", icon=":material/ink_eraser:", on_click=clear_canvas, args=("canvas_version",))
         width.slider("Brush width", 4, 40, 18, key="brush", help="How thick the pen draws; MNIST's digits have thick strokes.")
