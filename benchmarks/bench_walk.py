@@ -63,7 +63,7 @@ def bench_first_contact(table, repeats: int = 3) -> None:
             ]
         )  # fmt: skip
     table(
-        "19. A newcomer's first walk: seconds from the first click (browser on the same machine)",
+        "21. A newcomer's first walk: seconds from the first click (browser on the same machine)",
         ["walk", "→ first progress", "→ test accuracy", "→ drawn 7 answered", "queued → training", "training",
          "test accuracy", "answer", "CLI train --preset fast", "walk to accuracy / CLI"],
         rows,
