@@ -82,7 +82,7 @@ def wall_view() -> None:
 
 
 def main() -> None:
-    st.title("Room")
+    st.title("Room", anchor=False)
     runs = models()
     if not runs:
         st.info("The room needs a finished MNIST model: train one first (the default model takes under a minute).")
