@@ -195,3 +195,36 @@ def test_signing_in_with_a_name_that_cannot_be_shown_says_why(home, monkeypatch)
     at.button[0].click().run()
     assert at.session_state["display_name"].startswith("guest ") and at.title[0].value == "nnapp"
     assert "Signed in as" in " ".join(c.value for c in at.caption)
+
+
+@pytest.mark.browser
+def test_deleting_someone_elses_run_on_compare_asks_for_the_password_in_its_dialog(tmp_path, tiny, browser):
+    """Ada ticks Bob's run on Compare and deletes it through the dialog: it goes only once the server's
+    password is typed there (the host's right), by the clicks a person makes."""
+    from nnapp.jobs.runs import train_or_load
+    from tests.appserver import serve
+    from tests.gestures import no_exception, settle, tick_row_with
+
+    store = Store(tmp_path / "runs")
+    run = train_or_load(tiny.replace(epochs=1), store)
+    with sqlite3.connect(store.home / "runs.sqlite") as db:  # launched by someone else
+        db.execute("UPDATE runs SET owner='Bob' WHERE key=?", (run.key,))
+    with serve(store.home, env={"NNAPP_PASSWORD": PASSWORD}) as url:
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        page.goto(f"{url}/compare")
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
+        page.get_by_role("textbox", name="Your name").fill("Ada")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("heading", name="Compare").first.wait_for(timeout=60_000)
+        settle(page)
+        tick_row_with(page, "runs_table", "Bob")
+        page.get_by_role("button", name="Delete 1 selected run…").click()
+        dialog = page.get_by_role("dialog")
+        dialog.get_by_role("button", name="Delete", exact=True).click()
+        dialog.get_by_text("belongs to Bob").wait_for(timeout=30_000)
+        assert store.get(run.key) is not None  # not without the password
+        dialog.get_by_label("Server password").fill(PASSWORD)
+        dialog.get_by_role("button", name="Confirm with the password").click()
+        page.get_by_text("Deleted 1 run").wait_for(timeout=30_000)
+        assert store.get(run.key) is None
+        no_exception(page)

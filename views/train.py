@@ -377,7 +377,8 @@ def result_ui(run: Run) -> None:
     left, right, _ = st.columns([1, 1, 2])
     if left.button("See its results", key="open_results", type="primary", width="stretch"):
         ui.open_results(run.key)
-    if run.config.dataset == "mnist" and right.button("Draw a digit for it", key="open_playground", width="stretch"):
+    draw = "Draw a digit for it" if run.config.dataset == "mnist" else "Draw for it in the Playground"
+    if right.button(draw, key="open_playground", width="stretch"):
         ui.open_playground(run.key)
 
 
