@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nnapp.engine import datasets
 from nnapp.engine.checks import Checked, checked
@@ -13,8 +14,10 @@ from nnapp.engine.fields import loads
 from nnapp.engine.presets import DEFAULT_PRESET, PRESETS, small_data
 from nnapp.engine.records import Run
 from nnapp.store.comparable import number
-from nnapp.store.store import Store
 from nnapp.system.files import UnreadableFile, os_error_text, read_regular
+
+if TYPE_CHECKING:  # the store (and numpy) load when a command runs, not for --help
+    from nnapp.store.store import Store
 
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred bytes; anything near this is not one
 

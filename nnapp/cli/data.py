@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nnapp.cli.common import CLIError, printable
 from nnapp.engine import datasets
 from nnapp.store.database import READ_ONLY
-from nnapp.store.store import Store
 from nnapp.system.errors import StoreError
 from nnapp.system.files import atomic_write, os_error_text
+
+if TYPE_CHECKING:  # the store (and numpy) load when a command runs, not for --help
+    from nnapp.store.store import Store
 
 MAX_ZIP = 600 * 1000 * 1000  # bytes of a zip read from disk: its own limit on what it unpacks to is checked inside
 

@@ -13,7 +13,6 @@ from nnapp.cli import tools as cli_tools
 from nnapp.cli.common import CLIError, Parser
 from nnapp.engine.config import ConfigError
 from nnapp.store.database import READ_ONLY
-from nnapp.store.store import Store
 from nnapp.sweep.spec import SweepError
 from nnapp.system.errors import BundleError, DataError, StoreError
 from nnapp.system.files import os_error_text
@@ -38,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.reconfigure(errors="backslashreplace")  # a file name that is not UTF-8 prints, escaped
     try:
         args = build_parser().parse_args(argv)
+        from nnapp.store.store import Store  # here: --help and a bad argument need neither it nor numpy
+
         store = Store()
         if store.readonly and args.command in WRITES:
             raise StoreError(f"the run store {store.home} {READ_ONLY}")

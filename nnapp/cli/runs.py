@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nnapp.cli.common import CLIError, config_arguments, find, load_config, print_run, printable, read_file
 from nnapp.engine import datasets
@@ -15,9 +16,11 @@ from nnapp.engine.presets import SMALL_DATA_WHY
 from nnapp.engine.records import Claim
 from nnapp.engine.states import ClaimState, Status
 from nnapp.store.comparable import epoch_line
-from nnapp.store.store import Store
 from nnapp.system.compat import keep_freed_memory
 from nnapp.system.process import note_machine
+
+if TYPE_CHECKING:  # the store (and numpy) load when a command runs, not for --help
+    from nnapp.store.store import Store
 
 
 def add_parsers(sub) -> None:

@@ -11,13 +11,16 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nnapp.engine.config import RunConfig
 from nnapp.engine.presets import DEFAULT_PRESET, PRESETS
 from nnapp.engine.states import ClaimState, Status, TaskKind
-from nnapp.store.store import Store
 from nnapp.sweep.files import journal_path, load_spec, new_name, save_spec, sweep_dir
 from nnapp.sweep.spec import NAME, OBJECTIVES, PRUNERS, SAMPLERS, SweepError, SweepSpec, check, parse_param
+
+if TYPE_CHECKING:  # the store (and numpy) load when a command runs, not for --help
+    from nnapp.store.store import Store
 
 RAY_ENV = "NNAPP_RAY_ADDRESS"  # where --ray comes from when it is not given
 DEFAULTS = {"trials": 20, "parallel": 1, "sampler": "tpe", "pruner": "none", "objective": "val_acc", "seed": 0}

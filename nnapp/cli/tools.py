@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nnapp.cli.common import CLIError, config_arguments, find, load_config, read_file
 from nnapp.engine.states import ClaimState, TaskKind
-from nnapp.store.store import Store
 from nnapp.system.compat import keep_freed_memory
+
+if TYPE_CHECKING:  # the store (and numpy) load when a command runs, not for --help
+    from nnapp.store.store import Store
 
 
 def add_parsers(sub) -> None:
