@@ -39,7 +39,6 @@ def _clicked_channel(event, shape: tuple[int, ...]) -> int | None:
 def activations_ui(run, digit: np.ndarray) -> None:
     """Feature maps of every conv block and the activations of every dense layer for `digit` (28×28 in [0, 1],
     or a colour picture H×W×3)."""
-    st.subheader("Inside the network")
     layers = outputs(str(ui.store().home), run.key, run.weights_sha256, np.ascontiguousarray(digit, np.float32))
     conv = [(name, values) for name, kind, values in layers if kind == "conv"]
     dense = [(name, kind, values) for name, kind, values in layers if kind != "conv"]

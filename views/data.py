@@ -44,7 +44,6 @@ def main() -> None:
     if data_set is None:  # deleted meanwhile, in another tab
         st.warning("That data set is no longer here.")
         return
-    summary_ui(data_set)
     draw_ui(data_set.name)
     with st.expander("All examples, by class (✕ deletes one)"):
         gallery_ui(data_set.name)
@@ -111,6 +110,7 @@ def draw_ui(name: str) -> None:
     state, data_set = st.session_state, ui.store().data_set(name)
     if data_set is None:
         return
+    summary_ui(data_set)  # here: a save changes its counts, version and readiness
     st.subheader("Draw examples")
     classes = list(range(len(data_set.classes)))
     if state.get("draw_class") not in classes:

@@ -207,7 +207,11 @@ def confusion_ui(run, names: list[str]) -> None:
     picked = picked if picked is not None and wanted == tuple(picked) else None  # the pickers changed since
     off = matrix - np.diag(np.diag(matrix))
     true, pred = np.unravel_index(int(off.argmax()), off.shape)
-    worst = ui.escaped(f"the most common mistake: a {names[true]} read as {names[pred]} ({off[true, pred]} times)")
+    worst = (
+        ui.escaped(f"the most common mistake: a {names[true]} read as {names[pred]} ({off[true, pred]} times)")
+        if off[true, pred]
+        else "no mistakes"
+    )
     st.plotly_chart(
         charts.confusion(run.test["confusion"], names, normalize, picked),
         key="confusion",
@@ -343,12 +347,16 @@ def per_class_ui(run, names: list[str]) -> None:
     st.caption(
         "Precision: of the images read as this class, the share that were. Recall: of this class's images, the share found."
     )
-    left, right = st.columns(2)
-    if run.has_weights() and left.button("Try this model in the Playground", key="to_playground", type="primary"):
+    if run.has_weights() and st.button("Try this model in the Playground", key="to_playground", type="primary", width="stretch"):
         ui.open_playground(run.key)
-    if right.button("Train a variant", key="to_train", help="open the Train page with this run's settings in the form"):
+    left, right = st.columns(2)
+    if left.button(
+        "Train a variant", key="to_train", help="open the Train page with this run's settings in the form", width="stretch"
+    ):
         ui.open_train(watch=run.key)
-    if run.has_weights() and st.button("Continue training it", key="to_continue", icon=":material/fast_forward:"):
+    if run.has_weights() and right.button(
+        "Continue training it", key="to_continue", icon=":material/fast_forward:", width="stretch"
+    ):
         st.session_state["continue_run"] = run.key
         ui.open_train()
 

@@ -48,7 +48,9 @@ def settings_ui(runs) -> None:
     keys = [r.key for r in runs]
     by_key = {r.key: r for r in runs}
     left, mid, right = st.columns([3, 1, 1])
-    key = left.selectbox("Model", keys, index=keys.index(current.key), format_func=lambda k: by_key[k].label(), key="room_model")
+    key = left.selectbox(
+        "Model", keys, index=keys.index(current.key), format_func=lambda k: ui.run_title(by_key[k]), key="room_model"
+    )
     prompt = mid.selectbox("Ask for", list(range(10)), index=room().prompt, key="room_prompt")
     if (prompt, key) != (room().prompt, room().run_key):
         room().set(prompt, key)

@@ -387,7 +387,7 @@ def stopped_ui(run: Run) -> None:
     st.info(ui.escaped(ui.stopped_text(ui.store(), run)), icon=":material/pause_circle:")
     if st.button("Launch again", key="launch_again", type="primary", help="train this configuration from the start"):
         state = st.session_state
-        submission = ui.jobs().submit(run.config, owner=ui.who())
+        submission = ui.jobs().submit(run.config, force=run.is_retrain(), owner=ui.who())  # a retrain: again
         state["watch_run"] = state["form_run"] = submission.key
         state["launch_state"] = submission.state
         state.pop("end_waited", None)
@@ -512,7 +512,7 @@ def main() -> None:
             fold_form()
 
     watched = live.record(ui.store(), key) if key is not None else None
-    queue_ui("train", refresh=not polls(watched))  # no timer while the run's progress is polled
+    queue_ui("train", refresh=not polls(watched), watched=key)  # no timer while the run's progress is polled
     if key is None:
         # The bar, empty, before any launch: the browser loads its code now, not in a training's first second.
         st.progress(0.0, text="Choose a preset or build a network above, then launch it: its progress shows here.")

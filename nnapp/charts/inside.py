@@ -129,9 +129,10 @@ def units(values: np.ndarray, title: str, top: int = 5, labels: list[str] | None
     names = np.asarray(labels if labels is not None else [str(i) for i in range(len(values))])
     hover = "unit %{x}: %{y:.3f}<extra></extra>" if labels is None else "class %{text}: %{y:.3f}<extra></extra>"
     bars = [
-        go.Bar(x=rest, y=values[rest], marker_color=TRAIN, text=names[rest], textposition="none", hovertemplate=hover),
+        go.Bar(x=rest, y=values[rest], width=0.8, marker_color=TRAIN, text=names[rest], textposition="none", hovertemplate=hover),
         go.Bar(
             x=best,
+            width=0.8,  # one unit wide, as the others: Plotly would size a few bars by their own spacing
             y=values[best],
             marker_color=VAL,
             text=names[best],

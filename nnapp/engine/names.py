@@ -58,7 +58,7 @@ def default_name(config: RunConfig) -> str:
         "schedule": config.schedule,
         "label_smoothing": f"smoothing {sig3(config.label_smoothing)}",
         "seed": f"seed {config.seed}",
-        "init_from": f"fine-tuned from {config.init_from[:8]}",
+        "init_from": f"{'fine-tuned' if config.personal else 'continued'} from {config.init_from[:8]}",
         "personal": "+ my drawings",
     }
     parts += [text for name, text in extras.items() if getattr(config, name) != getattr(DEFAULT, name)]
