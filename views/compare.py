@@ -134,14 +134,14 @@ def filtered(df: pd.DataFrame, runs, labels) -> pd.DataFrame:
 def main() -> None:
     st.title("Compare", anchor=False)
     store = ui.store()
+    if flash := st.session_state.pop("compare_flash", None):  # first: deleting the last run says so too
+        st.success(ui.escaped(flash), icon=":material/delete:")
     runs = ui.runs_or_hint("No runs yet: train some on the Train page, then compare them here.")
     if not runs:
         return
     labels = store.all_labels()
     df = table(runs, labels)
     by_key = {r.key: r for r in runs}
-    if flash := st.session_state.pop("compare_flash", None):
-        st.success(ui.escaped(flash), icon=":material/delete:")
     shown = filtered(df, runs, labels)
     st.caption(
         f"{len(shown)} of {len(df)} runs; the settings that differ between them come first. Click a column header to "

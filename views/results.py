@@ -303,11 +303,11 @@ def main() -> None:
     st.title("Results", anchor=False)
     store = ui.store()
     import_ui(store)
+    if flash := st.session_state.pop("results_flash", None):  # first: deleting the last run says so too
+        st.success(ui.escaped(flash), icon=":material/check:")
     runs = ui.runs_or_hint("No runs yet: train one on the Train page, or import one above.")
     if not runs:
         return
-    if flash := st.session_state.pop("results_flash", None):
-        st.success(ui.escaped(flash), icon=":material/check:")
     done = [r for r in runs if r.has_weights()]
     run = ui.pick_linked_run(runs, "results_pick", "results_run", fallback=(done or runs)[0].key)
     if run.is_unreadable():
