@@ -1,6 +1,5 @@
 """The running app in headless Chromium: every page, and digits drawn on the real canvas with the mouse."""
 
-import itertools
 import os
 import re
 import time
@@ -12,7 +11,7 @@ from nnapp.engine.names import default_name
 from nnapp.engine.presets import PRESETS
 from tests.appserver import CHROMIUM, serve
 from tests.digits import canvas_path
-from tests.gestures import table_rows, tick_row
+from tests.gestures import canvas_of, draw, no_exception, settle, table_rows, tick_row
 from tests.nondigits import SHAPES
 
 pytestmark = pytest.mark.browser
@@ -34,17 +33,6 @@ def server(fast_run, fast_check):
         yield url, run
 
 
-def settle(pg, timeout=30_000):
-    """Wait until Streamlit has finished running the script."""
-    pg.wait_for_timeout(400)
-    pg.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=timeout)
-    pg.wait_for_timeout(300)
-
-
-def no_exception(pg):
-    assert pg.locator("[data-testid=stException]").count() == 0, pg.locator("[data-testid=stException]").first.inner_text()
-
-
 def test_every_page_opens_without_an_exception(server, page):
     url, run = server
     page.goto(url)
@@ -61,25 +49,9 @@ def test_every_page_opens_without_an_exception(server, page):
     page.screenshot(path=str(ARTIFACTS / "home.png"), full_page=True)
 
 
-def draw(pg, canvas, strokes):
-    box = canvas.bounding_box()
-    for stroke in strokes:
-        x, y = stroke[0]
-        pg.mouse.move(box["x"] + x, box["y"] + y)
-        pg.mouse.down()
-        for (x0, y0), (x1, y1) in itertools.pairwise(stroke):
-            for t in (0.34, 0.67, 1.0):
-                pg.mouse.move(box["x"] + x0 + (x1 - x0) * t, box["y"] + y0 + (y1 - y0) * t)
-        pg.mouse.up()
-
-
 def predicted(pg) -> str:
     pg.wait_for_selector("[data-testid=predicted-digit]", timeout=30_000)
     return pg.locator("[data-testid=predicted-digit]").inner_text().strip()
-
-
-def canvas_of(pg):
-    return pg.locator("canvas.upper-canvas").first
 
 
 def clear(pg):
@@ -108,7 +80,7 @@ def test_drawn_digits_are_read(server, page):
     results = {}
     for digit in range(10):
         place = PLACES[digit % len(PLACES)]
-        draw(page, canvas_of(page), canvas_path(digit, place))
+        draw(page, canvas_path(digit, place))
         settle(page)
         results[digit] = predicted(page)
         if digit == 3:
@@ -125,7 +97,7 @@ def test_saved_drawing_appears_in_the_personal_set(server, page):
     page.goto(url + "/playground")
     page.get_by_text("Your set is empty").wait_for(timeout=30_000)
     settle(page)
-    draw(page, canvas_of(page), canvas_path(7, PLACES[0]))
+    draw(page, canvas_path(7, PLACES[0]))
     settle(page)
     assert predicted(page) == "7"
     page.get_by_role("button", name="Save drawing to my set").click()
@@ -143,7 +115,7 @@ def test_a_letter_drawn_on_the_canvas_is_not_a_digit(server, page):
     settle(page)
     answers = {}
     for name, (left, top, w, h) in (("A", PLACES[0]), ("W", PLACES[3]), ("#", PLACES[2])):
-        draw(page, canvas_of(page), [[(left + x * w, top + y * h) for x, y in stroke] for stroke in SHAPES[name]])
+        draw(page, [[(left + x * w, top + y * h) for x, y in stroke] for stroke in SHAPES[name]])
         settle(page)
         answers[name] = predicted(page)
         if name == "A":
@@ -161,7 +133,7 @@ def test_a_drawn_digit_shows_the_activation_grids(server, browser):
     page.goto(url + "/playground")
     page.get_by_text("Draw a digit").first.wait_for(timeout=30_000)
     settle(page)
-    draw(page, canvas_of(page), canvas_path(3, PLACES[0]))
+    draw(page, canvas_path(3, PLACES[0]))
     settle(page)
     assert predicted(page) == "3"
     page.get_by_text("Inside the network: each layer's activations").first.click()  # a fold, worked out when opened

@@ -15,7 +15,7 @@ import pytest
 from nnapp.bundle.export import bundle_bytes
 from nnapp.store.store import Store
 from tests.appserver import CHROMIUM, serve
-from tests.test_browser import no_exception, settle
+from tests.gestures import no_exception, settle
 
 pytestmark = pytest.mark.browser
 if not os.path.exists(CHROMIUM):

@@ -7,9 +7,10 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from nnapp.store.store import Store
 from tests.appserver import serve
+from tests.gestures import canvas_of, no_exception, settle
 from tests.owndata import drawn_zip, zip_of
 from tests.shapes import canvas_path, mouse_draw, place, varied
-from tests.test_browser import ARTIFACTS, canvas_of, no_exception, predicted, settle
+from tests.test_browser import ARTIFACTS, predicted
 
 pytestmark = pytest.mark.browser
 CLASSES = ["circle", "triangle", "arrow"]

@@ -97,7 +97,7 @@ def sign_in(browser, url: str, path: str, name: str, viewport=(1400, 1000)):
 def test_the_wall_shows_drawings_from_two_phones_within_a_second(shared_room):
     from playwright.sync_api import sync_playwright
 
-    from tests.test_browser import settle
+    from tests.gestures import settle
 
     url = shared_room
     with sync_playwright() as p:

@@ -150,7 +150,7 @@ def test_the_password_gate_in_chromium(shared_server):
     from playwright.sync_api import sync_playwright
 
     from tests.appserver import ARGS
-    from tests.test_browser import settle
+    from tests.gestures import settle
 
     url, run = shared_server
     with sync_playwright() as p:
